@@ -1,0 +1,59 @@
+import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { MembershipError } from '../errors.js';
+import { isoWithOffset } from '../log.js';
+
+export type MarkerName =
+  | '.chainfire-joined'
+  | '.chainfire-initialized'
+  | '.flaredb-joined'
+  | '.flaredb-initialized'
+  | '.iam-initialized';
+
+export const DEFAULT_STATE_DIR = '/var/lib/first-boot-automation';
+
+/** The marker that exists, if any, with its content (a timestamp). */
+export async function findMarker(stateDir: string, names: MarkerName[]): Promise<{ name: MarkerName; content: string } | undefined> {
+  for (const name of names) {
+    try {
+      const content = (await readFile(join(stateDir, name), 'utf8')).trim();
+      return { name, content };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+        throw new MembershipError('CONFIG_UNREADABLE', `cannot read marker ${join(stateDir, name)}: ${(err as Error).message}`);
+      }
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Writes a marker holding an ISO-8601 timestamp so that it is either absent or
+ * complete, even if the process is killed half-way: temp file, fsync, rename,
+ * fsync of the directory.
+ */
+export async function writeMarker(stateDir: string, name: MarkerName, now = new Date()): Promise<string> {
+  await mkdir(stateDir, { recursive: true, mode: 0o755 });
+  const path = join(stateDir, name);
+  const tmp = `${path}.tmp-${process.pid}`;
+  const fh = await open(tmp, 'w', 0o644);
+  try {
+    await fh.writeFile(`${isoWithOffset(now)}\n`);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  try {
+    await rename(tmp, path);
+  } catch (err) {
+    await unlink(tmp).catch(() => undefined);
+    throw err;
+  }
+  const dir = await open(stateDir, 'r');
+  try {
+    await dir.sync();
+  } finally {
+    await dir.close();
+  }
+  return path;
+}

@@ -1,0 +1,52 @@
+#!/usr/bin/env node
+import { Command } from 'commander';
+import { addConnectionFlags, connectionFrom, defaultExitCode, durationMs, logLevelOption, positiveNumber, runCli } from '../cli/common.js';
+import { MembershipController } from '../controller/controller.js';
+import { createLogger } from '../log.js';
+
+const program = addConnectionFlags(
+  new Command('membership-controller')
+    .description('Reconciles NodeMembership records into Chainfire membership; one leader at a time, others stand by.')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  membership-controller --endpoints https://10.0.1.10:2379,https://10.0.1.11:2379 \\
+      --cacert /etc/nixos/secrets/ca.crt --cert /etc/nixos/secrets/node01.crt --key /etc/nixos/secrets/node01.key
+  CHAINFIRE_ENDPOINTS=http://127.0.0.1:2379 membership-controller --lease-ttl 10 --metrics-addr 127.0.0.1:9477`,
+    ),
+)
+  .option('--identity <id>', 'name this replica proclaims in the election (default hostname/pid)')
+  .option('--lease-ttl <seconds>', 'leader lease TTL in seconds; a standby takes over within this after a crash', positiveNumber('--lease-ttl'), 10)
+  .option('--workers <n>', 'concurrent reconciles', positiveNumber('--workers'), 4)
+  .option('--resync-period <duration>', 'how often every record is reconciled again', durationMs('--resync-period'), 30_000)
+  .option('--metrics-addr <host:port>', 'where to serve /metrics, /healthz and /readyz ("off" to disable)', '127.0.0.1:9477')
+  .addOption(logLevelOption())
+  .action(async (opts) => {
+    const log = createLogger({ level: opts.logLevel, base: { service: 'membership-controller' } });
+    const controller = new MembershipController({
+      connection: connectionFrom(opts),
+      ...(opts.identity ? { identity: opts.identity } : {}),
+      leaseTtlSeconds: Math.round(opts.leaseTtl),
+      workers: Math.round(opts.workers),
+      resyncPeriodMs: opts.resyncPeriod,
+      ...(opts.metricsAddr !== 'off' ? { metricsAddr: opts.metricsAddr } : {}),
+      log,
+    });
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      log.info({ signal }, 'shutting down: resigning leadership');
+      controller.shutdown().then(
+        () => process.exit(0),
+        () => process.exit(1),
+      );
+    };
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+    await controller.start();
+    await new Promise<never>(() => undefined);
+  });
+
+await runCli(program, process.argv, defaultExitCode);

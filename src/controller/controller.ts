@@ -1,0 +1,243 @@
+import { hostname } from 'node:os';
+import pRetry from 'p-retry';
+import type { Etcd3 } from 'etcd3';
+import { RecordCache } from '../cache/record-cache.js';
+import { ChainfireDriver } from '../drivers/chainfire.js';
+import { LeaderElection, type Leadership } from '../election/leader-election.js';
+import { errorMessage, isMembershipError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { ControllerMetrics } from '../metrics/controller-metrics.js';
+import { startMetricsServer } from '../metrics/server.js';
+import { WorkQueueMetricsProvider } from '../metrics/workqueue-metrics.js';
+import { NodeReconciler } from '../reconcile/node-reconciler.js';
+import { PHASES } from '../schema/status.js';
+import { connect, type ConnectionOptions } from '../store/connection.js';
+import { KeyLayout, type RecordKind } from '../store/keys.js';
+import { decodeAgentReport, decodeDesired, decodeStatus } from '../store/records.js';
+import { ItemExponentialRateLimiter } from '../workqueue/rate-limiter.js';
+import { WorkQueue } from '../workqueue/queue.js';
+
+export interface ControllerOptions {
+  connection: ConnectionOptions;
+  identity?: string;
+  leaseTtlSeconds: number;
+  workers: number;
+  resyncPeriodMs: number;
+  /** `host:port`, or undefined to serve no metrics */
+  metricsAddr?: string;
+  log: Logger;
+}
+
+/**
+ * membership-controller: caches run on every replica (so a standby takes over
+ * warm); the work queue and its workers run only while this replica leads,
+ * and stop the moment its term ends. Shutdown order: stop campaigning, drain
+ * workers, resign (so a standby takes over at once), stop watches, close.
+ */
+export class MembershipController {
+  readonly metrics = new ControllerMetrics();
+  readonly identity: string;
+  private readonly opts: ControllerOptions;
+  private readonly client: Etcd3;
+  private readonly keys: KeyLayout;
+  private readonly desired;
+  private readonly statuses;
+  private readonly agents;
+  private readonly reconciler: NodeReconciler;
+  private readonly stop = new AbortController();
+  private leadership: Leadership | undefined;
+  private running: Promise<void> | undefined;
+  private closeMetrics: (() => Promise<void>) | undefined;
+  metricsPort: number | undefined;
+
+  constructor(opts: ControllerOptions) {
+    this.opts = opts;
+    this.identity = opts.identity ?? `${hostname()}/${process.pid}`;
+    this.client = connect(opts.connection);
+    this.keys = new KeyLayout(opts.connection.prefix);
+    const log = opts.log;
+    const cache = <T>(kind: RecordKind, decode: (kv: import('../store/records.js').RawKv) => T) =>
+      new RecordCache<T>({
+        client: this.client,
+        prefix: this.keys.dir(kind),
+        decode,
+        resource: kind,
+        log,
+        onWatchRestart: (resource) => this.metrics.watchRestarts.inc({ resource }),
+      });
+    this.desired = cache('desired', (kv) => decodeDesired(this.keys, kv));
+    this.statuses = cache('status', (kv) => decodeStatus(this.keys, kv));
+    this.agents = cache('agents', (kv) => decodeAgentReport(this.keys, kv));
+    this.reconciler = new NodeReconciler({
+      keys: this.keys,
+      desired: this.desired,
+      statuses: this.statuses,
+      agents: this.agents,
+      chainfire: new ChainfireDriver(this.client),
+      log: log.child({ component: 'reconciler' }),
+    });
+  }
+
+  async start(): Promise<void> {
+    const { log } = this.opts;
+    if (this.opts.metricsAddr !== undefined) {
+      const srv = await startMetricsServer(
+        this.metrics.registry,
+        {
+          healthz: async () => {
+            await this.client.maintenance.status();
+            return { ok: true, detail: 'Chainfire reachable' };
+          },
+          readyz: () => {
+            const synced = this.desired.synced && this.statuses.synced && this.agents.synced;
+            return { ok: synced, detail: synced ? 'caches synced' : 'caches not yet synced' };
+          },
+        },
+        this.opts.metricsAddr,
+      );
+      this.closeMetrics = srv.close;
+      this.metricsPort = srv.port;
+      log.info({ addr: this.opts.metricsAddr, port: srv.port }, 'serving /metrics, /healthz, /readyz');
+    }
+    await pRetry(() => Promise.all([this.desired.start(), this.statuses.start(), this.agents.start()]), {
+      retries: Number.POSITIVE_INFINITY,
+      minTimeout: 200,
+      maxTimeout: 5000,
+      signal: this.stop.signal,
+      onFailedAttempt: ({ error }) => log.warn({ err: errorMessage(error) }, 'cannot list records from Chainfire; retrying'),
+    });
+    this.statuses.on('event', () => this.countPhases());
+    this.countPhases();
+    log.info({ identity: this.identity, desired: this.desired.size }, 'caches synced');
+    this.running = this.campaignLoop();
+  }
+
+  /** Stops gracefully: resigns leadership so that a standby takes over at once. */
+  async shutdown(): Promise<void> {
+    this.stop.abort();
+    const leadership = this.leadership;
+    await leadership?.resign().catch(() => undefined);
+    await this.running?.catch(() => undefined);
+    await Promise.all([this.desired.stop(), this.statuses.stop(), this.agents.stop()]);
+    await this.closeMetrics?.();
+    this.client.close();
+  }
+
+  private async campaignLoop(): Promise<void> {
+    const { log } = this.opts;
+    const election = new LeaderElection({
+      client: this.client,
+      dir: this.keys.leaderDir(),
+      identity: this.identity,
+      ttlSeconds: this.opts.leaseTtlSeconds,
+      log,
+      onFencedWriteRejected: () => this.metrics.fencedWritesRejected.inc(),
+    });
+    while (!this.stop.signal.aborted) {
+      let leadership: Leadership;
+      try {
+        leadership = await pRetry(() => election.campaign(this.stop.signal), {
+          retries: Number.POSITIVE_INFINITY,
+          minTimeout: 200,
+          maxTimeout: 5000,
+          signal: this.stop.signal,
+          onFailedAttempt: ({ error }) => log.warn({ err: errorMessage(error) }, 'campaign failed; campaigning again'),
+        });
+      } catch {
+        return; // stopped
+      }
+      this.leadership = leadership;
+      this.metrics.leaderStatus.set({ name: 'membership-controller' }, 1);
+      log.info({ term: leadership.term, identity: this.identity }, 'became leader');
+      await this.lead(leadership);
+      this.metrics.leaderStatus.set({ name: 'membership-controller' }, 0);
+      this.leadership = undefined;
+      const reason: unknown = leadership.signal.reason;
+      if (!this.stop.signal.aborted) log.warn({ term: leadership.term, reason: errorMessage(reason) }, 'leadership lost; standing by');
+    }
+  }
+
+  /** Runs the work queue for one term; returns when the term ends. */
+  private async lead(leadership: Leadership): Promise<void> {
+    const { log } = this.opts;
+    const queue = new WorkQueue({
+      name: 'nodemembership',
+      rateLimiter: new ItemExponentialRateLimiter({ baseDelayMs: 5, maxDelayMs: 60_000 }),
+      metrics: new WorkQueueMetricsProvider(this.metrics.registry),
+    });
+    const enqueue = (kind: RecordKind) => (e: { key: string; type: string }) => {
+      const { node, nameProblem } = this.keys.nodeOf(kind, e.key);
+      if (nameProblem !== undefined) {
+        if (kind === 'desired') log.error({ key: e.key, problem: nameProblem }, 'ignoring desired record under an invalid node name');
+        return;
+      }
+      if (kind === 'status' && e.type === 'put') return; // our own writes
+      if (kind === 'status') this.reconciler.forget(node);
+      queue.add(node);
+    };
+    const onDesired = enqueue('desired');
+    const onAgent = enqueue('agents');
+    const onStatus = enqueue('status');
+    const resyncAll = () => {
+      for (const [key] of this.desired.entries()) onDesired({ key, type: 'resync' });
+    };
+    this.desired.on('event', onDesired);
+    this.agents.on('event', onAgent);
+    this.statuses.on('event', onStatus);
+    resyncAll();
+    const resync = setInterval(resyncAll, this.opts.resyncPeriodMs);
+    resync.unref();
+
+    const workers = Array.from({ length: this.opts.workers }, () => this.work(queue, leadership));
+    await new Promise<void>((resolve) => {
+      if (leadership.signal.aborted) return resolve();
+      leadership.signal.addEventListener('abort', () => resolve(), { once: true });
+    });
+    clearInterval(resync);
+    this.desired.off('event', onDesired);
+    this.agents.off('event', onAgent);
+    this.statuses.off('event', onStatus);
+    queue.shutDown();
+    await Promise.all(workers);
+  }
+
+  private async work(queue: WorkQueue, leadership: Leadership): Promise<void> {
+    const { log } = this.opts;
+    for (;;) {
+      const node = await queue.get();
+      if (node === undefined) return;
+      const end = this.metrics.reconcileDuration.startTimer({ controller: 'node' });
+      try {
+        if (!leadership.isLeader()) continue;
+        const result = await this.reconciler.reconcile(node, leadership);
+        queue.forget(node);
+        if (result.requeueAfterMs !== undefined) {
+          queue.addAfter(node, result.requeueAfterMs);
+          this.metrics.reconcileTotal.inc({ controller: 'node', result: 'requeue_after' });
+        } else {
+          this.metrics.reconcileTotal.inc({ controller: 'node', result: 'success' });
+        }
+      } catch (err) {
+        this.metrics.reconcileTotal.inc({ controller: 'node', result: 'error' });
+        if (isMembershipError(err, 'NOT_LEADER') || isMembershipError(err, 'FENCED')) {
+          log.warn({ node, err: errorMessage(err) }, 'stopped: no longer leader');
+        } else {
+          log.warn({ node, err: errorMessage(err) }, 'reconcile failed; retrying with backoff');
+          queue.addRateLimited(node);
+        }
+      } finally {
+        end();
+        queue.done(node);
+      }
+    }
+  }
+
+  private countPhases(): void {
+    const counts = new Map<string, number>(PHASES.map((p) => [p, 0]));
+    for (const rec of this.statuses.values()) {
+      const phase = rec.value?.status.phase;
+      if (phase !== undefined) counts.set(phase, (counts.get(phase) ?? 0) + 1);
+    }
+    for (const [phase, n] of counts) this.metrics.nodes.set({ phase }, n);
+  }
+}

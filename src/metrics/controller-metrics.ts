@@ -1,0 +1,86 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { SERVICES } from '../schema/agent-report.js';
+import { PHASES } from '../schema/status.js';
+
+export const RECONCILE_RESULTS = ['success', 'error', 'requeue_after'] as const;
+export type ReconcileOutcome = (typeof RECONCILE_RESULTS)[number];
+
+/** The controller's metrics, named as in the contract; every labelled series starts at 0. */
+export class ControllerMetrics {
+  readonly registry: Registry;
+  readonly reconcileTotal: Counter<'controller' | 'result'>;
+  readonly reconcileDuration: Histogram<'controller'>;
+  readonly leaderStatus: Gauge<'name'>;
+  readonly nodes: Gauge<'phase'>;
+  readonly serviceMembers: Gauge<'service' | 'role'>;
+  readonly failureTolerance: Gauge<'service'>;
+  readonly operationsInProgress: Gauge<'service'>;
+  readonly fencedWritesRejected: Counter;
+  readonly watchRestarts: Counter<'resource'>;
+
+  constructor(registry = new Registry(), options: { defaultMetrics?: boolean } = {}) {
+    this.registry = registry;
+    if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
+    const registers = [registry];
+    this.reconcileTotal = new Counter({
+      name: 'membership_reconcile_total',
+      help: 'Reconciles of NodeMemberships by outcome.',
+      labelNames: ['controller', 'result'],
+      registers,
+    });
+    this.reconcileDuration = new Histogram({
+      name: 'membership_reconcile_duration_seconds',
+      help: 'Time one reconcile of a NodeMembership took, including calls to Chainfire, FlareDB and IAM.',
+      labelNames: ['controller'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers,
+    });
+    this.leaderStatus = new Gauge({
+      name: 'leader_election_master_status',
+      help: '1 while this controller is the leader, 0 otherwise.',
+      labelNames: ['name'],
+      registers,
+    });
+    this.nodes = new Gauge({ name: 'membership_nodes', help: 'NodeMemberships by status phase.', labelNames: ['phase'], registers });
+    this.serviceMembers = new Gauge({
+      name: 'membership_service_members',
+      help: 'Members each service reports, by role.',
+      labelNames: ['service', 'role'],
+      registers,
+    });
+    this.failureTolerance = new Gauge({
+      name: 'membership_failure_tolerance',
+      help: 'Healthy voters minus quorum: how many more voters the service can lose.',
+      labelNames: ['service'],
+      registers,
+    });
+    this.operationsInProgress = new Gauge({
+      name: 'membership_operations_in_progress',
+      help: 'Membership changes in flight per service (0 or 1).',
+      labelNames: ['service'],
+      registers,
+    });
+    this.fencedWritesRejected = new Counter({
+      name: 'membership_fenced_writes_rejected_total',
+      help: 'Leader writes that etcd rejected because the term was no longer current.',
+      registers,
+    });
+    this.watchRestarts = new Counter({
+      name: 'membership_watch_restarts_total',
+      help: 'Watches that had to be re-listed and restarted, by resource.',
+      labelNames: ['resource'],
+      registers,
+    });
+
+    for (const result of RECONCILE_RESULTS) this.reconcileTotal.inc({ controller: 'node', result }, 0);
+    this.reconcileDuration.zero({ controller: 'node' });
+    this.leaderStatus.set({ name: 'membership-controller' }, 0);
+    for (const phase of PHASES) this.nodes.set({ phase }, 0);
+    for (const service of SERVICES) {
+      for (const role of ['voter', 'learner']) this.serviceMembers.set({ service, role }, 0);
+      this.failureTolerance.set({ service }, 0);
+      this.operationsInProgress.set({ service }, 0);
+    }
+    for (const resource of ['desired', 'status', 'agents']) this.watchRestarts.inc({ resource }, 0);
+  }
+}

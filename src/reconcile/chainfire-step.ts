@@ -1,0 +1,198 @@
+import { chainfirePeerUrl, type NodeMembership } from '../schema/node-membership.js';
+import type { StatusBody } from '../schema/status.js';
+import type { ConditionDraft } from './conditions.js';
+
+/** A Chainfire (etcd) member as its Cluster API reports it. */
+export interface ChainfireMember {
+  id: string;
+  /** empty until the member's etcd has started */
+  name: string;
+  peerUrls: string[];
+  clientUrls: string[];
+  isLearner: boolean;
+}
+
+export type ChainfireObservation = { members: ChainfireMember[] } | { unavailable: string };
+
+export type ChainfireAction =
+  | { service: 'chainfire'; kind: 'addLearner'; peerUrl: string }
+  | { service: 'chainfire'; kind: 'promote'; memberId: string };
+
+/** What came of a promote tried earlier in this reconcile: etcd refuses until the learner is in sync. */
+export interface PromoteRefused {
+  memberId: string;
+  detail: string;
+}
+
+export interface ChainfireStepInput {
+  node: string;
+  spec: NodeMembership['spec'];
+  previous: StatusBody | undefined;
+  agentPresent: boolean;
+  observed: ChainfireObservation;
+  promoteRefused?: PromoteRefused;
+}
+
+export interface StepResult {
+  condition: ConditionDraft;
+  block: StatusBody['chainfire'];
+  action?: ChainfireAction;
+  requeueAfterMs?: number;
+  /** true once the step has started doing something for the node (phase Joining rather than Pending) */
+  progressed: boolean;
+  terminal?: boolean;
+}
+
+/** Seconds between looks at a learner whose etcd has not started yet. */
+export const LEARNER_START_POLL_MS = 1000;
+export const CATCH_UP_POLL_MS = 1000;
+export const UNAVAILABLE_RETRY_MS = 2000;
+
+const cond = (status: ConditionDraft['status'], reason: string, message: string): ConditionDraft => ({
+  type: 'ChainfireMember',
+  status,
+  reason,
+  message,
+});
+
+/**
+ * Decides Chainfire membership for one node (join path): adopt a member that
+ * already has the node's peer URL, otherwise add a learner once the agent is
+ * there, wait for its etcd to start, promote it. Pure: no I/O, no clock.
+ */
+export function decideChainfire(input: ChainfireStepInput): StepResult | undefined {
+  const { node, spec, previous, observed } = input;
+  if (spec.chainfire === undefined) return undefined;
+  if ('unavailable' in observed) {
+    return {
+      condition: cond('Unknown', 'ServiceUnavailable', `cannot list Chainfire members: ${observed.unavailable}`),
+      block: previous?.chainfire ?? {},
+      requeueAfterMs: UNAVAILABLE_RETRY_MS,
+      progressed: previous?.phase === 'Joining',
+    };
+  }
+  const peerUrl = chainfirePeerUrl(spec.chainfire);
+  const members = observed.members;
+  const mine = members.find((m) => m.peerUrls.includes(peerUrl));
+
+  const namesake = members.find((m) => m.name === node && !m.peerUrls.includes(peerUrl));
+  if (namesake !== undefined) {
+    return {
+      condition: cond(
+        'False',
+        'Conflict',
+        `etcd member ${namesake.id} is named ${node} but has peer URL ${namesake.peerUrls.join(',')}, not ${peerUrl}; ` +
+          `if ${node} was replaced, remove the old member (etcdctl member remove ${namesake.id}) and apply the record again`,
+      ),
+      block: {},
+      progressed: false,
+      terminal: true,
+    };
+  }
+
+  if (mine === undefined) {
+    if (spec.bootstrap) {
+      return {
+        condition: cond(
+          'False',
+          'NotAMember',
+          `bootstrap node ${node} (peer URL ${peerUrl}) is not a Chainfire member; bootstrap marks a member of the ` +
+            `initial cluster, which is adopted and never added: check its peer URL, or set bootstrap: false to have it joined`,
+        ),
+        block: {},
+        requeueAfterMs: 10_000,
+        progressed: false,
+      };
+    }
+    if (!input.agentPresent) {
+      return {
+        condition: cond('False', 'WaitingForAgent', `waiting for ${node}'s first-boot agent to report before adding it as a learner`),
+        block: {},
+        progressed: false,
+      };
+    }
+    const otherLearner = members.find((m) => m.isLearner);
+    if (otherLearner !== undefined) {
+      return {
+        condition: cond(
+          'False',
+          'WaitingForOtherChange',
+          `learner ${otherLearner.id} (${otherLearner.peerUrls.join(',')}) is still joining; one Chainfire change at a time`,
+        ),
+        block: {},
+        requeueAfterMs: CATCH_UP_POLL_MS,
+        progressed: true,
+      };
+    }
+    return {
+      condition: cond('False', 'AddingLearner', `adding ${node} as a Chainfire learner with peer URL ${peerUrl}`),
+      block: {},
+      action: { service: 'chainfire', kind: 'addLearner', peerUrl },
+      progressed: true,
+    };
+  }
+
+  const initialCluster = stickyInitialCluster(previous, mine.id) ?? initialClusterOf(members, mine.id, node);
+  if (!mine.isLearner) {
+    const wasJoinedHere = previous?.chainfire.memberId === mine.id && previous.chainfire.role === 'learner';
+    const keptPromoted = previous?.conditions.find((c) => c.type === 'ChainfireMember')?.reason === 'Promoted';
+    const reason = spec.bootstrap ? 'Adopted' : wasJoinedHere || keptPromoted ? 'Promoted' : 'Joined';
+    const message = spec.bootstrap
+      ? `member ${mine.id} of the initial cluster, voter`
+      : `voting member ${mine.id} of Chainfire`;
+    const block: StatusBody['chainfire'] = { memberId: mine.id, role: 'voter', peerUrl };
+    if (!spec.bootstrap) block.initialCluster = initialCluster;
+    return { condition: cond('True', reason, message), block, progressed: true };
+  }
+
+  const block: StatusBody['chainfire'] = { memberId: mine.id, role: 'learner', peerUrl, initialCluster };
+  if (mine.name === '') {
+    return {
+      condition: cond(
+        'False',
+        'LearnerAdded',
+        `learner added as ${mine.id}; waiting for ${node}'s etcd to start with the initialCluster in this status`,
+      ),
+      block,
+      requeueAfterMs: LEARNER_START_POLL_MS,
+      progressed: true,
+    };
+  }
+  if (input.promoteRefused?.memberId === mine.id) {
+    return {
+      condition: cond(
+        'False',
+        'LearnerCatchingUp',
+        `learner ${mine.id} has started; waiting for it to catch up before promotion (etcd: ${input.promoteRefused.detail})`,
+      ),
+      block,
+      requeueAfterMs: CATCH_UP_POLL_MS,
+      progressed: true,
+    };
+  }
+  return {
+    condition: cond('False', 'LearnerCatchingUp', `learner ${mine.id} has started; promoting it to voter`),
+    block,
+    action: { service: 'chainfire', kind: 'promote', memberId: mine.id },
+    progressed: true,
+  };
+}
+
+function stickyInitialCluster(previous: StatusBody | undefined, memberId: string): string | undefined {
+  return previous?.chainfire.memberId === memberId ? previous.chainfire.initialCluster : undefined;
+}
+
+/**
+ * The `--initial-cluster` value a joining member needs: every member's
+ * name=peerURL, the new member under its node name (etcd reports it with an
+ * empty name until it starts).
+ */
+export function initialClusterOf(members: ChainfireMember[], newMemberId: string, node: string): string {
+  const parts: string[] = [];
+  for (const m of members) {
+    const name = m.id === newMemberId ? node : m.name;
+    if (name === '') continue;
+    for (const url of m.peerUrls) parts.push(`${name}=${url}`);
+  }
+  return parts.join(',');
+}

@@ -1,0 +1,121 @@
+import type { AgentReport } from '../schema/agent-report.js';
+import type { NodeMembership } from '../schema/node-membership.js';
+import type { Phase, StatusBody } from '../schema/status.js';
+import { decideChainfire, type ChainfireAction, type ChainfireObservation, type PromoteRefused, type StepResult } from './chainfire-step.js';
+import { stampConditions, type ConditionDraft } from './conditions.js';
+
+export type NodeAction = ChainfireAction;
+
+/** Everything the decision for one node depends on; plain data. */
+export interface NodeInputs {
+  node: string;
+  desired: NodeMembership;
+  /** the status record as last written (controller stamp excluded from comparisons) */
+  previous?: StatusBody;
+  agent?: AgentReport;
+  chainfire: ChainfireObservation;
+  promoteRefused?: PromoteRefused;
+  now: Date;
+}
+
+export interface NodeDecision {
+  status: Omit<StatusBody, 'controller'>;
+  action?: NodeAction;
+  requeueAfterMs?: number;
+}
+
+/**
+ * What should happen to one node now, and what its status says: a pure
+ * function of desired record, observed members, agent report and the outcome
+ * of an action tried earlier in the same reconcile.
+ */
+export function decideNode(input: NodeInputs): NodeDecision {
+  const { desired, previous, now } = input;
+  const generation = desired.metadata.generation ?? 0;
+  const spec = desired.spec;
+
+  const steps: StepResult[] = [];
+  const chainfire = decideChainfire({
+    node: input.node,
+    spec,
+    previous,
+    agentPresent: input.agent !== undefined,
+    observed: input.chainfire,
+    ...(input.promoteRefused ? { promoteRefused: input.promoteRefused } : {}),
+  });
+  if (chainfire) steps.push(chainfire);
+
+  const serviceConditions = steps.map((s) => s.condition);
+  const allMember = serviceConditions.every((c) => c.status === 'True');
+  const drafts: ConditionDraft[] = [];
+  if (!spec.bootstrap) drafts.push(agentCondition(input.agent !== undefined, allMember, input.node));
+  drafts.push(...serviceConditions);
+  const blocking = serviceConditions.find((c) => c.status !== 'True');
+  drafts.push(
+    blocking === undefined
+      ? { type: 'Ready', status: 'True', reason: 'Joined', message: readyMessage(steps) }
+      : { type: 'Ready', status: 'False', reason: blocking.reason, message: `${blocking.type}: ${blocking.message}` },
+  );
+
+  const terminal = steps.some((s) => s.terminal);
+  const phase: Phase = terminal
+    ? 'Failed'
+    : blocking === undefined
+      ? 'Ready'
+      : steps.some((s) => s.progressed) || previous?.phase === 'Joining'
+        ? 'Joining'
+        : 'Pending';
+
+  const status: NodeDecision['status'] = {
+    observedGeneration: generation,
+    phase,
+    conditions: stampConditions(drafts, previous?.conditions, generation, now),
+    chainfire: chainfire?.block ?? {},
+    flaredb: {},
+    iam: {},
+  };
+  const decision: NodeDecision = { status };
+  const action = steps.find((s) => s.action)?.action;
+  if (action && !terminal) decision.action = action;
+  const waits = steps.map((s) => s.requeueAfterMs).filter((n): n is number => n !== undefined);
+  if (waits.length > 0) decision.requeueAfterMs = Math.min(...waits);
+  return decision;
+}
+
+function agentCondition(present: boolean, allMember: boolean, node: string): ConditionDraft {
+  if (present) return { type: 'AgentReady', status: 'True', reason: 'Reporting', message: `${node}'s first-boot agent is reporting` };
+  if (allMember) {
+    return {
+      type: 'AgentReady',
+      status: 'True',
+      reason: 'NotRequired',
+      message: 'the node is a member of every requested service; the agent is no longer needed',
+    };
+  }
+  return { type: 'AgentReady', status: 'False', reason: 'WaitingForAgent', message: `waiting for ${node}'s first-boot agent to report` };
+}
+
+function readyMessage(steps: StepResult[]): string {
+  if (steps.length === 0) return 'no service membership requested';
+  return `member of ${steps.map((s) => s.condition.type.replace(/Member$|Registered$/, '')).join(', ')}`;
+}
+
+/** A status for a desired record that could not be read: nothing else is done for it. */
+export function invalidSpecStatus(
+  problem: string,
+  generation: number,
+  previous: StatusBody | undefined,
+  now: Date,
+): NodeDecision['status'] {
+  const drafts: ConditionDraft[] = [
+    { type: 'Ready', status: 'False', reason: 'InvalidSpec', message: `${problem}; fix the desired record and apply it again` },
+  ];
+  return {
+    observedGeneration: generation,
+    phase: 'Failed',
+    conditions: stampConditions(drafts, previous?.conditions, generation, now),
+    chainfire: previous?.chainfire ?? {},
+    flaredb: previous?.flaredb ?? {},
+    iam: previous?.iam ?? {},
+  };
+}

@@ -1,0 +1,62 @@
+import { z } from 'zod';
+import { API_VERSION, nodeName } from './common.js';
+
+export const PHASES = ['Pending', 'Joining', 'Ready', 'Removing', 'Removed', 'Failed'] as const;
+export const phaseEnum = z.enum(PHASES);
+export type Phase = z.infer<typeof phaseEnum>;
+
+export const CONDITION_TYPES = ['AgentReady', 'ChainfireMember', 'FlareDBMember', 'IAMRegistered', 'Ready'] as const;
+export const conditionTypeEnum = z.enum(CONDITION_TYPES);
+export type ConditionType = z.infer<typeof conditionTypeEnum>;
+
+/** Reasons after which the agent stops waiting: a new spec generation is needed. */
+export const TERMINAL_REASONS = ['InvalidSpec', 'Conflict'] as const;
+
+export const condition = z
+  .object({
+    type: conditionTypeEnum,
+    status: z.enum(['True', 'False', 'Unknown']),
+    reason: z.string().regex(/^[A-Z][A-Za-z0-9]*$/, { message: 'reason must be a CamelCase word' }),
+    message: z.string(),
+    lastTransitionTime: z.string(),
+    observedGeneration: z.number().int().nonnegative(),
+  })
+  .strict();
+export type Condition = z.infer<typeof condition>;
+
+export const chainfireStatus = z
+  .object({
+    memberId: z.string().optional(),
+    role: z.enum(['learner', 'voter']).optional(),
+    peerUrl: z.string().optional(),
+    initialCluster: z.string().optional(),
+  })
+  .strict();
+
+export const nodeMembershipStatus = z
+  .object({
+    apiVersion: z.literal(API_VERSION),
+    kind: z.literal('NodeMembershipStatus'),
+    metadata: z.object({ name: nodeName }).strict(),
+    status: z
+      .object({
+        observedGeneration: z.number().int().nonnegative(),
+        phase: phaseEnum,
+        conditions: z.array(condition).superRefine((conds, ctx) => {
+          const seen = new Set<string>();
+          for (const c of conds) {
+            if (seen.has(c.type)) ctx.addIssue({ code: 'custom', message: `condition ${c.type} appears more than once` });
+            seen.add(c.type);
+          }
+        }),
+        chainfire: chainfireStatus.default({}),
+        flaredb: z.record(z.string(), z.unknown()).default({}),
+        iam: z.record(z.string(), z.unknown()).default({}),
+        controller: z.object({ identity: z.string(), term: z.number().int().positive() }).strict().optional(),
+      })
+      .strict(),
+  })
+  .strict();
+
+export type NodeMembershipStatus = z.infer<typeof nodeMembershipStatus>;
+export type StatusBody = NodeMembershipStatus['status'];

@@ -1,0 +1,111 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Etcd3 } from 'etcd3';
+import { EtcdCluster, type PlannedMember } from '../support/etcd-cluster.js';
+import { binPath, runProcess, type ProcessHandle } from '../support/processes.js';
+import {
+  bootstrapRecords,
+  ctl,
+  eventually,
+  joinerClusterConfig,
+  membershipFor,
+  readStatus,
+  startController,
+  tempDir,
+  voters,
+  writeJson,
+} from '../support/fixtures.js';
+import { KeyLayout } from '../../src/store/keys.js';
+
+describe('node04 joins a real 3-member Chainfire through the controller', () => {
+  let cluster: EtcdCluster;
+  let client: Etcd3;
+  let controller: ProcessHandle;
+  let plan: PlannedMember;
+  let dir: string;
+
+  before(async () => {
+    cluster = await EtcdCluster.start({ size: 3 });
+    client = new Etcd3({ hosts: cluster.endpoints });
+    controller = startController(cluster.endpoints, 'c1');
+    await controller.waitForLine(/became leader/, 30_000);
+    plan = await cluster.planMember('node04');
+    dir = await tempDir('join-chainfire-');
+  });
+
+  after(async () => {
+    controller?.kill('SIGTERM');
+    await controller?.exited;
+    client?.close();
+    await cluster?.stop();
+  });
+
+  it('adds node04 as a learner, the agent starts it, the controller promotes it', async () => {
+    const records = [...bootstrapRecords(cluster), membershipFor({ ...plan }, false, { role: 'worker' })];
+    const applied = await ctl(cluster.endpoints, ['apply', '-f', '-'], JSON.stringify(records));
+    assert.equal(applied.code, 0, applied.stderr);
+    assert.match(applied.stdout, /nodemembership\/node04 created/);
+
+    const configPath = await writeJson(dir, 'cluster-config.json', joinerClusterConfig(cluster, plan));
+    const stateDir = join(dir, 'state');
+    const agentArgs = [
+      binPath('first-boot-agent'), 'join', 'chainfire',
+      '--config', configPath,
+      '--state-dir', stateDir,
+      '--endpoints', cluster.endpoints.join(','),
+      '--start-command', plan.startCommand,
+      '--local-url', plan.clientUrl,
+      '--timeout', '120s',
+    ];
+    const agent = await runProcess(process.execPath, agentArgs, { timeoutMs: 150_000 });
+    assert.equal(agent.code, 0, `agent failed:\n${agent.stdout}\n${agent.stderr}`);
+    for (const line of agent.stdout.trim().split('\n')) {
+      const entry = JSON.parse(line) as Record<string, unknown>;
+      assert.ok(entry.timestamp && entry.level && entry.service && entry.operation && entry.message, `log line lacks a field: ${line}`);
+    }
+
+    // etcd itself reports four voters, node04 among them, no learner left.
+    const members = await voters(client);
+    assert.deepEqual(members, { voters: ['node01', 'node02', 'node03', 'node04'], learners: [] });
+
+    const desired = await client.get(new KeyLayout().desired('node04')).exec();
+    const generation = Number(desired.kvs[0]!.mod_revision);
+    const status = await eventually('node04 Ready', async () => {
+      const s = await readStatus(client, 'node04');
+      return s?.status.phase === 'Ready' ? s : undefined;
+    });
+    assert.equal(status.status.observedGeneration, generation);
+    const cf = status.status.conditions.find((c) => c.type === 'ChainfireMember');
+    assert.equal(cf?.status, 'True');
+    assert.equal(cf?.reason, 'Promoted');
+    assert.equal(status.status.chainfire.role, 'voter');
+    assert.match(status.status.chainfire.initialCluster ?? '', /node01=http:\/\/127\.0\.0\.1:\d+.*node04=/);
+
+    const marker = await readFile(join(stateDir, '.chainfire-joined'), 'utf8');
+    assert.ok(!Number.isNaN(Date.parse(marker.trim())), `marker holds a timestamp: ${marker}`);
+
+    // Run again (a reboot): exit 0 at once, without contacting anything.
+    const again = await runProcess(process.execPath, [...agentArgs.slice(0, 7), '--endpoints', 'http://127.0.0.1:9'], { timeoutMs: 20_000 });
+    assert.equal(again.code, 0, again.stdout + again.stderr);
+    assert.match(again.stdout, /already done/);
+
+    // All four Ready, as membershipctl shows them.
+    const got = await eventually('all four Ready', async () => {
+      const r = await ctl(cluster.endpoints, ['get']);
+      return (r.stdout.match(/\bReady\b/g) ?? []).length === 4 ? r.stdout : undefined;
+    });
+    assert.match(got, /^NAME\s+ROLE\s+STATE\s+PHASE\s+CHAINFIRE/m);
+    assert.match(got, /node01\s+control-plane\s+Present\s+Ready\s+True/);
+  });
+
+  it('writes nothing when a resync finds nothing to do', async () => {
+    const key = new KeyLayout().status('node04');
+    const before = Number((await client.get(key).exec()).kvs[0]!.mod_revision);
+    // The controller resyncs every 5 s: wait for more than one resync.
+    await new Promise((r) => setTimeout(r, 11_000));
+    const afterRev = Number((await client.get(key).exec()).kvs[0]!.mod_revision);
+    assert.equal(afterRev, before, 'status of a Ready node was rewritten by an idle resync');
+  });
+});
