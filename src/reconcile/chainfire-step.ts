@@ -185,7 +185,8 @@ function stickyInitialCluster(previous: StatusBody | undefined, memberId: string
 /**
  * The `--initial-cluster` value a joining member needs: every member's
  * name=peerURL, the new member under its node name (etcd reports it with an
- * empty name until it starts).
+ * empty name until it starts). Sorted, so it reads the same whatever order
+ * etcd lists members in.
  */
 export function initialClusterOf(members: ChainfireMember[], newMemberId: string, node: string): string {
   const parts: string[] = [];
@@ -194,5 +195,5 @@ export function initialClusterOf(members: ChainfireMember[], newMemberId: string
     if (name === '') continue;
     for (const url of m.peerUrls) parts.push(`${name}=${url}`);
   }
-  return parts.join(',');
+  return parts.sort().join(',');
 }

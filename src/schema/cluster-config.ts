@@ -160,7 +160,8 @@ function selfListing(field: string, peers: readonly string[], names: Set<string>
       issues.push({ path: [field, m.index], message });
     }
   }
-  for (const m of mine.slice(1)) {
+  // An exact repeat is already reported as a duplicate; this catches the same node under another name.
+  for (const m of mine.slice(1).filter((m) => m.peer.toLowerCase() !== first.peer.toLowerCase())) {
     issues.push({ path: [field, m.index], message: `${m.peer} names this node again (already listed at index ${first.index})` });
   }
   return issues;
@@ -200,7 +201,8 @@ function crossFieldIssues(value: unknown): RuleIssue[] {
   }
   if (bootstrap === true && self && names) {
     const peers = valid(z.array(hostPort), c.initial_peers);
-    if (peers) issues.push(...selfListing('initial_peers', peers, names, { value: portOf(self.raft_addr), from: 'raft_addr' }));
+    // An empty list has its own error already.
+    if (peers && peers.length > 0) issues.push(...selfListing('initial_peers', peers, names, { value: portOf(self.raft_addr), from: 'raft_addr' }));
     const flaredbPeers = valid(z.array(hostPort), c.flaredb_peers);
     const flaredbValid = services.flaredb === undefined || flaredb !== undefined;
     if (flaredbPeers && flaredbValid && hasFlareDB({ flaredb_peers: flaredbPeers, services: { flaredb } })) {
@@ -212,11 +214,15 @@ function crossFieldIssues(value: unknown): RuleIssue[] {
   }
   const leader = valid(httpUrl, c.leader_url);
   if (bootstrap === false && names && leader !== undefined) {
+    // Same host and same port as this node's own Chainfire: it would ask itself to join.
+    // Another port on the same host is another node (several share one machine in tests).
     const host = bare(new URL(leader).hostname);
-    if (names.has(host) || ['localhost', '127.0.0.1', '::1'].includes(host)) {
+    const ownPort = chainfire?.port ?? (chainfire?.client_url ? effectivePort(chainfire.client_url) : DEFAULT_PORTS.chainfire);
+    const isSelfHost = names.has(host) || ['localhost', '127.0.0.1', '::1'].includes(host);
+    if (isSelfHost && effectivePort(leader) === ownPort) {
       issues.push({
         path: ['leader_url'],
-        message: `points at this node (${host}), but a joining node (bootstrap: false) needs a member of the running cluster`,
+        message: `points at this node's own Chainfire (${host}:${ownPort}), but a joining node (bootstrap: false) needs a member of the running cluster`,
       });
     }
   }
