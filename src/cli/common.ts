@@ -64,8 +64,12 @@ export async function runCli(
   exitCodeFor: (err: MembershipError) => number,
   reportError: (message: string) => void = (message) => process.stderr.write(`error: ${message}\n`),
 ): Promise<never> {
-  program.exitOverride();
-  program.configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  // Subcommands inherit settings only when created after them: apply to every command.
+  const all = (cmd: Command): Command[] => [cmd, ...cmd.commands.flatMap(all)];
+  for (const cmd of all(program)) {
+    cmd.exitOverride();
+    cmd.configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  }
   let code: number = EXIT.OK;
   try {
     await program.parseAsync(argv);
