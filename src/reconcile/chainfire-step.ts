@@ -31,6 +31,8 @@ export interface ChainfireStepInput {
   agentPresent: boolean;
   observed: ChainfireObservation;
   promoteRefused?: PromoteRefused;
+  /** the action this step asked for failed earlier in this reconcile: report it, do not retry at once */
+  actionFailed?: string;
 }
 
 export interface StepResult {
@@ -61,6 +63,17 @@ const cond = (status: ConditionDraft['status'], reason: string, message: string)
  * there, wait for its etcd to start, promote it. Pure: no I/O, no clock.
  */
 export function decideChainfire(input: ChainfireStepInput): StepResult | undefined {
+  const result = decideChainfireStep(input);
+  if (result?.action === undefined || input.actionFailed === undefined) return result;
+  // The work queue backs off and retries; meanwhile the status says why nothing moves.
+  const { action: _failed, ...rest } = result;
+  return {
+    ...rest,
+    condition: cond('False', 'ServiceUnavailable', `${result.condition.message} failed: ${input.actionFailed}; retrying`),
+  };
+}
+
+function decideChainfireStep(input: ChainfireStepInput): StepResult | undefined {
   const { node, spec, previous, observed } = input;
   if (spec.chainfire === undefined) return undefined;
   if ('unavailable' in observed) {

@@ -15,6 +15,8 @@ export interface NodeInputs {
   agent?: AgentReport;
   chainfire: ChainfireObservation;
   promoteRefused?: PromoteRefused;
+  /** the decided action failed in this reconcile, with this message */
+  actionFailed?: string;
   now: Date;
 }
 
@@ -42,6 +44,7 @@ export function decideNode(input: NodeInputs): NodeDecision {
     agentPresent: input.agent !== undefined,
     observed: input.chainfire,
     ...(input.promoteRefused ? { promoteRefused: input.promoteRefused } : {}),
+    ...(input.actionFailed !== undefined ? { actionFailed: input.actionFailed } : {}),
   });
   if (chainfire) steps.push(chainfire);
 

@@ -1,7 +1,7 @@
 import type { RecordCache } from '../cache/record-cache.js';
 import type { ChainfireDriver } from '../drivers/chainfire.js';
 import type { Leadership } from '../election/leader-election.js';
-import { MembershipError, errorMessage } from '../errors.js';
+import { MembershipError, errorMessage, isMembershipError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { AgentReport } from '../schema/agent-report.js';
 import type { NodeMembership } from '../schema/node-membership.js';
@@ -35,7 +35,7 @@ export interface NodeReconcilerDeps {
 export class NodeReconciler {
   private readonly deps: NodeReconcilerDeps;
   /** What this leader last wrote per node; cleared when a new term starts. */
-  private written = new Map<string, { term: number; canonical: string; status: StatusBody }>();
+  private written = new Map<string, { term: number; status: StatusBody }>();
 
   constructor(deps: NodeReconcilerDeps) {
     this.deps = deps;
@@ -71,7 +71,16 @@ export class NodeReconciler {
     let decision = decideNode({ ...base, chainfire: await this.observeChainfire(false) });
     if (decision.action !== undefined) {
       this.assertLeader(leadership);
-      const refused = await this.act(node, decision.action);
+      let refused: PromoteRefused | undefined;
+      try {
+        refused = await this.act(node, decision.action);
+      } catch (err) {
+        if (!isMembershipError(err, 'UNAVAILABLE')) throw err;
+        // Say why nothing moves, then let the work queue back off.
+        const failed = decideNode({ ...base, chainfire: await this.observeChainfire(true), actionFailed: errorMessage(err) });
+        await this.writeStatus(node, failed.status, leadership);
+        throw err;
+      }
       decision = decideNode({
         ...base,
         chainfire: await this.observeChainfire(true),
@@ -137,7 +146,7 @@ export class NodeReconciler {
       status: body,
     };
     await leadership.writer.put(this.deps.keys.status(node), encodeRecord(record));
-    this.written.set(node, { term: leadership.term, canonical, status: body });
+    this.written.set(node, { term: leadership.term, status: body });
     this.deps.onStatusWrite?.(node, body);
     this.deps.log.info(
       { node, phase: body.phase, conditions: body.conditions.map((c) => `${c.type}=${c.status}/${c.reason}`).join(' ') },

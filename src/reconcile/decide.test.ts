@@ -1,0 +1,368 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { AgentReport } from '../schema/agent-report.js';
+import type { NodeMembership } from '../schema/node-membership.js';
+import type { Condition, StatusBody } from '../schema/status.js';
+import { canonicalJson } from '../store/records.js';
+import type { ChainfireMember } from './chainfire-step.js';
+import { decideNode, invalidSpecStatus, type NodeDecision, type NodeInputs } from './decide.js';
+
+const NODE = 'node04';
+const PEER = 'https://10.0.1.13:2380';
+const T0 = new Date('2026-11-24T10:00:00Z');
+const T1 = new Date('2026-11-24T10:05:00Z');
+const T0_ISO = '2026-11-24T10:00:00Z';
+const T1_ISO = '2026-11-24T10:05:00Z';
+
+function desired(spec: Partial<NodeMembership['spec']> = {}, generation: number | null = 12): NodeMembership {
+  const d: NodeMembership = {
+    apiVersion: 'membership.photoncloud.io/v1alpha1',
+    kind: 'NodeMembership',
+    metadata: { name: NODE, labels: {}, annotations: {} },
+    spec: {
+      role: 'control-plane',
+      bootstrap: false,
+      state: 'Present',
+      chainfire: { raftAddr: '10.0.1.13:2380', clientUrl: 'https://10.0.1.13:2379' },
+      ...spec,
+    },
+  };
+  if (generation !== null) d.metadata.generation = generation;
+  return d;
+}
+
+const agent: AgentReport = {
+  apiVersion: 'membership.photoncloud.io/v1alpha1',
+  kind: 'AgentReport',
+  metadata: { name: NODE },
+  report: {
+    agentVersion: '0.1.0',
+    pid: 4312,
+    hostname: 'node04.prod.example.com',
+    startedAt: '2026-11-24T09:59:00Z',
+    mode: 'join',
+    waitingFor: 'chainfire',
+    services: { chainfire: { healthy: true, checkedAt: '2026-11-24T09:59:30Z' } },
+  },
+};
+
+function member(id: string, name: string, peerUrl: string, isLearner = false): ChainfireMember {
+  return { id, name, peerUrls: [peerUrl], clientUrls: [], isLearner };
+}
+const node01 = member('a1', 'node01', 'https://10.0.1.10:2380');
+const learner = (name = '') => member('c3', name, PEER, true);
+const voter = member('c3', NODE, PEER);
+
+function inputs(over: Partial<NodeInputs> = {}): NodeInputs {
+  return { node: NODE, desired: desired(), agent, chainfire: { members: [node01] }, now: T0, ...over };
+}
+
+function cond(d: NodeDecision, type: Condition['type']): Condition | undefined {
+  return d.status.conditions.find((c) => c.type === type);
+}
+
+/** [type, status, reason] of every condition, in order. */
+function summary(d: NodeDecision): string[][] {
+  return d.status.conditions.map((c) => [c.type, c.status, c.reason]);
+}
+
+/** The previous status as the reconciler would hand it back after writing `d`. */
+function asPrevious(d: NodeDecision): StatusBody {
+  return { ...structuredClone(d.status), controller: { identity: 'node01/4312', term: 3 } };
+}
+
+describe('decideNode: phases and conditions', () => {
+  it('Pending while the agent has not reported: AgentReady WaitingForAgent, Ready blocked by Chainfire', () => {
+    const { agent: _none, ...noAgent } = inputs();
+    const d = decideNode(noAgent);
+    assert.equal(d.status.phase, 'Pending');
+    assert.deepEqual(summary(d), [
+      ['AgentReady', 'False', 'WaitingForAgent'],
+      ['ChainfireMember', 'False', 'WaitingForAgent'],
+      ['Ready', 'False', 'WaitingForAgent'],
+    ]);
+    assert.match(cond(d, 'Ready')?.message ?? '', /^ChainfireMember: waiting for node04's first-boot agent/);
+    assert.equal(d.action, undefined);
+    assert.equal(d.requeueAfterMs, undefined);
+    assert.deepEqual(d.status.chainfire, {});
+    assert.deepEqual(d.status.flaredb, {});
+    assert.deepEqual(d.status.iam, {});
+  });
+
+  it('Joining with an addLearner action once the agent reports', () => {
+    const d = decideNode(inputs());
+    assert.equal(d.status.phase, 'Joining');
+    assert.deepEqual(summary(d), [
+      ['AgentReady', 'True', 'Reporting'],
+      ['ChainfireMember', 'False', 'AddingLearner'],
+      ['Ready', 'False', 'AddingLearner'],
+    ]);
+    assert.deepEqual(d.action, { service: 'chainfire', kind: 'addLearner', peerUrl: PEER });
+    assert.equal(d.requeueAfterMs, undefined);
+  });
+
+  it('stays Joining when a joining node loses its agent before becoming a member', () => {
+    const { agent: _none, ...noAgent } = inputs({ previous: asPrevious(decideNode(inputs())) });
+    const d = decideNode(noAgent);
+    assert.equal(d.status.phase, 'Joining');
+    assert.equal(cond(d, 'AgentReady')?.reason, 'WaitingForAgent');
+  });
+
+  it('Joining, polling, while the learner etcd has not started', () => {
+    const d = decideNode(inputs({ chainfire: { members: [node01, learner()] } }));
+    assert.equal(d.status.phase, 'Joining');
+    assert.equal(cond(d, 'Ready')?.reason, 'LearnerAdded');
+    assert.equal(d.requeueAfterMs, 1000);
+    assert.equal(d.action, undefined);
+    assert.deepEqual(d.status.chainfire, {
+      memberId: 'c3',
+      role: 'learner',
+      peerUrl: PEER,
+      initialCluster: `node01=https://10.0.1.10:2380,node04=${PEER}`,
+    });
+  });
+
+  it('Joining with a promote action once the learner has started', () => {
+    const d = decideNode(inputs({ chainfire: { members: [node01, learner(NODE)] } }));
+    assert.equal(d.status.phase, 'Joining');
+    assert.deepEqual(d.action, { service: 'chainfire', kind: 'promote', memberId: 'c3' });
+  });
+
+  it('Joining, LearnerCatchingUp and polling, when etcd refused the promote', () => {
+    const d = decideNode(
+      inputs({ chainfire: { members: [node01, learner(NODE)] }, promoteRefused: { memberId: 'c3', detail: 'not in sync' } }),
+    );
+    assert.equal(d.status.phase, 'Joining');
+    assert.equal(cond(d, 'ChainfireMember')?.reason, 'LearnerCatchingUp');
+    assert.equal(cond(d, 'Ready')?.reason, 'LearnerCatchingUp');
+    assert.match(cond(d, 'Ready')?.message ?? '', /not in sync/);
+    assert.equal(d.action, undefined);
+    assert.equal(d.requeueAfterMs, 1000);
+  });
+
+  it('Joining while another node\'s learner is in flight', () => {
+    const other = member('d4', 'node05', 'https://10.0.1.14:2380', true);
+    const d = decideNode(inputs({ chainfire: { members: [node01, other] } }));
+    assert.equal(d.status.phase, 'Joining');
+    assert.equal(cond(d, 'Ready')?.reason, 'WaitingForOtherChange');
+    assert.equal(d.action, undefined);
+    assert.equal(d.requeueAfterMs, 1000);
+  });
+
+  it('Ready once a voter, with the agent reporting', () => {
+    const d = decideNode(inputs({ chainfire: { members: [node01, voter] } }));
+    assert.equal(d.status.phase, 'Ready');
+    assert.deepEqual(summary(d), [
+      ['AgentReady', 'True', 'Reporting'],
+      ['ChainfireMember', 'True', 'Joined'],
+      ['Ready', 'True', 'Joined'],
+    ]);
+    assert.equal(cond(d, 'Ready')?.message, 'member of Chainfire');
+    assert.equal(d.action, undefined);
+    assert.equal(d.requeueAfterMs, undefined);
+  });
+
+  it('Ready without the agent: AgentReady NotRequired', () => {
+    const { agent: _none, ...noAgent } = inputs({ chainfire: { members: [node01, voter] } });
+    const d = decideNode(noAgent);
+    assert.equal(d.status.phase, 'Ready');
+    assert.equal(cond(d, 'AgentReady')?.status, 'True');
+    assert.equal(cond(d, 'AgentReady')?.reason, 'NotRequired');
+  });
+
+  it('a bootstrap node has no AgentReady condition and is adopted', () => {
+    const { agent: _none, ...noAgent } = inputs({ desired: desired({ bootstrap: true }), chainfire: { members: [node01, voter] } });
+    const d = decideNode(noAgent);
+    assert.equal(d.status.phase, 'Ready');
+    assert.deepEqual(summary(d), [
+      ['ChainfireMember', 'True', 'Adopted'],
+      ['Ready', 'True', 'Joined'],
+    ]);
+    assert.deepEqual(d.status.chainfire, { memberId: 'c3', role: 'voter', peerUrl: PEER });
+  });
+
+  it('a bootstrap node that is not a member stays Pending, NotAMember, and is looked at again', () => {
+    const d = decideNode(inputs({ desired: desired({ bootstrap: true }) }));
+    assert.equal(d.status.phase, 'Pending');
+    assert.deepEqual(summary(d), [
+      ['ChainfireMember', 'False', 'NotAMember'],
+      ['Ready', 'False', 'NotAMember'],
+    ]);
+    assert.equal(d.action, undefined);
+    assert.equal(d.requeueAfterMs, 10_000);
+  });
+
+  it('Failed on Conflict, with no action', () => {
+    const d = decideNode(inputs({ chainfire: { members: [node01, member('old', NODE, 'https://10.0.9.9:2380')] } }));
+    assert.equal(d.status.phase, 'Failed');
+    assert.equal(cond(d, 'ChainfireMember')?.reason, 'Conflict');
+    assert.equal(cond(d, 'Ready')?.status, 'False');
+    assert.equal(cond(d, 'Ready')?.reason, 'Conflict');
+    assert.equal(d.action, undefined);
+    assert.equal(d.requeueAfterMs, undefined);
+  });
+
+  it('Chainfire unavailable: Unknown member condition, Ready False ServiceUnavailable, retried', () => {
+    const d = decideNode(inputs({ chainfire: { unavailable: 'deadline exceeded' } }));
+    assert.equal(d.status.phase, 'Pending');
+    assert.deepEqual(summary(d), [
+      ['AgentReady', 'True', 'Reporting'],
+      ['ChainfireMember', 'Unknown', 'ServiceUnavailable'],
+      ['Ready', 'False', 'ServiceUnavailable'],
+    ]);
+    assert.match(cond(d, 'Ready')?.message ?? '', /deadline exceeded/);
+    assert.equal(d.requeueAfterMs, 2000);
+    assert.equal(d.action, undefined);
+  });
+
+  it('Chainfire unavailable while Joining keeps the phase and the chainfire block', () => {
+    const prev = asPrevious(decideNode(inputs({ chainfire: { members: [node01, learner()] } })));
+    const d = decideNode(inputs({ previous: prev, chainfire: { unavailable: 'deadline exceeded' } }));
+    assert.equal(d.status.phase, 'Joining');
+    assert.deepEqual(d.status.chainfire, prev.chainfire);
+  });
+
+  it('Ready with no service requested', () => {
+    const { chainfire: _none, ...spec } = desired().spec;
+    const { agent: _a, ...noAgent } = inputs({ desired: { ...desired(), spec } });
+    const d = decideNode(noAgent);
+    assert.equal(d.status.phase, 'Ready');
+    assert.deepEqual(summary(d), [
+      ['AgentReady', 'True', 'NotRequired'],
+      ['Ready', 'True', 'Joined'],
+    ]);
+    assert.equal(cond(d, 'Ready')?.message, 'no service membership requested');
+    assert.deepEqual(d.status.chainfire, {});
+  });
+});
+
+describe('decideNode: generations and transition times', () => {
+  it('stamps the desired generation on the status and on every condition', () => {
+    const d = decideNode(inputs({ desired: desired({}, 118) }));
+    assert.equal(d.status.observedGeneration, 118);
+    assert.deepEqual(
+      d.status.conditions.map((c) => c.observedGeneration),
+      [118, 118, 118],
+    );
+  });
+
+  it('uses generation 0 when the desired record carries none', () => {
+    const d = decideNode(inputs({ desired: desired({}, null) }));
+    assert.equal(d.status.observedGeneration, 0);
+    assert.ok(d.status.conditions.every((c) => c.observedGeneration === 0));
+  });
+
+  it('moves observedGeneration of unchanged conditions to a new generation, keeping their transition time', () => {
+    const first = decideNode(inputs({ desired: desired({}, 5), chainfire: { members: [node01, voter] }, now: T0 }));
+    const second = decideNode(
+      inputs({ desired: desired({}, 6), chainfire: { members: [node01, voter] }, now: T1, previous: asPrevious(first) }),
+    );
+    assert.deepEqual(
+      second.status.conditions.map((c) => [c.observedGeneration, c.lastTransitionTime]),
+      [
+        [6, T0_ISO],
+        [6, T0_ISO],
+        [6, T0_ISO],
+      ],
+    );
+  });
+
+  it('keeps lastTransitionTime while only the reason changes and moves it when the status flips', () => {
+    const added = decideNode(inputs({ chainfire: { members: [node01, learner()] }, now: T0 }));
+    const catchingUp = decideNode(
+      inputs({
+        chainfire: { members: [node01, learner(NODE)] },
+        promoteRefused: { memberId: 'c3', detail: 'not in sync' },
+        previous: asPrevious(added),
+        now: T1,
+      }),
+    );
+    assert.equal(cond(catchingUp, 'ChainfireMember')?.reason, 'LearnerCatchingUp');
+    assert.equal(cond(catchingUp, 'ChainfireMember')?.lastTransitionTime, T0_ISO);
+    assert.equal(cond(catchingUp, 'Ready')?.lastTransitionTime, T0_ISO);
+
+    const promoted = decideNode(
+      inputs({ chainfire: { members: [node01, voter] }, previous: asPrevious(catchingUp), now: T1 }),
+    );
+    assert.equal(cond(promoted, 'ChainfireMember')?.reason, 'Promoted');
+    assert.equal(cond(promoted, 'ChainfireMember')?.lastTransitionTime, T1_ISO);
+    assert.equal(cond(promoted, 'Ready')?.lastTransitionTime, T1_ISO);
+    assert.equal(cond(promoted, 'AgentReady')?.lastTransitionTime, T0_ISO, 'AgentReady stayed True');
+    assert.equal(promoted.status.chainfire.initialCluster, added.status.chainfire.initialCluster, 'initialCluster is sticky');
+  });
+});
+
+describe('decideNode: a decision repeated on its own result changes nothing', () => {
+  const { agent: _none, ...withoutAgent } = inputs();
+  const cases: [string, NodeInputs][] = [
+    ['waiting for agent', withoutAgent],
+    ['adding learner', inputs()],
+    ['learner not started', inputs({ chainfire: { members: [node01, learner()] } })],
+    ['learner catching up', inputs({ chainfire: { members: [node01, learner(NODE)] }, promoteRefused: { memberId: 'c3', detail: 'x' } })],
+    ['voter', inputs({ chainfire: { members: [node01, voter] } })],
+    ['bootstrap adopted', inputs({ desired: desired({ bootstrap: true }), chainfire: { members: [voter] } })],
+    ['conflict', inputs({ chainfire: { members: [member('old', NODE, 'https://10.0.9.9:2380')] } })],
+    ['unavailable', inputs({ chainfire: { unavailable: 'down' } })],
+  ];
+  for (const [name, base] of cases) {
+    it(name, () => {
+      const first = decideNode({ ...base, now: T0 });
+      const second = decideNode({ ...base, previous: asPrevious(first), now: T1 });
+      assert.equal(canonicalJson(second.status), canonicalJson(first.status));
+      assert.deepEqual(second.action, first.action);
+      assert.equal(second.requeueAfterMs, first.requeueAfterMs);
+    });
+  }
+
+  it('promoted stays Promoted, with the same status, on the next reconcile', () => {
+    const learnerStatus = decideNode(inputs({ chainfire: { members: [node01, learner(NODE)] }, promoteRefused: { memberId: 'c3', detail: 'x' } }));
+    const base = inputs({ chainfire: { members: [node01, voter] } });
+    const first = decideNode({ ...base, previous: asPrevious(learnerStatus), now: T0 });
+    const second = decideNode({ ...base, previous: asPrevious(first), now: T1 });
+    assert.equal(cond(first, 'ChainfireMember')?.reason, 'Promoted');
+    assert.equal(canonicalJson(second.status), canonicalJson(first.status));
+  });
+});
+
+describe('invalidSpecStatus', () => {
+  it('fails the node with one Ready condition naming the problem', () => {
+    const s = invalidSpecStatus('spec.chainfire.raftAddr: must be host:port', 40, undefined, T0);
+    assert.equal(s.phase, 'Failed');
+    assert.equal(s.observedGeneration, 40);
+    assert.deepEqual(s.conditions, [
+      {
+        type: 'Ready',
+        status: 'False',
+        reason: 'InvalidSpec',
+        message: 'spec.chainfire.raftAddr: must be host:port; fix the desired record and apply it again',
+        lastTransitionTime: T0_ISO,
+        observedGeneration: 40,
+      },
+    ]);
+    assert.deepEqual([s.chainfire, s.flaredb, s.iam], [{}, {}, {}]);
+  });
+
+  it('keeps what was known of the memberships and the Ready transition time when Ready was already False', () => {
+    const prev = asPrevious(decideNode(inputs({ chainfire: { members: [node01, learner()] }, now: T0 })));
+    const s = invalidSpecStatus('bad', 41, prev, T1);
+    assert.deepEqual(s.chainfire, prev.chainfire);
+    assert.equal(s.conditions[0]?.lastTransitionTime, T0_ISO);
+    assert.equal(s.conditions[0]?.observedGeneration, 41);
+    assert.deepEqual(
+      s.conditions.map((c) => c.type),
+      ['Ready'],
+    );
+  });
+
+  it('moves the Ready transition time when the node was Ready', () => {
+    const prev = asPrevious(decideNode(inputs({ chainfire: { members: [node01, voter] }, now: T0 })));
+    const s = invalidSpecStatus('bad', 41, prev, T1);
+    assert.equal(s.conditions[0]?.lastTransitionTime, T1_ISO);
+  });
+
+  it('is stable when repeated on its own result', () => {
+    const first = invalidSpecStatus('bad', 41, undefined, T0);
+    const second = invalidSpecStatus('bad', 41, { ...first, controller: { identity: 'n/1', term: 1 } }, T1);
+    assert.equal(canonicalJson(second), canonicalJson(first));
+  });
+});

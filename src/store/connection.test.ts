@@ -1,0 +1,106 @@
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MembershipError, type ErrorCode } from '../errors.js';
+import { DEFAULT_CALL_TIMEOUT_MS, DEFAULT_ENDPOINTS, resolveConnection } from './connection.js';
+
+const noEnv = {};
+
+/** Asserts a MembershipError with this code whose message contains every fragment. */
+function throwsWith(fn: () => unknown, code: ErrorCode, ...fragments: string[]): void {
+  assert.throws(fn, (err: unknown) => {
+    assert.ok(err instanceof MembershipError, `expected a MembershipError, got ${String(err)}`);
+    assert.equal(err.code, code);
+    for (const f of fragments) assert.ok(err.message.includes(f), `message ${JSON.stringify(err.message)} lacks ${JSON.stringify(f)}`);
+    return true;
+  });
+}
+
+describe('resolveConnection: endpoints', () => {
+  it('takes endpoints from the flag, trimmed, ignoring the environment', () => {
+    const c = resolveConnection({ endpoints: 'https://10.0.1.10:2379, https://10.0.1.11:2379,' }, { CHAINFIRE_ENDPOINTS: 'http://env:2379' });
+    assert.deepEqual(c.endpoints, ['https://10.0.1.10:2379', 'https://10.0.1.11:2379']);
+  });
+
+  it('falls back to CHAINFIRE_ENDPOINTS without the flag', () => {
+    const c = resolveConnection({}, { CHAINFIRE_ENDPOINTS: 'http://10.0.1.10:2379,http://10.0.1.11:2379' });
+    assert.deepEqual(c.endpoints, ['http://10.0.1.10:2379', 'http://10.0.1.11:2379']);
+  });
+
+  it('uses the fallback endpoints when neither is set', () => {
+    assert.deepEqual(resolveConnection({}, noEnv).endpoints, DEFAULT_ENDPOINTS);
+    assert.deepEqual(resolveConnection({}, noEnv, ['http://10.9.9.9:2379']).endpoints, ['http://10.9.9.9:2379']);
+  });
+
+  it('rejects a list with no endpoint in it', () => {
+    throwsWith(() => resolveConnection({ endpoints: ' , ' }, noEnv), 'USAGE', '--endpoints', 'no endpoint given');
+  });
+
+  it('rejects an endpoint that is not a URL, naming the flag and the value', () => {
+    throwsWith(() => resolveConnection({ endpoints: 'http://ok:2379,not a url' }, noEnv), 'USAGE', '--endpoints', '"not a url"');
+  });
+
+  it('rejects a scheme other than http or https, including a bare host:port', () => {
+    throwsWith(() => resolveConnection({ endpoints: 'unix:///run/etcd.sock' }, noEnv), 'USAGE', '--endpoints', 'http:// or https://');
+    throwsWith(() => resolveConnection({ endpoints: 'localhost:2379' }, noEnv), 'USAGE', '--endpoints', 'localhost:2379');
+  });
+
+  it('checks endpoints that came from the environment too', () => {
+    throwsWith(() => resolveConnection({}, { CHAINFIRE_ENDPOINTS: 'ftp://x:21' }), 'USAGE', '--endpoints', 'ftp://x:21');
+  });
+});
+
+describe('resolveConnection: TLS and auth', () => {
+  it('defaults the prefix and call timeout and sets no credentials', () => {
+    assert.deepEqual(resolveConnection({}, noEnv), {
+      endpoints: DEFAULT_ENDPOINTS,
+      prefix: '/photoncloud/membership/v1',
+      callTimeoutMs: DEFAULT_CALL_TIMEOUT_MS,
+    });
+  });
+
+  it('passes the TLS files and prefix through', () => {
+    const c = resolveConnection({ prefix: '/p', cacert: 'ca.pem', cert: 'c.pem', key: 'k.pem' }, noEnv);
+    assert.deepEqual([c.prefix, c.cacert, c.cert, c.key], ['/p', 'ca.pem', 'c.pem', 'k.pem']);
+  });
+
+  it('requires --cert and --key together', () => {
+    throwsWith(() => resolveConnection({ cert: 'c.pem' }, noEnv), 'USAGE', '--cert', '--key');
+    throwsWith(() => resolveConnection({ key: 'k.pem' }, noEnv), 'USAGE', '--cert', '--key');
+  });
+
+  it('requires a password source for --user, naming both', () => {
+    throwsWith(() => resolveConnection({ user: 'root' }, noEnv), 'USAGE', '--user', 'CHAINFIRE_PASSWORD', '--password-file');
+  });
+
+  it('takes the password from CHAINFIRE_PASSWORD', () => {
+    const c = resolveConnection({ user: 'root' }, { CHAINFIRE_PASSWORD: 's3cret' });
+    assert.equal(c.user, 'root');
+    assert.equal(c.password, 's3cret');
+  });
+
+  describe('--password-file', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'connection-test-'));
+    after(() => rmSync(dir, { recursive: true, force: true }));
+
+    it('reads the password from the file, without the trailing newline, in preference to the env', () => {
+      const file = join(dir, 'pw');
+      writeFileSync(file, 'from-file\n');
+      const c = resolveConnection({ user: 'root', passwordFile: file }, { CHAINFIRE_PASSWORD: 'from-env' });
+      assert.equal(c.password, 'from-file');
+    });
+
+    it('reports an unreadable file as a configuration problem naming the flag', () => {
+      const missing = join(dir, 'missing');
+      throwsWith(() => resolveConnection({ user: 'root', passwordFile: missing }, noEnv), 'CONFIG_UNREADABLE', '--password-file', missing, 'ENOENT');
+    });
+  });
+
+  it('takes no password without --user', () => {
+    const c = resolveConnection({}, { CHAINFIRE_PASSWORD: 's3cret' });
+    assert.equal(c.password, undefined);
+    assert.equal(c.user, undefined);
+  });
+});
