@@ -12,7 +12,8 @@ export type ErrorCode =
   | 'NOT_FOUND' // a record that was asked for does not exist
   | 'FENCED' // a leader write was rejected because the writer is no longer leader
   | 'NOT_LEADER' // work attempted without (or after losing) leadership
-  | 'UNAVAILABLE' // a service (Chainfire, FlareDB, IAM) could not be reached in time
+  | 'UNAVAILABLE' // a service (Chainfire, FlareDB, IAM) could not be reached in time, or kept failing transiently
+  | 'SERVICE_ERROR' // a service answered with a non-transient error (4xx other than 409/429): retrying will not help
   | 'REJECTED' // the controller gave a terminal answer (InvalidSpec, Conflict)
   | 'TIMEOUT' // a bounded wait ran out
   | 'COMMAND_FAILED'; // an external command exited non-zero

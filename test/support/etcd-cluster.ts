@@ -120,7 +120,8 @@ function shellQuote(word: string): string {
 async function logTail(logFile: string, lineCount = 40): Promise<string> {
   try {
     const text = await readFile(logFile, 'utf8');
-    return text.trimEnd().split('\n').slice(-lineCount).join('\n');
+    const lines = text.trimEnd().split('\n').slice(-lineCount).join('\n');
+    return `${lines}\n(stop() deletes the log; set KEEP_TEST_DIRS=1 to keep it)`;
   } catch {
     return '(no log written)';
   }
@@ -355,7 +356,9 @@ export class EtcdCluster {
 
   private pidOf(slot: MemberSlot): number | undefined {
     const child = slot.child;
-    if (child?.pid !== undefined && child.exitCode === null && child.signalCode === null) return child.pid;
+    // Node learns about a child's exit a little after the kernel does, so ask the kernel too.
+    const childRuns = child?.pid !== undefined && child.exitCode === null && child.signalCode === null;
+    if (childRuns && isProcessAlive(child.pid)) return child.pid;
     if (slot.pidFile) {
       const pid = readPidFile(slot.pidFile);
       if (pid !== undefined && isProcessAlive(pid)) return pid;
@@ -424,6 +427,8 @@ export class EtcdCluster {
       child.on('error', (err) => {
         slot.spawnError = err;
       });
+      // A test that forgets stop() must not hang its process; the exit cleanup kills etcd then.
+      child.unref();
       slot.child = child;
     } finally {
       // The child holds its own copy of the descriptor.
