@@ -366,3 +366,27 @@ describe('invalidSpecStatus', () => {
     assert.equal(canonicalJson(second), canonicalJson(first));
   });
 });
+
+describe('decideNode: terminal and unobservable states keep the status', () => {
+  it('Failed stays Failed for the same generation even when the conflict went away; a new generation retries', () => {
+    const namesake = member('dd', NODE, 'https://10.9.9.9:2380');
+    const failed = decideNode(inputs({ chainfire: { members: [node01, namesake] } }));
+    assert.equal(failed.status.phase, 'Failed');
+    const same = decideNode(inputs({ previous: asPrevious(failed), chainfire: { members: [node01] }, now: T1 }));
+    assert.equal(same.status.phase, 'Failed');
+    assert.equal(same.action, undefined);
+    assert.equal(canonicalJson(same.status), canonicalJson(failed.status));
+    const next = decideNode(inputs({ desired: desired({}, 13), previous: asPrevious(failed), chainfire: { members: [node01] }, now: T1 }));
+    assert.equal(next.action?.kind, 'addLearner');
+    assert.equal(next.status.phase, 'Joining');
+  });
+
+  it('a Ready node stays Ready, unchanged, while Chainfire members cannot be listed', () => {
+    const ready = decideNode(inputs({ agent: undefined, chainfire: { members: [node01, voter] } }));
+    assert.equal(ready.status.phase, 'Ready');
+    const blind = decideNode(inputs({ agent: undefined, previous: asPrevious(ready), chainfire: { unavailable: 'deadline exceeded' }, now: T1 }));
+    assert.equal(canonicalJson(blind.status), canonicalJson(ready.status));
+    assert.equal(blind.action, undefined);
+    assert.ok((blind.requeueAfterMs ?? 0) > 0, 'looks again soon');
+  });
+});

@@ -1,7 +1,7 @@
 import type { AgentReport } from '../schema/agent-report.js';
 import type { NodeMembership } from '../schema/node-membership.js';
 import type { Phase, StatusBody } from '../schema/status.js';
-import { decideChainfire, type ChainfireAction, type ChainfireObservation, type PromoteRefused, type StepResult } from './chainfire-step.js';
+import { UNAVAILABLE_RETRY_MS, decideChainfire, type ChainfireAction, type ChainfireObservation, type PromoteRefused, type StepResult } from './chainfire-step.js';
 import { stampConditions, type ConditionDraft } from './conditions.js';
 
 export type NodeAction = ChainfireAction;
@@ -35,6 +35,16 @@ export function decideNode(input: NodeInputs): NodeDecision {
   const { desired, previous, now } = input;
   const generation = desired.metadata.generation ?? 0;
   const spec = desired.spec;
+
+  // Failed is terminal for a generation: only a new spec generation retries.
+  if (previous?.phase === 'Failed' && previous.observedGeneration === generation) {
+    return { status: withoutStamp(previous) };
+  }
+  // Chainfire holds the status records too: when its members cannot be listed,
+  // keep what the status says rather than flap it, and look again soon.
+  if ('unavailable' in input.chainfire && spec.chainfire !== undefined && previous !== undefined && previous.observedGeneration === generation) {
+    return { status: withoutStamp(previous), requeueAfterMs: UNAVAILABLE_RETRY_MS };
+  }
 
   const steps: StepResult[] = [];
   const chainfire = decideChainfire({
@@ -121,4 +131,9 @@ export function invalidSpecStatus(
     flaredb: previous?.flaredb ?? {},
     iam: previous?.iam ?? {},
   };
+}
+
+function withoutStamp(status: StatusBody): NodeDecision['status'] {
+  const { controller: _stamp, ...rest } = status;
+  return rest;
 }

@@ -34,8 +34,9 @@ describe('resolveConnection: endpoints', () => {
     assert.deepEqual(resolveConnection({}, noEnv, ['http://10.9.9.9:2379']).endpoints, ['http://10.9.9.9:2379']);
   });
 
-  it('rejects a list with no endpoint in it', () => {
+  it('rejects a list with no endpoint in it, including an empty flag value', () => {
     throwsWith(() => resolveConnection({ endpoints: ' , ' }, noEnv), 'USAGE', '--endpoints', 'no endpoint given');
+    throwsWith(() => resolveConnection({ endpoints: '' }, noEnv), 'USAGE', '--endpoints', 'no endpoint given');
   });
 
   it('rejects an endpoint that is not a URL, naming the flag and the value', () => {

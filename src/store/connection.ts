@@ -39,8 +39,9 @@ export function resolveConnection(
   env: NodeJS.ProcessEnv = process.env,
   fallbackEndpoints: string[] = DEFAULT_ENDPOINTS,
 ): ConnectionOptions {
-  const raw = flags.endpoints ?? env.CHAINFIRE_ENDPOINTS;
-  const endpoints = raw ? raw.split(',').map((s) => s.trim()).filter(Boolean) : fallbackEndpoints;
+  // An explicitly empty --endpoints is an error, not a silent fallback to the default.
+  const raw = flags.endpoints ?? (env.CHAINFIRE_ENDPOINTS || undefined);
+  const endpoints = raw !== undefined ? raw.split(',').map((s) => s.trim()).filter(Boolean) : fallbackEndpoints;
   if (endpoints.length === 0) {
     throw new MembershipError('USAGE', '--endpoints: no endpoint given (comma-separated URLs such as https://10.0.1.10:2379)');
   }

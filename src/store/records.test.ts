@@ -99,7 +99,7 @@ describe('decodeDesired', () => {
   it('rejects a metadata.name that differs from the key\'s node name', () => {
     const rec = decodeDesired(keys, kv(keys.desired('node04'), desiredJson('node05')));
     assert.equal(rec.value, undefined);
-    assert.equal(rec.problem, 'metadata.name "node05" does not match the key\'s node name "node04"');
+    assert.equal(rec.problem, 'desired record node04: metadata.name "node05" does not match the key\'s node name "node04"');
     assert.equal(rec.node, 'node04');
   });
 
@@ -123,7 +123,7 @@ describe('decodeStatus', () => {
   it('keeps an unparsable status with its problem', () => {
     const rec = decodeStatus(keys, kv(keys.status('node04'), 'not json'));
     assert.equal(rec.value, undefined);
-    assert.match(rec.problem ?? '', /^status record is not valid JSON/);
+    assert.match(rec.problem ?? '', /^status record node04 is not valid JSON/);
   });
 
   it('names the path of an invalid condition reason', () => {
@@ -157,7 +157,7 @@ describe('decodeAgentReport', () => {
   it('names the field of a schema violation', () => {
     const rec = decodeAgentReport(keys, kv(keys.agent('node04'), agentJson({ pid: 0 })));
     assert.equal(rec.value, undefined);
-    assert.match(rec.problem ?? '', /^agent report does not match the schema: report\.pid: /);
+    assert.match(rec.problem ?? '', /^agent report node04 does not match the schema: report\.pid: /);
   });
 
   it('refuses a key that is not under agents/', () => {
@@ -187,5 +187,27 @@ describe('encodeRecord', () => {
     const rec = decodeDesired(keys, kv(keys.desired('node04'), desiredJson(), 9));
     const again = decodeDesired(keys, kv(keys.desired('node04'), encodeRecord(rec.value), 9));
     assert.deepEqual(again.value, rec.value);
+  });
+});
+
+describe('records name the node their key names', () => {
+  const keys = new KeyLayout();
+  it('rejects an agent report stored under another node\'s key', () => {
+    const report = {
+      apiVersion: 'membership.photoncloud.io/v1alpha1',
+      kind: 'AgentReport',
+      metadata: { name: 'node05' },
+      report: { agentVersion: '1', pid: 1, hostname: 'h', startedAt: 't', mode: 'join', waitingFor: 'chainfire', services: {} },
+    };
+    const rec = decodeAgentReport(keys, kv(keys.agent('node04'), JSON.stringify(report)));
+    assert.equal(rec.value, undefined);
+    assert.match(rec.problem ?? '', /agent report node04: metadata\.name "node05" does not match/);
+  });
+  it('ignores a bad metadata.generation written by an operator: the mod revision wins', () => {
+    const json = JSON.parse(desiredJson('node04')) as { metadata: Record<string, unknown> };
+    json.metadata.generation = 'seven';
+    const rec = decodeDesired(keys, kv(keys.desired('node04'), JSON.stringify(json)));
+    assert.equal(rec.problem, undefined);
+    assert.equal(rec.value?.metadata.generation, rec.modRevision);
   });
 });

@@ -21,10 +21,12 @@ export interface StoredRecord<T> {
   problem?: string;
 }
 
-function decode<S extends z.ZodType>(
+function decode<S extends z.ZodType<{ metadata: { name: string } }>>(
   schema: S,
   raw: string,
   what: string,
+  node: string,
+  prepare: (json: unknown) => void = () => undefined,
 ): { value?: z.infer<S>; problem?: string } {
   let json: unknown;
   try {
@@ -32,9 +34,22 @@ function decode<S extends z.ZodType>(
   } catch (err) {
     return { problem: `${what} is not valid JSON: ${(err as Error).message}` };
   }
+  prepare(json);
   const parsed = schema.safeParse(json);
   if (!parsed.success) return { problem: `${what} does not match the schema: ${formatIssues(parsed.error)}` };
+  // A record is about the node its key names; one that says otherwise is not trusted.
+  if (parsed.data.metadata.name !== node) {
+    return {
+      problem: `${what}: metadata.name ${JSON.stringify(parsed.data.metadata.name)} does not match the key's node name ${JSON.stringify(node)}`,
+    };
+  }
   return { value: parsed.data };
+}
+
+/** The generation is the key's mod revision: whatever a writer put in the field is dropped before validation. */
+function dropGeneration(json: unknown): void {
+  const metadata = (json as { metadata?: unknown } | null)?.metadata;
+  if (typeof metadata === 'object' && metadata !== null) delete (metadata as { generation?: unknown }).generation;
 }
 
 export interface RawKv {
@@ -60,25 +75,19 @@ function withDecoded<T>(rec: StoredRecord<never>, d: { value?: T; problem?: stri
 
 export function decodeDesired(keys: KeyLayout, kv: RawKv): StoredRecord<NodeMembership> {
   const rec = base(keys, 'desired', kv);
-  const d = decode(nodeMembership, kv.value, `desired record ${rec.node}`);
-  if (d.value !== undefined) {
-    if (d.value.metadata.name !== rec.node) {
-      return withDecoded<NodeMembership>(rec, {
-        problem: `metadata.name ${JSON.stringify(d.value.metadata.name)} does not match the key's node name ${JSON.stringify(rec.node)}`,
-      });
-    }
-    // The generation is the key's mod revision, whatever the writer put there.
-    d.value.metadata.generation = kv.modRevision;
-  }
+  const d = decode(nodeMembership, kv.value, `desired record ${rec.node}`, rec.node, dropGeneration);
+  if (d.value !== undefined) d.value.metadata.generation = kv.modRevision;
   return withDecoded(rec, d);
 }
 
 export function decodeStatus(keys: KeyLayout, kv: RawKv): StoredRecord<NodeMembershipStatus> {
-  return withDecoded(base(keys, 'status', kv), decode(nodeMembershipStatus, kv.value, `status record`));
+  const rec = base(keys, 'status', kv);
+  return withDecoded(rec, decode(nodeMembershipStatus, kv.value, `status record ${rec.node}`, rec.node));
 }
 
 export function decodeAgentReport(keys: KeyLayout, kv: RawKv): StoredRecord<AgentReport> {
-  return withDecoded(base(keys, 'agents', kv), decode(agentReport, kv.value, `agent report`));
+  const rec = base(keys, 'agents', kv);
+  return withDecoded(rec, decode(agentReport, kv.value, `agent report ${rec.node}`, rec.node));
 }
 
 /** Stable JSON: what gets written, so equal content gives equal bytes. */

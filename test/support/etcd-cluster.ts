@@ -1,7 +1,7 @@
 // Starts real etcd processes on 127.0.0.1 for integration tests.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { accessSync, closeSync, constants as fsConstants, openSync, readFileSync } from 'node:fs';
+import { accessSync, closeSync, constants as fsConstants, openSync, readFileSync, rmSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import os from 'node:os';
@@ -340,12 +340,13 @@ export class EtcdCluster {
     }
   }
 
-  /** Synchronous last resort for process exit: no waiting, no file cleanup. */
+  /** Synchronous last resort when the test process exits without stop(). */
   private killAllNow(): void {
     for (const slot of this.slots.values()) {
       const pid = this.pidOf(slot);
       if (pid !== undefined) signalQuietly(pid, 'SIGKILL');
     }
+    if (!process.env.KEEP_TEST_DIRS) rmSync(this.dir, { recursive: true, force: true });
   }
 
   private slot(name: string): MemberSlot {

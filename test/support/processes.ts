@@ -34,6 +34,7 @@ export interface ProcessHandle {
   waitForLine(match: RegExp | ((line: string) => boolean), timeoutMs: number): Promise<string>;
   /** Resolves once the process has exited and all of its output was read. */
   readonly exited: Promise<ExitStatus>;
+  /** Sends `signal` (default SIGTERM) to the child and everything in its process group. */
   kill(signal?: NodeJS.Signals): void;
 }
 
@@ -130,6 +131,8 @@ function spawnChild(cmd: string, args: string[], opts: ProcessOptions): ChildPro
     cwd: opts.cwd ?? repoRoot,
     env: { ...process.env, ...opts.env },
     stdio: ['pipe', 'pipe', 'pipe'],
+    // Its own process group, so that kill() also reaches anything it started (a shell's children, say).
+    detached: true,
   });
   // A child that exits before reading stdin makes the write fail with EPIPE; that is not our error.
   child.stdin?.on('error', () => {});
@@ -164,9 +167,14 @@ function startCapturing(cmd: string, args: string[], opts: ProcessOptions): Capt
     throw new Error(`could not start ${describe(cmd, args)}`);
   }
   const pid = child.pid;
-  const unregister = registerExitCleanup(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  });
+  const signalGroup = (signal: NodeJS.Signals): void => {
+    try {
+      process.kill(-pid, signal);
+    } catch {
+      // The whole group is gone already.
+    }
+  };
+  const unregister = registerExitCleanup(() => signalGroup('SIGKILL'));
 
   const lines: string[] = [];
   const stdout: string[] = [];
@@ -242,8 +250,9 @@ function startCapturing(cmd: string, args: string[], opts: ProcessOptions): Capt
     stderr,
     waitForLine,
     exited,
+    /** Signals the child's whole process group. */
     kill(signal: NodeJS.Signals = 'SIGTERM') {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      signalGroup(signal);
     },
   };
   return {
