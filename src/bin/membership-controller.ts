@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { addConnectionFlags, connectionFrom, defaultExitCode, durationMs, logLevelOption, positiveNumber, runCli } from '../cli/common.js';
 import { MembershipController } from '../controller/controller.js';
+import { loadControllerConfig } from '../controller/config.js';
 import { createLogger } from '../log.js';
 
 const program = addConnectionFlags(
@@ -16,6 +17,7 @@ Examples:
   CHAINFIRE_ENDPOINTS=http://127.0.0.1:2379 membership-controller --lease-ttl 10 --metrics-addr 127.0.0.1:9477`,
     ),
 )
+  .option('--config <file>', 'configuration file (JSON): FlareDB and IAM endpoints, TLS files, timeouts; see docs/controller-config.md')
   .option('--identity <id>', 'name this replica proclaims in the election (default hostname/pid)')
   .option('--lease-ttl <seconds>', 'leader lease TTL in seconds; a standby takes over within this after a crash', positiveNumber('--lease-ttl'), 10)
   .option('--workers <n>', 'concurrent reconciles', positiveNumber('--workers'), 4)
@@ -24,8 +26,12 @@ Examples:
   .addOption(logLevelOption())
   .action(async (opts) => {
     const log = createLogger({ level: opts.logLevel, base: { service: 'membership-controller' } });
+    const config = opts.config !== undefined ? await loadControllerConfig(opts.config) : undefined;
+    const connection = connectionFrom(opts);
+    if (config) connection.callTimeoutMs = config.chainfire.callTimeoutMs;
     const controller = new MembershipController({
-      connection: connectionFrom(opts),
+      connection,
+      ...(config ? { config } : {}),
       ...(opts.identity ? { identity: opts.identity } : {}),
       leaseTtlSeconds: Math.round(opts.leaseTtl),
       workers: Math.round(opts.workers),

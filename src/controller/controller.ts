@@ -10,6 +10,11 @@ import { ControllerMetrics } from '../metrics/controller-metrics.js';
 import { startMetricsServer } from '../metrics/server.js';
 import { WorkQueueMetricsProvider } from '../metrics/workqueue-metrics.js';
 import { NodeReconciler } from '../reconcile/node-reconciler.js';
+import { CLUSTER_KEY, ClusterReconciler } from '../reconcile/cluster-reconciler.js';
+import { HttpFlareDBDriver } from '../drivers/flaredb.js';
+import { HttpIAMDriver, readAdminSecret } from '../drivers/iam.js';
+import type { FlareDBDriver, IAMDriver } from '../drivers/types.js';
+import { httpOptions, type ControllerConfig } from './config.js';
 import { PHASES } from '../schema/status.js';
 import { connect, type ConnectionOptions } from '../store/connection.js';
 import { KeyLayout, type RecordKind } from '../store/keys.js';
@@ -25,6 +30,8 @@ export interface ControllerOptions {
   resyncPeriodMs: number;
   /** `host:port`, or undefined to serve no metrics */
   metricsAddr?: string;
+  /** FlareDB and IAM endpoints and TLS; without them those services are not reconciled */
+  config?: ControllerConfig;
   log: Logger;
 }
 
@@ -44,6 +51,10 @@ export class MembershipController {
   private readonly statuses;
   private readonly agents;
   private readonly reconciler: NodeReconciler;
+  private readonly cluster: ClusterReconciler;
+  private readonly flaredb: FlareDBDriver | undefined;
+  private readonly iam: IAMDriver | undefined;
+  private queue: WorkQueue | undefined;
   private readonly stop = new AbortController();
   private leadership: Leadership | undefined;
   private running: Promise<void> | undefined;
@@ -68,12 +79,33 @@ export class MembershipController {
     this.desired = cache('desired', (kv) => decodeDesired(this.keys, kv));
     this.statuses = cache('status', (kv) => decodeStatus(this.keys, kv));
     this.agents = cache('agents', (kv) => decodeAgentReport(this.keys, kv));
+    const cfg = opts.config;
+    this.flaredb = cfg?.flaredb ? new HttpFlareDBDriver(httpOptions(cfg.flaredb)) : undefined;
+    this.iam = cfg?.iam ? new HttpIAMDriver(httpOptions(cfg.iam)) : undefined;
+    const adminSecretFile = cfg?.iam?.adminSecretFile;
+    this.cluster = new ClusterReconciler({
+      client: this.client,
+      keys: this.keys,
+      ...(this.iam ? { iam: this.iam } : {}),
+      ...(adminSecretFile ? { readAdminSecret: () => readAdminSecret(adminSecretFile) } : {}),
+      log: log.child({ component: 'cluster' }),
+      // Nodes waiting for the IAM setup go again now.
+      onIamBootstrapped: () => {
+        for (const [key] of this.desired.entries()) {
+          const { node, nameProblem } = this.keys.nodeOf('desired', key);
+          if (nameProblem === undefined) this.queue?.add(node);
+        }
+      },
+    });
     this.reconciler = new NodeReconciler({
       keys: this.keys,
       desired: this.desired,
       statuses: this.statuses,
       agents: this.agents,
       chainfire: new ChainfireDriver(this.client),
+      ...(this.flaredb ? { flaredb: this.flaredb } : {}),
+      ...(this.iam ? { iam: this.iam } : {}),
+      iamBootstrapped: () => this.cluster.iamBootstrapped,
       log: log.child({ component: 'reconciler' }),
     });
   }
@@ -120,6 +152,7 @@ export class MembershipController {
     await this.running?.catch(() => undefined);
     await Promise.all([this.desired.stop(), this.statuses.stop(), this.agents.stop()]);
     await this.closeMetrics?.();
+    await Promise.all([this.flaredb?.close(), this.iam?.close()]);
     this.client.close();
   }
 
@@ -165,6 +198,9 @@ export class MembershipController {
       rateLimiter: new ItemExponentialRateLimiter({ baseDelayMs: 5, maxDelayMs: 60_000 }),
       metrics: new WorkQueueMetricsProvider(this.metrics.registry),
     });
+    this.queue = queue;
+    this.cluster.reset();
+    this.reconciler.invalidateLists();
     const enqueue = (kind: RecordKind) => (e: { key: string; type: string }) => {
       const { node, nameProblem } = this.keys.nodeOf(kind, e.key);
       if (nameProblem !== undefined) {
@@ -179,6 +215,7 @@ export class MembershipController {
     const onAgent = enqueue('agents');
     const onStatus = enqueue('status');
     const resyncAll = () => {
+      queue.add(CLUSTER_KEY);
       for (const [key] of this.desired.entries()) onDesired({ key, type: 'resync' });
     };
     this.desired.on('event', onDesired);
@@ -199,6 +236,7 @@ export class MembershipController {
     this.statuses.off('event', onStatus);
     queue.shutDown();
     await Promise.all(workers);
+    this.queue = undefined;
   }
 
   private async work(queue: WorkQueue, leadership: Leadership): Promise<void> {
@@ -209,7 +247,8 @@ export class MembershipController {
       const end = this.metrics.reconcileDuration.startTimer({ controller: 'node' });
       try {
         if (!leadership.isLeader()) continue;
-        const result = await this.reconciler.reconcile(node, leadership);
+        const result =
+          node === CLUSTER_KEY ? await this.cluster.reconcile(leadership) : await this.reconciler.reconcile(node, leadership);
         queue.forget(node);
         if (result.requeueAfterMs !== undefined) {
           queue.addAfter(node, result.requeueAfterMs);

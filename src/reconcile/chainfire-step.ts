@@ -1,6 +1,7 @@
 import { chainfirePeerUrl, type NodeMembership } from '../schema/node-membership.js';
 import type { StatusBody } from '../schema/status.js';
 import type { ConditionDraft } from './conditions.js';
+import { UNAVAILABLE_RETRY_MS, withActionFailure, type NodeAction, type StepResult as GenericStepResult } from './step.js';
 
 /** A Chainfire (etcd) member as its Cluster API reports it. */
 export interface ChainfireMember {
@@ -14,9 +15,7 @@ export interface ChainfireMember {
 
 export type ChainfireObservation = { members: ChainfireMember[] } | { unavailable: string };
 
-export type ChainfireAction =
-  | { service: 'chainfire'; kind: 'addLearner'; peerUrl: string }
-  | { service: 'chainfire'; kind: 'promote'; memberId: string };
+export type ChainfireAction = Extract<NodeAction, { service: 'chainfire' }>;
 
 /** What came of a promote tried earlier in this reconcile: etcd refuses until the learner is in sync. */
 export interface PromoteRefused {
@@ -35,20 +34,12 @@ export interface ChainfireStepInput {
   actionFailed?: string;
 }
 
-export interface StepResult {
-  condition: ConditionDraft;
-  block: StatusBody['chainfire'];
-  action?: ChainfireAction;
-  requeueAfterMs?: number;
-  /** true once the step has started doing something for the node (phase Joining rather than Pending) */
-  progressed: boolean;
-  terminal?: boolean;
-}
+export type StepResult = GenericStepResult<StatusBody['chainfire']>;
 
 /** Seconds between looks at a learner whose etcd has not started yet. */
 export const LEARNER_START_POLL_MS = 1000;
 export const CATCH_UP_POLL_MS = 1000;
-export const UNAVAILABLE_RETRY_MS = 2000;
+export { UNAVAILABLE_RETRY_MS };
 
 const cond = (status: ConditionDraft['status'], reason: string, message: string): ConditionDraft => ({
   type: 'ChainfireMember',
@@ -63,14 +54,7 @@ const cond = (status: ConditionDraft['status'], reason: string, message: string)
  * there, wait for its etcd to start, promote it. Pure: no I/O, no clock.
  */
 export function decideChainfire(input: ChainfireStepInput): StepResult | undefined {
-  const result = decideChainfireStep(input);
-  if (result?.action === undefined || input.actionFailed === undefined) return result;
-  // The work queue backs off and retries; meanwhile the status says why nothing moves.
-  const { action: _failed, ...rest } = result;
-  return {
-    ...rest,
-    condition: cond('False', 'ServiceUnavailable', `${result.condition.message} failed: ${input.actionFailed}; retrying`),
-  };
+  return withActionFailure(decideChainfireStep(input), input.actionFailed);
 }
 
 function decideChainfireStep(input: ChainfireStepInput): StepResult | undefined {

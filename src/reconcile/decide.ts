@@ -1,10 +1,14 @@
 import type { AgentReport } from '../schema/agent-report.js';
 import type { NodeMembership } from '../schema/node-membership.js';
 import type { Phase, StatusBody } from '../schema/status.js';
-import { UNAVAILABLE_RETRY_MS, decideChainfire, type ChainfireAction, type ChainfireObservation, type PromoteRefused, type StepResult } from './chainfire-step.js';
+import type { FlareDBMember, IamNodeRegistration } from '../drivers/types.js';
+import { decideChainfire, type ChainfireObservation, type PromoteRefused } from './chainfire-step.js';
 import { stampConditions, type ConditionDraft } from './conditions.js';
+import { decideFlareDB } from './flaredb-step.js';
+import { decideIAM } from './iam-step.js';
+import { UNAVAILABLE_RETRY_MS, type NodeAction, type Observation, type StepResult } from './step.js';
 
-export type NodeAction = ChainfireAction;
+export type { NodeAction };
 
 /** Everything the decision for one node depends on; plain data. */
 export interface NodeInputs {
@@ -14,9 +18,16 @@ export interface NodeInputs {
   previous?: StatusBody;
   agent?: AgentReport;
   chainfire: ChainfireObservation;
+  /** FlareDB members; absent means the controller has no FlareDB configured */
+  flaredb?: Observation<FlareDBMember>;
+  /** IAM registrations; absent means the controller has no IAM configured */
+  iam?: Observation<IamNodeRegistration>;
+  /** the cluster's initial IAM setup is recorded as done */
+  iamBootstrapped?: boolean;
   promoteRefused?: PromoteRefused;
   /** the decided action failed in this reconcile, with this message */
   actionFailed?: string;
+  failedService?: NodeAction['service'];
   now: Date;
 }
 
@@ -40,13 +51,21 @@ export function decideNode(input: NodeInputs): NodeDecision {
   if (previous?.phase === 'Failed' && previous.observedGeneration === generation) {
     return { status: withoutStamp(previous) };
   }
+  const flaredbObs = input.flaredb ?? { notConfigured: true };
+  const iamObs = input.iam ?? { notConfigured: true };
   // Chainfire holds the status records too: when its members cannot be listed,
-  // keep what the status says rather than flap it, and look again soon.
-  if ('unavailable' in input.chainfire && spec.chainfire !== undefined && previous !== undefined && previous.observedGeneration === generation) {
-    return { status: withoutStamp(previous), requeueAfterMs: UNAVAILABLE_RETRY_MS };
+  // keep what the status says rather than flap it, and look again soon. The same
+  // for a Ready node whose other services cannot be seen for a moment.
+  const unseen = (requested: unknown, obs: object) => requested !== undefined && 'unavailable' in obs;
+  if (previous !== undefined && previous.observedGeneration === generation) {
+    const chainfireUnseen = unseen(spec.chainfire, input.chainfire);
+    const otherUnseen = unseen(spec.flaredb, flaredbObs) || unseen(spec.iam, iamObs);
+    if (chainfireUnseen || (otherUnseen && previous.phase === 'Ready')) {
+      return { status: withoutStamp(previous), requeueAfterMs: UNAVAILABLE_RETRY_MS };
+    }
   }
 
-  const steps: StepResult[] = [];
+  const steps: StepResult<object>[] = [];
   const chainfire = decideChainfire({
     node: input.node,
     spec,
@@ -54,9 +73,28 @@ export function decideNode(input: NodeInputs): NodeDecision {
     agentPresent: input.agent !== undefined,
     observed: input.chainfire,
     ...(input.promoteRefused ? { promoteRefused: input.promoteRefused } : {}),
-    ...(input.actionFailed !== undefined ? { actionFailed: input.actionFailed } : {}),
+    ...(input.actionFailed !== undefined && input.failedService === 'chainfire' ? { actionFailed: input.actionFailed } : {}),
   });
   if (chainfire) steps.push(chainfire);
+  const chainfireReady = chainfire === undefined || chainfire.condition.status === 'True';
+  const flaredb = decideFlareDB({
+    node: input.node,
+    spec,
+    agent: input.agent,
+    chainfireReady,
+    observed: flaredbObs,
+    ...(input.actionFailed !== undefined && input.failedService === 'flaredb' ? { actionFailed: input.actionFailed } : {}),
+  });
+  if (flaredb) steps.push(flaredb);
+  const iam = decideIAM({
+    node: input.node,
+    spec,
+    waitingFor: !chainfireReady ? 'Chainfire' : flaredb !== undefined && flaredb.condition.status !== 'True' ? 'FlareDB' : undefined,
+    iamBootstrapped: input.iamBootstrapped ?? false,
+    observed: iamObs,
+    ...(input.actionFailed !== undefined && input.failedService === 'iam' ? { actionFailed: input.actionFailed } : {}),
+  });
+  if (iam) steps.push(iam);
 
   const serviceConditions = steps.map((s) => s.condition);
   const allMember = serviceConditions.every((c) => c.status === 'True');
@@ -84,8 +122,8 @@ export function decideNode(input: NodeInputs): NodeDecision {
     phase,
     conditions: stampConditions(drafts, previous?.conditions, generation, now),
     chainfire: chainfire?.block ?? {},
-    flaredb: {},
-    iam: {},
+    flaredb: flaredb?.block ?? {},
+    iam: iam?.block ?? {},
   };
   const decision: NodeDecision = { status };
   const action = steps.find((s) => s.action)?.action;
@@ -108,7 +146,7 @@ function agentCondition(present: boolean, allMember: boolean, node: string): Con
   return { type: 'AgentReady', status: 'False', reason: 'WaitingForAgent', message: `waiting for ${node}'s first-boot agent to report` };
 }
 
-function readyMessage(steps: StepResult[]): string {
+function readyMessage(steps: StepResult<object>[]): string {
   if (steps.length === 0) return 'no service membership requested';
   return `member of ${steps.map((s) => s.condition.type.replace(/Member$|Registered$/, '')).join(', ')}`;
 }

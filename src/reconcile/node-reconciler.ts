@@ -1,5 +1,7 @@
 import type { RecordCache } from '../cache/record-cache.js';
 import type { ChainfireDriver } from '../drivers/chainfire.js';
+import { ListCache } from '../drivers/list-cache.js';
+import type { FlareDBDriver, FlareDBMember, IAMDriver, IamNodeRegistration } from '../drivers/types.js';
 import type { Leadership } from '../election/leader-election.js';
 import { MembershipError, errorMessage, isMembershipError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -10,7 +12,8 @@ import type { NodeMembershipStatus, StatusBody } from '../schema/status.js';
 import type { KeyLayout } from '../store/keys.js';
 import { canonicalJson, encodeRecord, type StoredRecord } from '../store/records.js';
 import type { ChainfireObservation, PromoteRefused } from './chainfire-step.js';
-import { decideNode, invalidSpecStatus, type NodeAction, type NodeDecision } from './decide.js';
+import { decideNode, invalidSpecStatus, type NodeAction, type NodeDecision, type NodeInputs } from './decide.js';
+import type { Observation } from './step.js';
 
 export interface ReconcileResult {
   requeueAfterMs?: number;
@@ -22,6 +25,10 @@ export interface NodeReconcilerDeps {
   statuses: RecordCache<StoredRecord<NodeMembershipStatus>>;
   agents: RecordCache<StoredRecord<AgentReport>>;
   chainfire: ChainfireDriver;
+  flaredb?: FlareDBDriver;
+  iam?: IAMDriver;
+  /** the cluster's initial IAM setup is recorded as done */
+  iamBootstrapped: () => boolean;
   log: Logger;
   now?: () => Date;
   onStatusWrite?: (node: string, status: StatusBody) => void;
@@ -36,9 +43,14 @@ export class NodeReconciler {
   private readonly deps: NodeReconcilerDeps;
   /** What this leader last wrote per node; cleared when a new term starts. */
   private written = new Map<string, { term: number; status: StatusBody }>();
+  private readonly flaredbMembers: ListCache<FlareDBMember> | undefined;
+  private readonly iamNodes: ListCache<IamNodeRegistration> | undefined;
 
   constructor(deps: NodeReconcilerDeps) {
     this.deps = deps;
+    const { flaredb, iam } = deps;
+    if (flaredb) this.flaredbMembers = new ListCache((signal) => flaredb.listMembers(signal));
+    if (iam) this.iamNodes = new ListCache((signal) => iam.listNodes(signal));
   }
 
   forget(node: string): void {
@@ -60,40 +72,56 @@ export class NodeReconciler {
 
     const agentRec = this.deps.agents.get(keys.agent(node));
     if (agentRec?.problem !== undefined) log.warn({ node, problem: agentRec.problem }, 'ignoring unreadable agent report');
-    const base = {
+    const spec = desired.value.spec;
+    const signal = leadership.signal;
+    const observe = async (fresh: boolean): Promise<NodeInputs> => ({
       node,
-      desired: desired.value,
+      desired: desired.value!,
       ...(previous ? { previous } : {}),
       ...(agentRec?.value ? { agent: agentRec.value } : {}),
       now,
-    };
+      chainfire: spec.chainfire ? await this.observeChainfire(fresh) : { members: [] },
+      ...(spec.flaredb ? { flaredb: await observeList(this.flaredbMembers, fresh, signal) } : {}),
+      ...(spec.iam ? { iam: await observeList(this.iamNodes, fresh, signal) } : {}),
+      iamBootstrapped: this.deps.iamBootstrapped(),
+    });
 
-    let decision = decideNode({ ...base, chainfire: await this.observeChainfire(false) });
+    let decision = decideNode(await observe(false));
     if (decision.action !== undefined) {
       this.assertLeader(leadership);
+      const action = decision.action;
       let refused: PromoteRefused | undefined;
       try {
-        refused = await this.act(node, decision.action);
+        refused = await this.act(node, action, signal);
       } catch (err) {
-        if (!isMembershipError(err, 'UNAVAILABLE')) throw err;
+        if (!isMembershipError(err, 'UNAVAILABLE') && !isMembershipError(err, 'SERVICE_ERROR')) throw err;
         // Say why nothing moves, then let the work queue back off.
-        const failed = decideNode({ ...base, chainfire: await this.observeChainfire(true), actionFailed: errorMessage(err) });
+        const failed = decideNode({ ...(await observe(true)), actionFailed: errorMessage(err), failedService: action.service });
         await this.writeStatus(node, failed.status, leadership);
         throw err;
       }
-      decision = decideNode({
-        ...base,
-        chainfire: await this.observeChainfire(true),
-        ...(refused ? { promoteRefused: refused } : {}),
-      });
+      decision = decideNode({ ...(await observe(true)), ...(refused ? { promoteRefused: refused } : {}) });
     }
     await this.writeStatus(node, decision.status, leadership);
     return decision.requeueAfterMs !== undefined ? { requeueAfterMs: decision.requeueAfterMs } : {};
   }
 
-  private async act(node: string, action: NodeAction): Promise<PromoteRefused | undefined> {
+  private async act(node: string, action: NodeAction, signal: AbortSignal): Promise<PromoteRefused | undefined> {
     const { chainfire, log } = this.deps;
     switch (action.kind) {
+      case 'addMember': {
+        this.flaredbMembers?.invalidate();
+        const outcome = await this.deps.flaredb!.addMember(action.id, action.raftAddr, signal);
+        this.flaredbMembers?.invalidate();
+        log.info({ node, service: 'flaredb', raftAddr: action.raftAddr, outcome }, 'added FlareDB member');
+        return undefined;
+      }
+      case 'registerNode':
+        this.iamNodes?.invalidate();
+        await this.deps.iam!.registerNode(action.registration, signal);
+        this.iamNodes?.invalidate();
+        log.info({ node, service: 'iam' }, 'registered node with IAM');
+        return undefined;
       case 'addLearner':
         log.info({ node, service: 'chainfire', peerUrl: action.peerUrl }, 'adding learner');
         await chainfire.addLearner(action.peerUrl);
@@ -116,6 +144,13 @@ export class NodeReconciler {
     } catch (err) {
       return { unavailable: errorMessage(err) };
     }
+  }
+
+  /** Drops cached service lists, e.g. when a new term starts. */
+  invalidateLists(): void {
+    this.flaredbMembers?.invalidate();
+    this.iamNodes?.invalidate();
+    this.deps.chainfire.invalidate();
   }
 
   private previousStatus(node: string, term: number): StatusBody | undefined {
@@ -152,5 +187,14 @@ export class NodeReconciler {
       { node, phase: body.phase, conditions: body.conditions.map((c) => `${c.type}=${c.status}/${c.reason}`).join(' ') },
       'status updated',
     );
+  }
+}
+
+async function observeList<T>(cache: ListCache<T> | undefined, fresh: boolean, signal: AbortSignal): Promise<Observation<T>> {
+  if (cache === undefined) return { notConfigured: true };
+  try {
+    return { members: await cache.get(fresh, signal) };
+  } catch (err) {
+    return { unavailable: errorMessage(err) };
   }
 }

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { Etcd3, type IOptions } from 'etcd3';
+import { ConsecutiveBreaker, circuitBreaker, handleWhen } from 'cockatiel';
+import { Etcd3, isRecoverableError, type IOptions } from 'etcd3';
 import { MembershipError } from '../errors.js';
 import { DEFAULT_PREFIX } from './keys.js';
 
@@ -103,6 +104,16 @@ export function connect(options: ConnectionOptions): Etcd3 {
   const etcdOptions: IOptions = {
     hosts: options.endpoints,
     defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + options.callTimeoutMs }),
+    faultHandling: {
+      // etcd3's default breaker also trips on answers such as "etcdserver: unhealthy
+      // cluster" (a refused member add), and then fails every call to that host
+      // locally for 5 s, status writes included. Trip only when the host itself fails.
+      host: () =>
+        circuitBreaker(
+          handleWhen((err) => isRecoverableError(err) && !/etcdserver:/.test(err.message)),
+          { halfOpenAfter: 5000, breaker: new ConsecutiveBreaker(3) },
+        ),
+    },
   };
   if (usesTls || options.cacert !== undefined) {
     if (options.cacert === undefined) {

@@ -107,6 +107,11 @@ test('EtcdCluster runs a real 3-member cluster, adds a 4th member and cleans up'
       const { members } = await client.cluster.memberList({});
       return members.find((member) => member.ID === learnerId && member.name === 'node04');
     });
+    assert.deepEqual(
+      cluster.members.map((member) => member.name),
+      ['node01', 'node02', 'node03', 'node04'],
+    );
+    assert.ok(cluster.endpoints.includes(plan.clientUrl), 'node04 started by its command counts as running');
     await retryWhile('memberPromote', isLearnerNotInSync, 60_000, () =>
       client.cluster.memberPromote({ ID: learnerId }),
     );

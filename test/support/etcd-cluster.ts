@@ -1,13 +1,22 @@
 // Starts real etcd processes on 127.0.0.1 for integration tests.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { accessSync, closeSync, constants as fsConstants, openSync, readFileSync, rmSync } from 'node:fs';
+import {
+  accessSync,
+  closeSync,
+  constants as fsConstants,
+  existsSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Agent, request } from 'undici';
+import { Agent, request, type Dispatcher } from 'undici';
 import { isProcessAlive, registerExitCleanup } from './processes.js';
 
 const HOST = '127.0.0.1';
@@ -156,8 +165,11 @@ interface MemberSlot {
   child?: ChildProcess;
   /** Why the last spawn failed (for example a missing binary). */
   spawnError?: Error;
-  /** Whether the member is listed in `members` (initial members and ones the harness started). */
-  listed: boolean;
+}
+
+/** Planned members count as members once something has started them. */
+function hasBeenStarted(slot: MemberSlot): boolean {
+  return slot.pidFile === undefined || slot.child !== undefined || existsSync(slot.pidFile);
 }
 
 export class EtcdCluster {
@@ -220,11 +232,15 @@ export class EtcdCluster {
     return cluster;
   }
 
+  /**
+   * The initial members plus planned members that have been started (by the
+   * harness or through their startCommand). `pid` is read live on each access.
+   */
   get members(): EtcdMember[] {
-    return [...this.slots.values()].filter((slot) => slot.listed).map((slot) => this.describe(slot));
+    return [...this.slots.values()].filter(hasBeenStarted).map((slot) => this.describe(slot));
   }
 
-  /** Client URLs of the listed members whose process is running. */
+  /** Client URLs of the members whose process is running. */
   get endpoints(): string[] {
     return this.members.filter((member) => member.pid !== undefined).map((member) => member.clientUrl);
   }
@@ -238,7 +254,6 @@ export class EtcdCluster {
     if (this.slots.has(name)) throw new Error(`member ${name} already exists in this cluster`);
     const slot = await makeSlot(this.dir, name, this.options.tls !== undefined);
     slot.pidFile = path.join(this.dir, `${name}.pid`);
-    slot.listed = false;
     this.slots.set(name, slot);
 
     const etcdCommand = [etcdBinary(), ...this.memberArgs(slot)].map(shellQuote).join(' ');
@@ -266,7 +281,6 @@ export class EtcdCluster {
   async startPlanned(plan: PlannedMember, initialCluster: string): Promise<EtcdMember> {
     const slot = this.slot(plan.name);
     if (this.pidOf(slot) !== undefined) throw new Error(`member ${plan.name} is already running`);
-    slot.listed = true;
     this.spawnMember(slot, ['--initial-cluster', initialCluster, '--initial-cluster-state', 'existing']);
     await this.waitHealthy(slot);
     return this.describe(slot);
@@ -294,7 +308,8 @@ export class EtcdCluster {
   async restart(name: string): Promise<EtcdMember> {
     const slot = this.slot(name);
     if (this.pidOf(slot) !== undefined) await this.kill(name, 'SIGTERM');
-    slot.listed = true;
+    // From now on the harness owns the process; a stale pid could later name an unrelated one.
+    if (slot.pidFile) writeFileSync(slot.pidFile, '');
     this.spawnMember(slot, []);
     await this.waitHealthy(slot);
     return this.describe(slot);
@@ -468,7 +483,7 @@ export class EtcdCluster {
  * GET <clientUrl>/health. Returns true when etcd reports health "true",
  * otherwise a short description of what came back instead.
  */
-export async function checkHealth(clientUrl: string, dispatcher?: Agent): Promise<true | string> {
+export async function checkHealth(clientUrl: string, dispatcher?: Dispatcher): Promise<true | string> {
   try {
     const response = await request(`${clientUrl}/health`, {
       dispatcher,
@@ -499,7 +514,6 @@ async function makeSlot(dir: string, name: string, tls: boolean): Promise<Member
     // etcd creates the data dir itself, with the 0700 mode it insists on.
     dataDir: path.join(dir, `${name}.etcd`),
     logFile: path.join(dir, `${name}.log`),
-    listed: true,
   };
 }
 

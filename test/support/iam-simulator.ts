@@ -36,8 +36,12 @@ export interface IAMCall {
   endpoint: number;
   method: string;
   path: string;
-  /** the status sent, or 'dropped' when the socket was destroyed instead */
-  status: number | 'dropped';
+  /**
+   * the status sent; 'dropped' when the socket was destroyed instead;
+   * 'unanswered' while it is being served, and for good if its replica went
+   * down (or the simulator stopped) first
+   */
+  status: number | 'dropped' | 'unanswered';
 }
 
 export interface IAMNode {
@@ -70,7 +74,7 @@ const NodeBody = z
 const MAX_BODY_BYTES = 64 * 1024;
 
 export class IAMSimulator {
-  /** every call that reached a replica while it was up, in arrival order */
+  /** every call that reached a replica while it was up, recorded on arrival */
   readonly calls: IAMCall[] = [];
   /** added to every request before it is answered */
   latencyMs = 0;
@@ -98,7 +102,7 @@ export class IAMSimulator {
     const count = options.endpoints ?? 1;
     if (!Number.isInteger(count) || count < 1) throw new Error(`endpoints must be a positive integer, got ${count}`);
     for (let i = 0; i < count; i++) {
-      const replica = new Replica(i, (req, res) => sim.#serve(i, req, res), options.tls);
+      const replica = new Replica(i, (req, res, alive) => sim.#serve(i, req, res, alive), options.tls);
       await replica.listen(0);
       sim.#replicas.push(replica);
     }
@@ -154,7 +158,7 @@ export class IAMSimulator {
     await Promise.all(this.#replicas.map((r) => r.close()));
   }
 
-  /** How many calls matched `method` and `path` exactly (any status, drops included). */
+  /** How many calls matched `method` and `path` exactly (any outcome, drops included). */
   count(method: string, path: string): number {
     return this.calls.filter((c) => c.method === method && c.path === path).length;
   }
@@ -193,13 +197,17 @@ export class IAMSimulator {
     return taken;
   }
 
-  async #serve(endpoint: number, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  async #serve(endpoint: number, req: IncomingMessage, res: ServerResponse, alive: AbortSignal): Promise<void> {
     const method = req.method ?? 'GET';
     const path = new URL(req.url ?? '/', 'http://sim').pathname;
     // Faults are taken on arrival, so the order of calls decides which one
     // fails, not the order in which their latencies end.
     const faults = this.#takeFaults(endpoint, method, path);
-    const record = (status: number | 'dropped') => this.calls.push({ endpoint, method, path, status });
+    const call: IAMCall = { endpoint, method, path, status: 'unanswered' };
+    this.calls.push(call);
+    const record = (status: number | 'dropped') => {
+      call.status = status;
+    };
 
     let body: string;
     try {
@@ -211,7 +219,15 @@ export class IAMSimulator {
     const delay = this.latencyMs + faults.reduce((sum, f) => sum + (f.delayMs ?? 0), 0);
     // A real server goes on with a request whose client gave up, so the
     // effect of a timed-out write can land; the simulator does the same.
-    if (delay > 0) await sleep(delay);
+    // A replica that goes down loses what it was serving, as a killed process would.
+    if (delay > 0) {
+      try {
+        await sleep(delay, undefined, { signal: alive });
+      } catch {
+        return;
+      }
+    }
+    if (alive.aborted) return;
 
     if (faults.some((f) => f.kind === 'drop')) {
       record('dropped');
@@ -282,14 +298,16 @@ class Replica {
   port = 0;
   readonly #server: Server;
   readonly #sockets = new Set<Socket>();
+  /** aborted when the replica goes down: requests in flight end unanswered */
+  #alive = new AbortController();
 
   constructor(
     readonly index: number,
-    handler: (req: IncomingMessage, res: ServerResponse) => Promise<void>,
+    handler: (req: IncomingMessage, res: ServerResponse, alive: AbortSignal) => Promise<void>,
     tls: IAMSimulatorTls | undefined,
   ) {
     const onRequest = (req: IncomingMessage, res: ServerResponse) => {
-      handler(req, res).catch((err: unknown) => {
+      handler(req, res, this.#alive.signal).catch((err: unknown) => {
         if (!res.headersSent) send(res, 500, { error: `simulator fault: ${String(err)}` });
       });
     };
@@ -314,6 +332,7 @@ class Replica {
   }
 
   listen(port: number): Promise<void> {
+    if (this.#alive.signal.aborted) this.#alive = new AbortController();
     return new Promise((resolve, reject) => {
       const onError = (err: Error) => reject(err);
       this.#server.once('error', onError);
@@ -326,6 +345,7 @@ class Replica {
   }
 
   close(): Promise<void> {
+    this.#alive.abort();
     return new Promise((resolve) => {
       if (!this.#server.listening) {
         resolve();

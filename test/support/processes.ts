@@ -11,6 +11,7 @@ export type BinName = 'membership-controller' | 'first-boot-agent' | 'membership
 export interface ProcessOptions {
   /** Merged over process.env; a key set to undefined removes that variable. */
   env?: Record<string, string | undefined>;
+  /** Default: the repository root. */
   cwd?: string;
   /** Written to the child's stdin, which is then closed. stdin is always closed. */
   stdin?: string;

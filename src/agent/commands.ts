@@ -1,0 +1,147 @@
+import type { Dispatcher } from 'undici';
+import { MembershipError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { Service } from '../schema/agent-report.js';
+import { clusterConfigToMembership, loadClusterConfig, type ClusterConfig } from '../schema/cluster-config.js';
+import type { NodeMembershipInput } from '../schema/node-membership.js';
+import type { ConditionType } from '../schema/status.js';
+import { connect, type RawConnectionFlags } from '../store/connection.js';
+import { KeyLayout } from '../store/keys.js';
+import { resolveConnection } from '../store/connection.js';
+import { awaitMembership } from './await-membership.js';
+import { checkHealth, httpDispatcher, waitForHealth } from './health.js';
+import { joinChainfire } from './join-chainfire.js';
+import { findMarker, writeMarker, type MarkerName } from './markers.js';
+import { ReportPublisher } from './report.js';
+
+export interface AgentFlags extends RawConnectionFlags {
+  config: string;
+  stateDir: string;
+  timeout: number;
+  healthTimeout: number;
+  localUrl?: string;
+  startCommand: string;
+  heartbeatTtl: number;
+}
+
+/** What every subcommand starts from: the validated config and what follows from it. */
+export interface AgentContext {
+  flags: AgentFlags;
+  config: ClusterConfig;
+  membership: NodeMembershipInput;
+  node: string;
+  dispatcher: Dispatcher | undefined;
+  log: Logger;
+}
+
+export async function loadContext(flags: AgentFlags, log: Logger): Promise<AgentContext> {
+  const { config, warnings } = await loadClusterConfig(flags.config);
+  for (const w of warnings) log.warn({ config: flags.config }, w);
+  const tls = {
+    ...(flags.cacert ?? config.tls?.ca_file ? { caFile: (flags.cacert ?? config.tls?.ca_file)! } : {}),
+    ...(flags.cert ?? config.tls?.cert_file ? { certFile: (flags.cert ?? config.tls?.cert_file)! } : {}),
+    ...(flags.key ?? config.tls?.key_file ? { keyFile: (flags.key ?? config.tls?.key_file)! } : {}),
+  };
+  return { flags, config, membership: clusterConfigToMembership(config), node: config.node_id, dispatcher: httpDispatcher(tls), log };
+}
+
+/** The URL of a local service, from the config; `--local-url` overrides it for the one service a join waits for. */
+export function localUrlOf(ctx: AgentContext, service: Service, honourFlag = true): string {
+  if (honourFlag && ctx.flags.localUrl !== undefined) return ctx.flags.localUrl;
+  const spec = ctx.membership.spec;
+  if (service === 'chainfire' && spec.chainfire) return spec.chainfire.clientUrl;
+  if (service === 'flaredb' && spec.flaredb) return spec.flaredb.apiUrl;
+  if (service === 'iam') {
+    const iam = ctx.config.services?.iam;
+    if (iam?.api_url) return iam.api_url;
+    const scheme = new URL(ctx.config.leader_url).protocol;
+    const host = ctx.config.node_ip ?? ctx.config.raft_addr.replace(/:\d+$/, '');
+    return `${scheme}//${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${iam?.port ?? IAM_PORT}`;
+  }
+  throw new MembershipError('CONFIG_INVALID', `${ctx.flags.config}: this node has no ${service} configuration`);
+}
+
+/** Whether the node runs a service at all (per its config). */
+export function runs(ctx: AgentContext, service: Service): boolean {
+  const spec = ctx.membership.spec;
+  return service === 'chainfire' ? spec.chainfire !== undefined : service === 'flaredb' ? spec.flaredb !== undefined : spec.iam !== undefined;
+}
+
+/** IAM's API port (the contract's vocabulary). */
+const IAM_PORT = 8080;
+
+const CONDITION: Record<Service, ConditionType> = { chainfire: 'ChainfireMember', flaredb: 'FlareDBMember', iam: 'IAMRegistered' };
+const NAMES: Record<Service, string> = { chainfire: 'Chainfire', flaredb: 'FlareDB', iam: 'IAM' };
+
+/**
+ * `join chainfire|flaredb` and `iam-setup`: done if the marker exists; in
+ * bootstrap mode wait only for local health; in join mode publish the
+ * heartbeat and block on the status record. Returns the marker written.
+ */
+export async function joinService(ctx: AgentContext, service: Service): Promise<string> {
+  const { flags, log, node } = ctx;
+  const markers: MarkerName[] =
+    service === 'iam' ? ['.iam-initialized'] : [`.${service}-joined` as MarkerName, `.${service}-initialized` as MarkerName];
+  const healthOpts = {
+    ...(ctx.dispatcher ? { dispatcher: ctx.dispatcher } : {}),
+    onWaiting: (detail: string) => log.info({ node }, `waiting for local ${NAMES[service]}: ${detail}`),
+  };
+  if (!runs(ctx, service)) {
+    throw new MembershipError('CONFIG_INVALID', `${flags.config}: ${node} does not run ${NAMES[service]} (see services.${service}.enabled and node_role)`);
+  }
+  const localUrl = localUrlOf(ctx, service);
+
+  if (ctx.config.bootstrap) {
+    // Bootstrap never waits for the controller: it runs on these very nodes.
+    log.info({ node, localUrl }, `bootstrap mode: waiting for the local ${NAMES[service]} to be healthy`);
+    await waitForHealth(localUrl, flags.healthTimeout, healthOpts);
+    return writeMarker(flags.stateDir, markers[markers.length - 1]!);
+  }
+
+  const connection = resolveConnection(
+    { ...flags, ...(flags.cacert === undefined && ctx.config.tls?.ca_file ? { cacert: ctx.config.tls.ca_file } : {}) },
+    process.env,
+    [ctx.config.leader_url],
+  );
+  const client = connect(connection);
+  const keys = new KeyLayout(connection.prefix);
+  const report = new ReportPublisher({ client, keys, node, waitingFor: service, mode: 'join', ttlSeconds: Math.max(2, Math.round(flags.heartbeatTtl)), log });
+  try {
+    if (service === 'chainfire') {
+      await joinChainfire({
+        client, keys, node, stateDir: flags.stateDir, timeoutMs: flags.timeout, healthTimeoutMs: flags.healthTimeout,
+        startCommand: flags.startCommand, localUrl, ...(ctx.dispatcher ? { dispatcher: ctx.dispatcher } : {}), report, log,
+      });
+    } else {
+      // FlareDB and IAM run before they are members: wait for them locally first (bounded).
+      await report.publish(service, false, 'waiting for the local service');
+      await waitForHealth(localUrl, flags.healthTimeout, healthOpts);
+      await report.publish(service, true, `${localUrl} healthy`);
+      log.info({ node }, `local ${NAMES[service]} is healthy; waiting for the controller`);
+      await awaitMembership({ client, keys, node, condition: CONDITION[service], timeoutMs: flags.timeout, log });
+    }
+  } finally {
+    await report.close();
+    client.close();
+  }
+  return writeMarker(flags.stateDir, markers[0]!);
+}
+
+/** `health-check`: every service this node runs, checked once; true when all are healthy. */
+export async function healthCheck(ctx: AgentContext): Promise<boolean> {
+  let allHealthy = true;
+  for (const service of ['chainfire', 'flaredb', 'iam'] as const) {
+    if (!runs(ctx, service)) continue;
+    const url = localUrlOf(ctx, service, false);
+    const r = await checkHealth(url, ctx.dispatcher ? { dispatcher: ctx.dispatcher } : {});
+    allHealthy &&= r.healthy;
+    const line = { node: ctx.node, checked: service, healthy: r.healthy };
+    if (r.healthy) ctx.log.info(line, `${NAMES[service]} healthy: ${r.detail}`);
+    else ctx.log.error(line, `${NAMES[service]} unhealthy: ${r.detail}`);
+  }
+  return allHealthy;
+}
+
+export async function findDone(stateDir: string, service: Service): Promise<{ name: MarkerName; content: string } | undefined> {
+  return findMarker(stateDir, service === 'iam' ? ['.iam-initialized'] : [`.${service}-joined` as MarkerName, `.${service}-initialized` as MarkerName]);
+}

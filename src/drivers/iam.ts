@@ -1,0 +1,244 @@
+import { open } from 'node:fs/promises';
+import { z } from 'zod';
+import { MembershipError } from '../errors.js';
+import { ServiceClient, type ServiceCall, type ServiceResponse } from './http.js';
+import type { HttpServiceOptions, IAMDriver, IamNodeRegistration } from './types.js';
+
+/**
+ * IAM membership through its admin API, as docs/iam-api.md assumes it: the
+ * seed does not document IAM's API, so every route, body and status the
+ * project relies on is in this one file. The transport (endpoints, leader
+ * following, retries, deadlines) is ServiceClient's; this file says what
+ * each answer means, and keeps the admin password out of every error.
+ */
+
+const ROUTES = {
+  health: '/health',
+  bootstrap: '/admin/bootstrap',
+  nodes: '/admin/nodes',
+  node: (id: string) => `/admin/nodes/${encodeURIComponent(id)}`,
+} as const;
+
+const healthSchema = z.object({ status: z.string() });
+const bootstrapStatusSchema = z.object({ initialized: z.boolean() });
+const nodeSchema = z.object({
+  id: z.string().min(1),
+  role: z.string().min(1),
+  fqdn: z.string().optional(),
+  ip: z.string().optional(),
+});
+const nodeListSchema = z.object({ nodes: z.array(nodeSchema) });
+
+export interface IAMDriverTuning {
+  /** backoff between retries; defaults 100 ms .. 2 s */
+  minDelayMs?: number;
+  maxDelayMs?: number;
+}
+
+export class HttpIAMDriver implements IAMDriver {
+  private readonly client: ServiceClient;
+
+  constructor(options: HttpServiceOptions, tuning: IAMDriverTuning = {}) {
+    this.client = new ServiceClient({ ...options, ...tuning, service: 'IAM' });
+  }
+
+  /** Unreachable or unhealthy is an answer here, not an error; only an abort throws. */
+  async health(signal?: AbortSignal): Promise<{ healthy: boolean; detail: string }> {
+    const c = call('GET', ROUTES.health, 'health check', signal);
+    let res: ServiceResponse;
+    try {
+      res = await this.client.call(c);
+    } catch (err) {
+      if (signal?.aborted) throw err;
+      return { healthy: false, detail: err instanceof Error ? err.message : String(err) };
+    }
+    if (res.status !== 200) return { healthy: false, detail: this.client.unexpected(c, res).message };
+    const parsed = healthSchema.safeParse(res.body);
+    if (!parsed.success) return { healthy: false, detail: this.client.unexpected(c, res, 'expected {"status": "ok"}').message };
+    if (parsed.data.status !== 'ok') {
+      return { healthy: false, detail: `${res.url} answered HTTP 200 with status ${JSON.stringify(parsed.data.status)}` };
+    }
+    return { healthy: true, detail: `${res.url} answered HTTP 200 {"status":"ok"}` };
+  }
+
+  async bootstrapStatus(signal?: AbortSignal): Promise<{ initialized: boolean }> {
+    const c = call('GET', ROUTES.bootstrap, 'read the initial admin setup state', signal);
+    const res = await this.client.call(c);
+    if (res.status !== 200) throw this.refused(c, res);
+    const parsed = bootstrapStatusSchema.safeParse(res.body);
+    if (!parsed.success) throw this.client.unexpected(c, res, `expected {"initialized": boolean} (${issues(parsed.error)})`);
+    return { initialized: parsed.data.initialized };
+  }
+
+  /**
+   * The cluster's initial admin setup. Retrying the POST is safe: IAM answers
+   * 409 once an admin exists, so no attempt can create a second one. That also
+   * means a retry after an attempt whose answer was lost sees 409: either way
+   * 'already-initialized' means "the setup is done", not "someone else did it".
+   */
+  async bootstrap(admin: { user: string; password: string }, signal?: AbortSignal): Promise<'initialized' | 'already-initialized'> {
+    const c: ServiceCall = {
+      ...call('POST', ROUTES.bootstrap, 'initial admin setup', signal),
+      body: { admin_user: admin.user, admin_password: admin.password },
+    };
+    try {
+      const res = await this.client.call(c);
+      if (res.status === 200 || res.status === 201) return 'initialized';
+      if (res.status === 409) return 'already-initialized';
+      throw this.refused(c, res);
+    } catch (err) {
+      // Messages never hold the request body, but they quote the answer, and
+      // a service may echo what it was sent. Aborts pass as they are: their
+      // reason is the caller's own.
+      if (signal?.aborted) throw err;
+      throw withoutSecret(err, admin.password);
+    }
+  }
+
+  async listNodes(signal?: AbortSignal): Promise<IamNodeRegistration[]> {
+    const c = call('GET', ROUTES.nodes, 'list registered nodes', signal);
+    const res = await this.client.call(c);
+    if (res.status !== 200) throw this.refused(c, res);
+    const parsed = nodeListSchema.safeParse(res.body);
+    if (!parsed.success) throw this.client.unexpected(c, res, `expected {"nodes": [{"id","role","fqdn"?,"ip"?}]} (${issues(parsed.error)})`);
+    return parsed.data.nodes.map(toRegistration);
+  }
+
+  /** PUT replaces the registration whole, so a retry or a repeat cannot do harm. */
+  async registerNode(node: IamNodeRegistration, signal?: AbortSignal): Promise<void> {
+    const body = toRegistration(node);
+    const c: ServiceCall = { ...call('PUT', ROUTES.node(node.id), `register node ${node.id} (role ${node.role})`, signal), body };
+    const res = await this.client.call(c);
+    if (res.status === 200 || res.status === 201 || res.status === 204) return;
+    throw this.refused(c, res);
+  }
+
+  /** A DELETE retried after its answer was lost sees 404: 'not-registered' is the same end state. */
+  async deregisterNode(id: string, signal?: AbortSignal): Promise<'removed' | 'not-registered'> {
+    const c = call('DELETE', ROUTES.node(id), `deregister node ${id}`, signal);
+    const res = await this.client.call(c);
+    if (res.status === 200 || res.status === 202 || res.status === 204) return 'removed';
+    if (res.status === 404) return 'not-registered';
+    throw this.refused(c, res);
+  }
+
+  async close(): Promise<void> {
+    await this.client.close();
+  }
+
+  /** SERVICE_ERROR for an answer that retrying would not change. */
+  private refused(c: ServiceCall, res: ServiceResponse): MembershipError {
+    const clientError = res.status >= 400 && res.status < 500;
+    return this.client.unexpected(c, res, clientError ? 'IAM refused the request; not retried' : undefined);
+  }
+}
+
+function call(method: ServiceCall['method'], path: string, what: string, signal: AbortSignal | undefined): ServiceCall {
+  return { method, path, what, ...(signal ? { signal } : {}) };
+}
+
+/** Only the contract's fields, and no `undefined` keys: JSON drops them, deepEqual would not. */
+function toRegistration(n: IamNodeRegistration): IamNodeRegistration {
+  return { id: n.id, role: n.role, ...(n.fqdn !== undefined ? { fqdn: n.fqdn } : {}), ...(n.ip !== undefined ? { ip: n.ip } : {}) };
+}
+
+/**
+ * The same error with the password cut out of its message, and without its
+ * cause: the cause chain holds the raw answer, and loggers print causes.
+ */
+function withoutSecret(err: unknown, password: string): unknown {
+  if (!(err instanceof Error) || password === '') return err;
+  const message = err.message.replaceAll(password, '[redacted]');
+  if (err instanceof MembershipError) return new MembershipError(err.code, message);
+  return new MembershipError('UNAVAILABLE', `IAM: initial admin setup (POST ${ROUTES.bootstrap}) failed: ${message}`);
+}
+
+function issues(err: z.ZodError): string {
+  return err.issues
+    .slice(0, 3)
+    .map((i) => `${i.path.length > 0 ? i.path.join('.') : 'body'}: ${i.message}`)
+    .join('; ');
+}
+
+export interface AdminSecret {
+  user: string;
+  password: string;
+}
+
+/**
+ * The admin secret file is JSON `{"user": "...", "password": "..."}`: JSON
+ * keeps a password's leading or trailing spaces and newlines exact, where a
+ * line format would have to guess what an editor's final newline means.
+ */
+const AdminSecretFile = z.object({ user: z.string().min(1), password: z.string().min(1) });
+
+/**
+ * Reads the IAM admin secret. Errors name the file and what to do, never its
+ * content (not even the parser's message, which quotes the text it choked on).
+ */
+export async function readAdminSecret(path: string): Promise<AdminSecret> {
+  let handle;
+  try {
+    handle = await open(path, 'r');
+  } catch (err) {
+    throw new MembershipError('CONFIG_UNREADABLE', `IAM admin secret file ${path} cannot be opened: ${describeFsError(err)}`);
+  }
+  try {
+    // fstat on the open descriptor: the mode checked is the mode of the file read.
+    const st = await handle.stat();
+    if (!st.isFile()) {
+      throw new MembershipError('CONFIG_INVALID', `IAM admin secret file ${path} is not a regular file`);
+    }
+    if ((st.mode & 0o077) !== 0) {
+      const mode = (st.mode & 0o7777).toString(8).padStart(4, '0');
+      throw new MembershipError(
+        'CONFIG_INVALID',
+        `IAM admin secret file ${path} has mode ${mode}, so its group or others can access it; ` +
+          `run "chmod 600 ${path}" (owned by the user this program runs as)`,
+      );
+    }
+    let text: string;
+    try {
+      text = await handle.readFile('utf8');
+    } catch (err) {
+      throw new MembershipError('CONFIG_UNREADABLE', `IAM admin secret file ${path} cannot be read: ${describeFsError(err)}`);
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      throw new MembershipError(
+        'CONFIG_INVALID',
+        `IAM admin secret file ${path} is not valid JSON; expected {"user": "...", "password": "..."}`,
+      );
+    }
+    const parsed = AdminSecretFile.safeParse(json);
+    if (!parsed.success) {
+      // Only the field names: a zod message could echo a value.
+      const fields = [...new Set(parsed.error.issues.map((i) => i.path.join('.') || '(top level)'))];
+      throw new MembershipError(
+        'CONFIG_INVALID',
+        `IAM admin secret file ${path} is invalid at ${fields.join(', ')}: ` +
+          `expected a JSON object {"user": "...", "password": "..."} with non-empty strings`,
+      );
+    }
+    return { user: parsed.data.user, password: parsed.data.password };
+  } finally {
+    await handle.close();
+  }
+}
+
+function describeFsError(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  switch (code) {
+    case 'ENOENT':
+      return 'it does not exist (check the path, or create it with mode 0600)';
+    case 'EACCES':
+    case 'EPERM':
+      return 'permission denied (it must be readable by the user this program runs as)';
+    case 'EISDIR':
+      return 'it is a directory, not a file';
+    default:
+      return code ?? 'unknown error';
+  }
+}

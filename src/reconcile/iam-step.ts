@@ -1,0 +1,90 @@
+import type { IamNodeRegistration } from '../drivers/types.js';
+import type { NodeMembership } from '../schema/node-membership.js';
+import type { ConditionDraft } from './conditions.js';
+import { UNAVAILABLE_RETRY_MS, withActionFailure, type Observation, type StepResult } from './step.js';
+
+export interface IAMStepInput {
+  node: string;
+  spec: NodeMembership['spec'];
+  /** which earlier service (if any) the node still waits for */
+  waitingFor: 'Chainfire' | 'FlareDB' | undefined;
+  /** the cluster's initial IAM setup is recorded as done */
+  iamBootstrapped: boolean;
+  observed: Observation<IamNodeRegistration>;
+  actionFailed?: string;
+}
+
+const cond = (status: ConditionDraft['status'], reason: string, message: string): ConditionDraft => ({
+  type: 'IAMRegistered',
+  status,
+  reason,
+  message,
+});
+
+export function registrationOf(node: string, spec: NodeMembership['spec']): IamNodeRegistration {
+  return {
+    id: node,
+    role: spec.role,
+    ...(spec.fqdn !== undefined ? { fqdn: spec.fqdn } : {}),
+    ...(spec.nodeIp !== undefined ? { ip: spec.nodeIp } : {}),
+  };
+}
+
+function sameRegistration(a: IamNodeRegistration, b: IamNodeRegistration): boolean {
+  return a.id === b.id && a.role === b.role && a.fqdn === b.fqdn && a.ip === b.ip;
+}
+
+/**
+ * IAM registration for one node: last, after Chainfire and FlareDB, and only
+ * once the cluster's initial IAM setup is done. A registration whose data no
+ * longer matches the record is registered again (the call is idempotent). Pure.
+ */
+export function decideIAM(input: IAMStepInput): StepResult | undefined {
+  return withActionFailure(decide(input), input.actionFailed);
+}
+
+function decide(input: IAMStepInput): StepResult | undefined {
+  const { node, spec, observed } = input;
+  if (spec.iam === undefined) return undefined;
+  if ('notConfigured' in observed) {
+    return {
+      condition: cond('False', 'NotConfigured', 'the controller has no IAM endpoints (iam.endpoints in its --config file)'),
+      block: {},
+      progressed: false,
+    };
+  }
+  if ('unavailable' in observed) {
+    return {
+      condition: cond('Unknown', 'ServiceUnavailable', `cannot list IAM nodes: ${observed.unavailable}`),
+      block: {},
+      requeueAfterMs: UNAVAILABLE_RETRY_MS,
+      progressed: false,
+    };
+  }
+  const want = registrationOf(node, spec);
+  const current = observed.members.find((n) => n.id === node);
+  if (current !== undefined && sameRegistration(current, want)) {
+    return { condition: cond('True', 'Registered', `${node} is registered with IAM as ${spec.role}`), block: { registered: true }, progressed: true };
+  }
+  if (input.waitingFor !== undefined) {
+    return {
+      condition: cond('False', `WaitingFor${input.waitingFor}`, `IAM registration follows ${input.waitingFor} membership`),
+      block: {},
+      progressed: false,
+    };
+  }
+  if (!input.iamBootstrapped) {
+    return {
+      condition: cond('False', 'WaitingForIAMSetup', 'the cluster\'s initial IAM setup has not completed yet'),
+      block: {},
+      requeueAfterMs: UNAVAILABLE_RETRY_MS,
+      progressed: true,
+    };
+  }
+  return {
+    condition: cond('False', 'Registering', current === undefined ? `registering ${node} with IAM` : `updating ${node}'s IAM registration`),
+    block: {},
+    action: { service: 'iam', kind: 'registerNode', registration: want },
+    progressed: true,
+  };
+}

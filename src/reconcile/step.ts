@@ -1,0 +1,45 @@
+import type { IamNodeRegistration } from '../drivers/types.js';
+import type { ConditionDraft } from './conditions.js';
+
+/** One membership change the reconciler may carry out; at most one per reconcile. */
+export type NodeAction =
+  | { service: 'chainfire'; kind: 'addLearner'; peerUrl: string }
+  | { service: 'chainfire'; kind: 'promote'; memberId: string }
+  | { service: 'flaredb'; kind: 'addMember'; id: string; raftAddr: string }
+  | { service: 'iam'; kind: 'registerNode'; registration: IamNodeRegistration };
+
+/** What one service's decision says about a node. */
+export interface StepResult<B = Record<string, unknown>> {
+  condition: ConditionDraft;
+  /** the service's block in the status record */
+  block: B;
+  action?: NodeAction;
+  requeueAfterMs?: number;
+  /** true once the step has started doing something for the node (phase Joining rather than Pending) */
+  progressed: boolean;
+  /** a reason the agent stops waiting on: only a new spec generation retries */
+  terminal?: boolean;
+}
+
+/** An observation of a service that may have failed, or not be configured at all. */
+export type Observation<T> = { members: T[] } | { unavailable: string } | { notConfigured: true };
+
+export const UNAVAILABLE_RETRY_MS = 2000;
+
+/**
+ * The step's own answer when its action failed earlier in this reconcile: the
+ * work queue backs off and retries; meanwhile the status says why nothing moves.
+ */
+export function withActionFailure<B>(result: StepResult<B> | undefined, failure: string | undefined): StepResult<B> | undefined {
+  if (result?.action === undefined || failure === undefined) return result;
+  const { action: _failed, ...rest } = result;
+  return {
+    ...rest,
+    condition: {
+      ...result.condition,
+      status: 'False',
+      reason: 'ServiceUnavailable',
+      message: `${result.condition.message} failed: ${failure}; retrying`,
+    },
+  };
+}
