@@ -66,6 +66,8 @@ export interface FlareDBDriverTuning {
   /** backoff between retries; defaults 100 ms .. 2 s */
   minDelayMs?: number;
   maxDelayMs?: number;
+  /** told of each transient failure that will be retried, e.g. to log it */
+  onRetry?: (err: Error, attempt: number) => void;
 }
 
 export class HttpFlareDBDriver implements FlareDBDriver {

@@ -289,6 +289,8 @@ export interface ServiceClientOptions extends HttpServiceOptions {
   dispatcher?: Dispatcher;
   minDelayMs?: number;
   maxDelayMs?: number;
+  /** told of each transient failure that will be retried, e.g. to log it */
+  onRetry?: (err: Error, attempt: number) => void;
 }
 
 /**
@@ -376,6 +378,7 @@ export class ServiceClient {
           ...(c.signal ? { signal: c.signal } : {}),
           ...(this.options.minDelayMs !== undefined ? { minDelayMs: this.options.minDelayMs } : {}),
           ...(this.options.maxDelayMs !== undefined ? { maxDelayMs: this.options.maxDelayMs } : {}),
+          ...(this.options.onRetry ? { onRetry: this.options.onRetry } : {}),
           // Bounded, so that two replicas naming each other cannot loop forever.
           consumesRetry: (err) => !(err instanceof LeaderRedirect) || redirects > maxRedirects,
         },

@@ -60,6 +60,8 @@ export class FlareDBSimulator {
   private leaderIndex: number;
   private toDrop = 0;
   private slowNextMs = 0;
+  private dropAfterApply = 0;
+  private dropAfterApplyRoute: string | undefined;
   private listening = false;
 
   private constructor(options: SimulatorOptions) {
@@ -117,6 +119,15 @@ export class FlareDBSimulator {
   /** The next `count` requests get their socket destroyed without an answer. */
   dropNext(count: number): void {
     this.toDrop += count;
+  }
+
+  /**
+   * The next `count` requests are carried out, then their connection is cut
+   * before the answer: the client cannot tell whether its change landed.
+   */
+  dropAfterApplyNext(count: number, filter: { route?: string } = {}): void {
+    this.dropAfterApply += count;
+    this.dropAfterApplyRoute = filter.route;
   }
 
   /** The next answer comes `ms` late (on top of latencyMs). */
@@ -183,6 +194,11 @@ export class FlareDBSimulator {
     if (res.destroyed || req.socket.destroyed) return;
 
     const answer = (status: number, payload?: unknown) => {
+      if (this.dropAfterApply > 0 && (this.dropAfterApplyRoute === undefined || routeMatches(this.dropAfterApplyRoute, method, path))) {
+        this.dropAfterApply -= 1;
+        req.socket.destroy();
+        return;
+      }
       call.status = status;
       const text = payload === undefined ? '' : JSON.stringify(payload);
       res.writeHead(status, payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });

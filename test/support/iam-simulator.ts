@@ -102,7 +102,7 @@ export class IAMSimulator {
     const count = options.endpoints ?? 1;
     if (!Number.isInteger(count) || count < 1) throw new Error(`endpoints must be a positive integer, got ${count}`);
     for (let i = 0; i < count; i++) {
-      const replica = new Replica(i, (req, res, alive) => sim.#serve(i, req, res, alive), options.tls);
+      const replica = new Replica((req, res, alive) => sim.#serve(i, req, res, alive), options.tls);
       await replica.listen(0);
       sim.#replicas.push(replica);
     }
@@ -302,7 +302,6 @@ class Replica {
   #alive = new AbortController();
 
   constructor(
-    readonly index: number,
     handler: (req: IncomingMessage, res: ServerResponse, alive: AbortSignal) => Promise<void>,
     tls: IAMSimulatorTls | undefined,
   ) {
