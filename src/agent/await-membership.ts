@@ -62,7 +62,10 @@ export async function awaitMembership(opts: AwaitMembershipOptions): Promise<voi
         lastSeen = what;
         log.info({ node }, what);
       };
+      // Each cache's initial list emits events; judge only once both hold their lists.
+      let listed = false;
       const evaluate = () => {
+        if (!listed) return;
         const want = desired.get(keys.desired(node));
         const st = status.get(keys.status(node))?.value?.status;
         if (want === undefined) return note(`no desired record ${keys.desired(node)} yet (apply one with membershipctl apply)`);
@@ -83,7 +86,10 @@ export async function awaitMembership(opts: AwaitMembershipOptions): Promise<voi
       };
       desired.on('event', evaluate);
       status.on('event', evaluate);
-      Promise.all([desired.start(), status.start()]).then(evaluate, (err: unknown) =>
+      Promise.all([desired.start(), status.start()]).then(() => {
+        listed = true;
+        evaluate();
+      }, (err: unknown) =>
         finish(new MembershipError('UNAVAILABLE', `cannot watch ${node}'s records in Chainfire: ${errorMessage(err)}`)),
       );
     });

@@ -1,19 +1,22 @@
 /**
  * `npm run demo`: the main job end to end on this machine. A 3-member etcd
- * cluster plays Chainfire (node01-node03, bootstrap); two controllers run (one
- * leads, one stands by); node04's first-boot agent waits for the controller,
- * starts node04's etcd with the initial cluster from its status record, and
- * returns once node04 is a voter. Everything runs on 127.0.0.1 and is cleaned
- * up at the end, also on Ctrl-C.
+ * cluster plays Chainfire (node01-node03, bootstrap); simulators play FlareDB
+ * and IAM; two controllers run (one leads, one stands by). node04's
+ * first-boot agent runs the seed's units in order: join chainfire (starts
+ * node04's etcd with the initial cluster from its status record once it is a
+ * learner, returns once it is a voter), join flaredb, iam-setup. Everything
+ * runs on 127.0.0.1 and is cleaned up at the end, also on Ctrl-C.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { rm } from 'node:fs/promises';
+import { chmod, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Etcd3 } from 'etcd3';
 import { EtcdCluster } from '../support/etcd-cluster.js';
+import { FlareDBSimulator } from '../support/flaredb-simulator.js';
+import { IAMSimulator } from '../support/iam-simulator.js';
 import { binPath, startProcess, type ProcessHandle } from '../support/processes.js';
-import { bootstrapRecords, joinerClusterConfig, membershipFor, tempDir, writeJson } from '../support/fixtures.js';
+import { joinerClusterConfig, membershipFor, tempDir, writeJson } from '../support/fixtures.js';
 import { KeyLayout } from '../../src/store/keys.js';
 import type { NodeMembershipStatus } from '../../src/schema/status.js';
 
@@ -75,11 +78,29 @@ async function main(): Promise<void> {
   for (const m of cluster.members) info(`${m.name}  client ${m.clientUrl}  peer ${m.peerUrl}`);
   const endpoints = cluster.endpoints;
 
+  step('Starting simulators of FlareDB (3 replicas, node01-node03 members) and IAM');
+  const flaredb = await FlareDBSimulator.start({
+    replicas: 3,
+    members: cluster.members.map((m, i) => ({ id: m.name, raft_addr: `127.0.0.1:${24800 + i}` })),
+  });
+  cleanups.push(() => flaredb.stop());
+  const iam = await IAMSimulator.start();
+  cleanups.push(() => iam.stop());
+  info(`FlareDB admin API ${flaredb.urls.join(' ')} (leader ${flaredb.leaderUrl})`);
+  info(`IAM admin API ${iam.urls.join(' ')}`);
+  const secretFile = join(dir, 'iam-admin.json');
+  await writeFile(secretFile, JSON.stringify({ user: 'admin', password: `demo-${process.pid}-${Date.now()}` }));
+  await chmod(secretFile, 0o600);
+  const controllerConfig = await writeJson(dir, 'controller.json', {
+    flaredb: { endpoints: flaredb.urls },
+    iam: { endpoints: iam.urls, adminSecretFile: secretFile },
+  });
+
   step('Starting two membership-controller processes (leader election with a 5 s lease)');
   const controllers: ProcessHandle[] = [];
   for (const id of ['controller-a', 'controller-b']) {
     const c = startProcess(process.execPath, [
-      binPath('membership-controller'), '--endpoints', endpoints.join(','), '--identity', id,
+      binPath('membership-controller'), '--endpoints', endpoints.join(','), '--identity', id, '--config', controllerConfig,
       '--lease-ttl', '5', '--resync-period', '10s', '--metrics-addr', '127.0.0.1:0',
     ]);
     controllers.push(c);
@@ -93,15 +114,29 @@ async function main(): Promise<void> {
 
   step('Applying NodeMembership records: node01-node03 (bootstrap: true) and node04 (join)');
   const plan = await cluster.planMember('node04');
-  const records = [...bootstrapRecords(cluster), membershipFor(plan, false, { role: 'worker' })];
+  const records = [
+    ...cluster.members.map((m, i) => membershipFor(m, true, { flaredb: { raftAddr: `127.0.0.1:${24800 + i}`, apiUrl: flaredb.urls[i]! }, iam: {} })),
+    membershipFor(plan, false, { role: 'control-plane', flaredb: { raftAddr: '127.0.0.1:24813', apiUrl: flaredb.urls[0]! }, iam: {} }),
+  ];
   const recordsFile = await writeJson(dir, 'nodes.json', records);
   showCommand(`membershipctl apply -f ${recordsFile}`);
   const applied = await run(['apply', '-f', recordsFile], endpoints);
   console.log(indent(applied.out));
   if (applied.code !== 0) throw new Error('apply failed');
 
-  step('node04 boots: first-boot-agent join chainfire (blocks on its status record)');
-  const configFile = await writeJson(dir, 'node04-cluster-config.json', joinerClusterConfig(cluster, plan));
+  info(`IAM initial setup (once per cluster, by the leader): ${iam.bootstrapCount === 1 ? 'done' : 'pending'}`);
+
+  step('node04 boots: its first-boot units run in order (each blocks on node04\'s status record)');
+  const configFile = await writeJson(dir, 'node04-cluster-config.json', {
+    ...joinerClusterConfig(cluster, plan),
+    node_role: 'control-plane',
+    flaredb_peers: ['127.0.0.1:24800', '127.0.0.1:24801', '127.0.0.1:24802'],
+    services: {
+      chainfire: { client_url: plan.clientUrl },
+      flaredb: { raft_addr: '127.0.0.1:24813', api_url: flaredb.urls[0] },
+      iam: { api_url: iam.urls[0] },
+    },
+  });
   const stateDir = join(dir, 'node04-state');
   info(`cluster-config.json: ${configFile}`);
   info(`node04's etcd is started by the agent's --start-command once the controller has added it as a learner`);
@@ -114,33 +149,27 @@ async function main(): Promise<void> {
   let lastShown = '';
   watcher.on('put', (kv) => {
     const st = (JSON.parse(kv.value.toString()) as NodeMembershipStatus).status;
-    const cond = st.conditions.map((c) => `${c.type}=${c.status}${c.status === 'True' ? '' : `(${c.reason})`}`).join(' ');
+    const cond = st.conditions
+      .filter((c) => c.type !== 'Ready')
+      .map((c) => `${c.type}=${c.status}${c.status === 'True' ? '' : `(${c.reason})`}`)
+      .join(' ');
     const line = `status: phase ${st.phase}; ${cond}`;
     if (line !== lastShown) info(bold(line));
     lastShown = line;
   });
 
-  const agentArgs = [
-    binPath('first-boot-agent'), 'join', 'chainfire', '--config', configFile, '--state-dir', stateDir,
-    '--endpoints', endpoints.join(','), '--start-command', plan.startCommand, '--local-url', plan.clientUrl, '--timeout', '120s',
+  const common = ['--config', configFile, '--state-dir', stateDir, '--endpoints', endpoints.join(','), '--timeout', '120s'];
+  const units: Array<[string, string[]]> = [
+    ['chainfire-cluster-join', ['join', 'chainfire', '--start-command', plan.startCommand, '--local-url', plan.clientUrl]],
+    ['flaredb-cluster-join', ['join', 'flaredb']],
+    ['iam-initial-setup', ['iam-setup']],
   ];
-  showCommand(`first-boot-agent join chainfire --config ${configFile} --state-dir ${stateDir} ...`);
-  const agent: ChildProcess = spawn(process.execPath, agentArgs, { stdio: ['ignore', 'pipe', 'pipe'] });
-  cleanups.push(() => {
-    agent.kill('SIGKILL');
-  });
-  createInterface({ input: agent.stdout! }).on('line', (line) => {
-    try {
-      const e = JSON.parse(line) as { level: string; message: string };
-      info(`agent ${e.level.padEnd(5)} ${e.message}`);
-    } catch {
-      info(`agent ${line}`);
-    }
-  });
-  createInterface({ input: agent.stderr! }).on('line', (line) => info(dim(`agent stderr: ${line}`)));
-  const code = await new Promise<number | null>((resolve) => agent.on('close', resolve));
-  info(`first-boot-agent exited with ${code}`);
-  if (code !== 0) throw new Error(`the agent failed with exit code ${code}`);
+  for (const [unit, args] of units) {
+    showCommand(`first-boot-agent ${args.slice(0, args[0] === 'join' ? 2 : 1).join(' ')} --config node04-cluster-config.json ...   # ${unit}.service`);
+    const code = await runAgent([binPath('first-boot-agent'), ...args, ...common]);
+    info(`${unit}: first-boot-agent exited with ${code}`);
+    if (code !== 0) throw new Error(`${unit} failed with exit code ${code}`);
+  }
 
   step('Result');
   showCommand('membershipctl get');
@@ -158,10 +187,32 @@ async function main(): Promise<void> {
   }
   const voters = members.members.filter((m) => !m.isLearner).length;
   info(`${voters} voters, ${members.members.length - voters} learners`);
-  showCommand(`cat ${stateDir}/.chainfire-joined`);
-  const { readFile } = await import('node:fs/promises');
-  console.log(indent(await readFile(join(stateDir, '.chainfire-joined'), 'utf8')));
+  showCommand(`ls ${stateDir}   # the seed's marker files`);
+  const { readFile, readdir } = await import('node:fs/promises');
+  for (const f of (await readdir(stateDir, { withFileTypes: true })).filter((e) => e.name.startsWith('.')).map((e) => e.name).sort()) {
+    console.log(indent(`${f.padEnd(24)} ${(await readFile(join(stateDir, f), 'utf8')).trim()}`));
+  }
+  info(`FlareDB members: ${flaredb.members().map((m) => m.id).join(', ')}`);
+  info(`IAM nodes: ${[...iam.nodes.keys()].sort().join(', ')}; initial setups: ${iam.bootstrapCount}`);
   if (voters !== 4) throw new Error(`expected 4 voters, etcd reports ${voters}`);
+}
+
+function runAgent(args: string[]): Promise<number | null> {
+  const agent: ChildProcess = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const kill = () => {
+    agent.kill('SIGKILL');
+  };
+  cleanups.push(kill);
+  createInterface({ input: agent.stdout! }).on('line', (line) => {
+    try {
+      const e = JSON.parse(line) as { level: string; message: string; service: string };
+      info(`agent ${e.service.padEnd(9)} ${e.level.padEnd(5)} ${e.message}`);
+    } catch {
+      info(`agent ${line}`);
+    }
+  });
+  createInterface({ input: agent.stderr! }).on('line', (line) => info(dim(`agent stderr: ${line}`)));
+  return new Promise((resolve) => agent.on('close', resolve));
 }
 
 main().then(
