@@ -131,8 +131,10 @@ export class RecordCache<T> extends EventEmitter {
     this.opts.onWatchRestart?.(this.opts.resource);
     const old = this.watcher;
     this.watcher = undefined;
+    // etcd3 has already dropped a watcher that failed; cancelling it would wait
+    // for an 'end' that never comes. Just stop listening to it.
+    old?.removeAllListeners();
     this.restarting = (async () => {
-      await old?.cancel().catch(() => undefined);
       await pRetry(() => (this.stopped ? Promise.resolve() : this.listAndWatch()), {
         retries: Number.POSITIVE_INFINITY,
         minTimeout: 100,

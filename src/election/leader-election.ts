@@ -143,15 +143,21 @@ export class LeaderElection {
 
 async function waitForDelete(client: Etcd3, key: string, fromRevision: number, signal: AbortSignal): Promise<void> {
   const watcher = await client.watch().key(key).startRevision(String(fromRevision)).create();
+  let failed = false;
   try {
     await new Promise<void>((resolve, reject) => {
       watcher.on('delete', () => resolve());
       // A watch error (e.g. compaction) just sends us back to re-read the predecessor.
-      watcher.on('error', () => resolve());
+      watcher.on('error', () => {
+        failed = true;
+        resolve();
+      });
       signal.addEventListener('abort', () => reject(signal.reason), { once: true });
     });
   } finally {
-    await watcher.cancel().catch(() => undefined);
+    // etcd3 has already dropped a failed watcher: cancelling it would never settle.
+    if (failed) watcher.removeAllListeners();
+    else await watcher.cancel().catch(() => undefined);
   }
 }
 
