@@ -11,6 +11,7 @@ export type ErrorCode =
   | 'INVALID_NAME' // a node name is not a DNS-1123 label
   | 'NOT_FOUND' // a record that was asked for does not exist
   | 'FENCED' // a leader write was rejected because the writer is no longer leader
+  | 'CONFLICT' // a compare-and-swap lost to a concurrent writer: look again
   | 'NOT_LEADER' // work attempted without (or after losing) leadership
   | 'UNAVAILABLE' // a service (Chainfire, FlareDB, IAM) could not be reached in time, or kept failing transiently
   | 'SERVICE_ERROR' // a service answered with a non-transient error (4xx other than 409/429): retrying will not help

@@ -9,7 +9,10 @@ import type { Logger } from '../log.js';
 import { ControllerMetrics } from '../metrics/controller-metrics.js';
 import { startMetricsServer } from '../metrics/server.js';
 import { WorkQueueMetricsProvider } from '../metrics/workqueue-metrics.js';
-import { NodeReconciler } from '../reconcile/node-reconciler.js';
+import { NodeReconciler, type OperationsInFlight } from '../reconcile/node-reconciler.js';
+import { clusterConfigRecord, DEFAULT_POLICY, membershipOperation, type MembershipOperation, type MembershipPolicy } from '../schema/operation.js';
+import { formatIssues } from '../schema/common.js';
+import type { Service } from '../schema/agent-report.js';
 import { CLUSTER_KEY, ClusterReconciler } from '../reconcile/cluster-reconciler.js';
 import { HttpFlareDBDriver } from '../drivers/flaredb.js';
 import { HttpIAMDriver, readAdminSecret } from '../drivers/iam.js';
@@ -50,6 +53,8 @@ export class MembershipController {
   private readonly desired;
   private readonly statuses;
   private readonly agents;
+  private readonly operationCache: RecordCache<{ op?: MembershipOperation; modRevision: number; problem?: string }>;
+  private readonly configCache: RecordCache<{ policy?: MembershipPolicy; problem?: string }>;
   private readonly reconciler: NodeReconciler;
   private readonly cluster: ClusterReconciler;
   private readonly flaredb: FlareDBDriver | undefined;
@@ -79,6 +84,33 @@ export class MembershipController {
     this.desired = cache('desired', (kv) => decodeDesired(this.keys, kv));
     this.statuses = cache('status', (kv) => decodeStatus(this.keys, kv));
     this.agents = cache('agents', (kv) => decodeAgentReport(this.keys, kv));
+    this.operationCache = new RecordCache({
+      client: this.client,
+      prefix: `${this.keys.prefix}/operations/`,
+      resource: 'operations',
+      log,
+      decode: (kv) => {
+        const parsed = membershipOperation.safeParse(safeJson(kv.value));
+        return parsed.success
+          ? { op: parsed.data, modRevision: kv.modRevision }
+          : { modRevision: kv.modRevision, problem: formatIssues(parsed.error) };
+      },
+    });
+    this.configCache = new RecordCache({
+      client: this.client,
+      prefix: this.keys.clusterConfig(),
+      exact: true,
+      resource: 'cluster-config',
+      log,
+      decode: (kv) => {
+        const parsed = clusterConfigRecord.safeParse(safeJson(kv.value));
+        if (!parsed.success) {
+          log.error({ problem: formatIssues(parsed.error) }, 'cluster/config is invalid; using the defaults (and not pausing) until it is fixed');
+          return { problem: formatIssues(parsed.error) };
+        }
+        return { policy: parsed.data.spec };
+      },
+    });
     const cfg = opts.config;
     this.flaredb = cfg?.flaredb ? new HttpFlareDBDriver(httpOptions(cfg.flaredb)) : undefined;
     this.iam = cfg?.iam ? new HttpIAMDriver(httpOptions(cfg.iam)) : undefined;
@@ -102,10 +134,13 @@ export class MembershipController {
       desired: this.desired,
       statuses: this.statuses,
       agents: this.agents,
-      chainfire: new ChainfireDriver(this.client),
+      chainfire: new ChainfireDriver(this.client, { connection: opts.connection }),
       ...(this.flaredb ? { flaredb: this.flaredb } : {}),
       ...(this.iam ? { iam: this.iam } : {}),
       iamBootstrapped: () => this.cluster.iamBootstrapped,
+      operations: () => this.operationsInFlight(),
+      policy: () => this.policy(),
+      addressConflicts: (node) => this.addressConflicts(node),
       log: log.child({ component: 'reconciler' }),
     });
   }
@@ -121,7 +156,7 @@ export class MembershipController {
             return { ok: true, detail: 'Chainfire reachable' };
           },
           readyz: () => {
-            const synced = this.desired.synced && this.statuses.synced && this.agents.synced;
+            const synced = this.caches().every((c) => c.synced);
             return { ok: synced, detail: synced ? 'caches synced' : 'caches not yet synced' };
           },
         },
@@ -131,7 +166,7 @@ export class MembershipController {
       this.metricsPort = srv.port;
       log.info({ addr: this.opts.metricsAddr, port: srv.port }, 'serving /metrics, /healthz, /readyz');
     }
-    await pRetry(() => Promise.all([this.desired.start(), this.statuses.start(), this.agents.start()]), {
+    await pRetry(() => Promise.all(this.caches().map((c) => c.start())), {
       retries: Number.POSITIVE_INFINITY,
       minTimeout: 200,
       maxTimeout: 5000,
@@ -150,10 +185,41 @@ export class MembershipController {
     const leadership = this.leadership;
     await leadership?.resign().catch(() => undefined);
     await this.running?.catch(() => undefined);
-    await Promise.all([this.desired.stop(), this.statuses.stop(), this.agents.stop()]);
+    await Promise.all(this.caches().map((c) => c.stop()));
     await this.closeMetrics?.();
     await Promise.all([this.flaredb?.close(), this.iam?.close()]);
     this.client.close();
+  }
+
+  private caches(): Array<RecordCache<unknown>> {
+    return [this.desired, this.statuses, this.agents, this.operationCache, this.configCache] as Array<RecordCache<unknown>>;
+  }
+
+  operationsInFlight(): OperationsInFlight {
+    const out: OperationsInFlight = {};
+    for (const entry of this.operationCache.values()) {
+      if (entry.op) out[entry.op.service as Service] = { op: entry.op, modRevision: entry.modRevision };
+    }
+    return out;
+  }
+
+  policy(): MembershipPolicy {
+    return this.configCache.values()[0]?.policy ?? DEFAULT_POLICY;
+  }
+
+  /** Other Present records that claim one of `node`'s raft addresses. */
+  addressConflicts(node: string): string[] {
+    const mine = this.desired.get(this.keys.desired(node))?.value;
+    if (mine === undefined || mine.spec.state === 'Absent') return [];
+    const addrs = [mine.spec.chainfire?.raftAddr, mine.spec.flaredb?.raftAddr].filter((a): a is string => a !== undefined);
+    const others: string[] = [];
+    for (const rec of this.desired.values()) {
+      const v = rec.value;
+      if (v === undefined || rec.node === node || v.spec.state === 'Absent') continue;
+      const theirs = [v.spec.chainfire?.raftAddr, v.spec.flaredb?.raftAddr];
+      if (theirs.some((a) => a !== undefined && addrs.includes(a))) others.push(rec.node);
+    }
+    return others.sort();
   }
 
   private async campaignLoop(): Promise<void> {
@@ -214,6 +280,10 @@ export class MembershipController {
     const onDesired = enqueue('desired');
     const onAgent = enqueue('agents');
     const onStatus = enqueue('status');
+    // A change that ends or a policy that changes can unblock any node.
+    const onOperationOrConfig = (e: { type: string }) => {
+      if (e.type === 'delete' || e.type === 'put') resyncAll();
+    };
     const resyncAll = () => {
       queue.add(CLUSTER_KEY);
       for (const [key] of this.desired.entries()) onDesired({ key, type: 'resync' });
@@ -221,6 +291,8 @@ export class MembershipController {
     this.desired.on('event', onDesired);
     this.agents.on('event', onAgent);
     this.statuses.on('event', onStatus);
+    this.operationCache.on('event', onOperationOrConfig);
+    this.configCache.on('event', onOperationOrConfig);
     resyncAll();
     const resync = setInterval(resyncAll, this.opts.resyncPeriodMs);
     resync.unref();
@@ -234,6 +306,8 @@ export class MembershipController {
     this.desired.off('event', onDesired);
     this.agents.off('event', onAgent);
     this.statuses.off('event', onStatus);
+    this.operationCache.off('event', onOperationOrConfig);
+    this.configCache.off('event', onOperationOrConfig);
     queue.shutDown();
     await Promise.all(workers);
     this.queue = undefined;
@@ -278,5 +352,13 @@ export class MembershipController {
       if (phase !== undefined) counts.set(phase, (counts.get(phase) ?? 0) + 1);
     }
     for (const [phase, n] of counts) this.metrics.nodes.set({ phase }, n);
+  }
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
   }
 }

@@ -1,6 +1,9 @@
 import type { Etcd3, IMember } from 'etcd3';
+import type { Dispatcher } from 'undici';
+import { checkHealth, httpDispatcher } from '../agent/health.js';
 import { MembershipError, errorMessage } from '../errors.js';
 import type { ChainfireMember } from '../reconcile/chainfire-step.js';
+import { connect, type ConnectionOptions } from '../store/connection.js';
 
 export type PromoteOutcome = { promoted: true } | { promoted: false; detail: string };
 
@@ -14,9 +17,70 @@ export class ChainfireDriver {
   private cached: { at: number; members: ChainfireMember[] } | undefined;
   private readonly cacheMs: number;
 
-  constructor(client: Etcd3, options: { cacheMs?: number } = {}) {
+  private readonly connection: ConnectionOptions | undefined;
+  private readonly dispatcher: Dispatcher | undefined;
+
+  /** `connection` lets the driver reach one member directly (health, moving leadership). */
+  constructor(client: Etcd3, options: { cacheMs?: number; connection?: ConnectionOptions } = {}) {
     this.client = client;
     this.cacheMs = options.cacheMs ?? 250;
+    this.connection = options.connection;
+    const c = options.connection;
+    this.dispatcher = c?.cacert
+      ? httpDispatcher({ caFile: c.cacert, ...(c.cert ? { certFile: c.cert } : {}), ...(c.key ? { keyFile: c.key } : {}) })
+      : undefined;
+  }
+
+  /** Each member's /health, asked directly (1 s deadline); a member without a client URL is unhealthy. */
+  async health(members: ChainfireMember[]): Promise<Record<string, boolean>> {
+    const entries = await Promise.all(
+      members.map(async (m) => {
+        const url = m.clientUrls[0];
+        if (url === undefined) return [m.id, false] as const;
+        const r = await checkHealth(url, { timeoutMs: 1000, ...(this.dispatcher ? { dispatcher: this.dispatcher } : {}) });
+        return [m.id, r.healthy] as const;
+      }),
+    );
+    return Object.fromEntries(entries);
+  }
+
+  /** The Raft leader's member id (hex), as the member that answers sees it. */
+  async leaderId(): Promise<string | undefined> {
+    try {
+      const status = await this.client.maintenance.status();
+      return status.leader && status.leader !== '0' ? BigInt(String(status.leader)).toString(16) : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async removeMember(memberId: string): Promise<void> {
+    this.invalidate();
+    try {
+      await this.client.cluster.memberRemove({ ID: BigInt(`0x${memberId}`).toString() });
+    } catch (err) {
+      const msg = errorMessage(err);
+      if (/member not found|ID not found/i.test(msg)) return; // a retried remove
+      throw new MembershipError('UNAVAILABLE', `removing Chainfire member ${memberId} failed: ${msg}`, { cause: err });
+    } finally {
+      this.invalidate();
+    }
+  }
+
+  /** Moves Raft leadership; etcd takes the request only from the leader, so it is sent there. */
+  async moveLeader(from: ChainfireMember, toMemberId: string): Promise<void> {
+    if (this.connection === undefined || from.clientUrls.length === 0) {
+      throw new MembershipError('UNAVAILABLE', `cannot reach leader ${from.id} directly to move leadership`);
+    }
+    const leader = connect({ ...this.connection, endpoints: from.clientUrls });
+    try {
+      await leader.maintenance.moveLeader({ targetID: BigInt(`0x${toMemberId}`).toString() });
+    } catch (err) {
+      throw new MembershipError('UNAVAILABLE', `moving Raft leadership from ${from.id} to ${toMemberId} failed: ${errorMessage(err)}`, { cause: err });
+    } finally {
+      leader.close();
+      this.invalidate();
+    }
   }
 
   /** Member list, shared by reconciles that run close together; `fresh` bypasses the cache. */

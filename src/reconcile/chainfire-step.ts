@@ -1,6 +1,8 @@
 import { chainfirePeerUrl, type NodeMembership } from '../schema/node-membership.js';
 import type { StatusBody } from '../schema/status.js';
 import type { ConditionDraft } from './conditions.js';
+import { DEFAULT_POLICY, type MembershipOperation, type MembershipPolicy } from '../schema/operation.js';
+import { decideChainfireRemoval } from './chainfire-removal.js';
 import { UNAVAILABLE_RETRY_MS, withActionFailure, type NodeAction, type StepResult as GenericStepResult } from './step.js';
 
 /** A Chainfire (etcd) member as its Cluster API reports it. */
@@ -32,6 +34,14 @@ export interface ChainfireStepInput {
   promoteRefused?: PromoteRefused;
   /** the action this step asked for failed earlier in this reconcile: report it, do not retry at once */
   actionFailed?: string;
+  /** the Chainfire change in flight, if any (for any node) */
+  operation?: MembershipOperation;
+  policy?: MembershipPolicy;
+  /** member id → its /health answered true; unknown counts as unhealthy */
+  health?: Record<string, boolean>;
+  /** the Raft leader's member id, as etcd reports it */
+  leaderId?: string;
+  now?: Date;
 }
 
 export type StepResult = GenericStepResult<StatusBody['chainfire']>;
@@ -68,9 +78,12 @@ function decideChainfireStep(input: ChainfireStepInput): StepResult | undefined 
       progressed: previous?.phase === 'Joining',
     };
   }
+  if (spec.state === 'Absent') return decideChainfireRemoval(input, observed.members);
   const peerUrl = chainfirePeerUrl(spec.chainfire);
   const members = observed.members;
   const mine = members.find((m) => m.peerUrls.includes(peerUrl));
+  const policy = input.policy ?? DEFAULT_POLICY;
+  const opAge = (input.operation?.node === node && input.now ? input.now.getTime() - Date.parse(input.operation.startedAt) : 0) / 1000;
 
   const namesake = members.find((m) => m.name === node && !m.peerUrls.includes(peerUrl));
   if (namesake !== undefined) {
@@ -108,6 +121,19 @@ function decideChainfireStep(input: ChainfireStepInput): StepResult | undefined 
         progressed: false,
       };
     }
+    const voters = members.filter((m) => !m.isLearner).length;
+    if (voters >= policy.maxVoters) {
+      return {
+        condition: cond(
+          'False',
+          'VoterLimitReached',
+          `Chainfire has ${voters} voters, the most cluster/config allows (maxVoters ${policy.maxVoters}); ${node} stays a client of Chainfire`,
+        ),
+        block: {},
+        progressed: true,
+        settled: true,
+      };
+    }
     const otherLearner = members.find((m) => m.isLearner);
     if (otherLearner !== undefined) {
       return {
@@ -139,10 +165,25 @@ function decideChainfireStep(input: ChainfireStepInput): StepResult | undefined 
       : `voting member ${mine.id} of Chainfire`;
     const block: StatusBody['chainfire'] = { memberId: mine.id, role: 'voter', peerUrl };
     if (!spec.bootstrap) block.initialCluster = initialCluster;
-    return { condition: cond('True', reason, message), block, progressed: true };
+    return { condition: cond('True', reason, message), block, progressed: true, settled: true };
   }
 
   const block: StatusBody['chainfire'] = { memberId: mine.id, role: 'learner', peerUrl, initialCluster };
+  if (mine.name === '' && opAge > policy.learnerStartTimeoutSeconds) {
+    // Its etcd never started: take the learner out so that it blocks no other
+    // change, and let the join start afresh.
+    return {
+      condition: cond(
+        'False',
+        'LearnerNotStarted',
+        `learner ${mine.id} did not start within ${policy.learnerStartTimeoutSeconds}s; removing it, the join will be retried (check ${node}'s chainfire service and first-boot agent)`,
+      ),
+      block: {},
+      action: { service: 'chainfire', kind: 'removeMember', memberId: mine.id },
+      finishOperation: true,
+      progressed: true,
+    };
+  }
   if (mine.name === '') {
     return {
       condition: cond(
@@ -156,11 +197,14 @@ function decideChainfireStep(input: ChainfireStepInput): StepResult | undefined 
     };
   }
   if (input.promoteRefused?.memberId === mine.id) {
+    const slow = opAge > policy.learnerCatchUpTimeoutSeconds;
     return {
       condition: cond(
         'False',
-        'LearnerCatchingUp',
-        `learner ${mine.id} has started; waiting for it to catch up before promotion (etcd: ${input.promoteRefused.detail})`,
+        slow ? 'LearnerNotCatchingUp' : 'LearnerCatchingUp',
+        slow
+          ? `learner ${mine.id} has not caught up after ${Math.round(opAge)}s (bound ${policy.learnerCatchUpTimeoutSeconds}s); check ${node}'s network and disk, and etcd's logs (etcd: ${input.promoteRefused.detail})`
+          : `learner ${mine.id} has started; waiting for it to catch up before promotion (etcd: ${input.promoteRefused.detail})`,
       ),
       block,
       requeueAfterMs: CATCH_UP_POLL_MS,

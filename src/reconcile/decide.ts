@@ -1,12 +1,13 @@
-import type { AgentReport } from '../schema/agent-report.js';
+import type { AgentReport, Service } from '../schema/agent-report.js';
 import type { NodeMembership } from '../schema/node-membership.js';
+import { DEFAULT_POLICY, type MembershipOperation, type MembershipPolicy } from '../schema/operation.js';
 import type { Phase, StatusBody } from '../schema/status.js';
 import type { FlareDBMember, IamNodeRegistration } from '../drivers/types.js';
 import { decideChainfire, type ChainfireObservation, type PromoteRefused } from './chainfire-step.js';
 import { stampConditions, type ConditionDraft } from './conditions.js';
 import { decideFlareDB } from './flaredb-step.js';
 import { decideIAM } from './iam-step.js';
-import { UNAVAILABLE_RETRY_MS, type NodeAction, type Observation, type StepResult } from './step.js';
+import { UNAVAILABLE_RETRY_MS, changeOf, type NodeAction, type Observation, type StepResult } from './step.js';
 
 export type { NodeAction };
 
@@ -18,12 +19,20 @@ export interface NodeInputs {
   previous?: StatusBody;
   agent?: AgentReport;
   chainfire: ChainfireObservation;
+  /** Chainfire member id → healthy; the Raft leader's id */
+  chainfireHealth?: Record<string, boolean>;
+  chainfireLeaderId?: string;
   /** FlareDB members; absent means the controller has no FlareDB configured */
   flaredb?: Observation<FlareDBMember>;
   /** IAM registrations; absent means the controller has no IAM configured */
   iam?: Observation<IamNodeRegistration>;
   /** the cluster's initial IAM setup is recorded as done */
   iamBootstrapped?: boolean;
+  /** the change in flight per service (operations/<service>), for any node */
+  operations?: Partial<Record<Service, MembershipOperation>>;
+  policy?: MembershipPolicy;
+  /** other Present records that claim one of this node's raft addresses */
+  addressConflicts?: string[];
   promoteRefused?: PromoteRefused;
   /** the decided action failed in this reconcile, with this message */
   actionFailed?: string;
@@ -31,21 +40,37 @@ export interface NodeInputs {
   now: Date;
 }
 
+/** What to do with `operations/<service>` around the action. */
+export interface OperationChange {
+  service: Service;
+  /** record this change before the action */
+  start?: 'join' | 'remove';
+  /** delete the record (after the action, if any) */
+  finish?: boolean;
+}
+
 export interface NodeDecision {
   status: Omit<StatusBody, 'controller'>;
   action?: NodeAction;
+  operations?: OperationChange[];
   requeueAfterMs?: number;
 }
 
+const NON_BLOCKING_REASONS = new Set(['VoterLimitReached']);
+
 /**
  * What should happen to one node now, and what its status says: a pure
- * function of desired record, observed members, agent report and the outcome
- * of an action tried earlier in the same reconcile.
+ * function of desired record, observed members, agent report, the changes in
+ * flight and the policy. At most one action; a change is recorded before it
+ * starts; nothing moves while paused or while another node's change of the
+ * same service is in flight.
  */
 export function decideNode(input: NodeInputs): NodeDecision {
   const { desired, previous, now } = input;
   const generation = desired.metadata.generation ?? 0;
   const spec = desired.spec;
+  const policy = input.policy ?? DEFAULT_POLICY;
+  const removing = spec.state === 'Absent';
 
   // Failed is terminal for a generation: only a new spec generation retries.
   if (previous?.phase === 'Failed' && previous.observedGeneration === generation) {
@@ -64,73 +89,176 @@ export function decideNode(input: NodeInputs): NodeDecision {
       return { status: withoutStamp(previous), requeueAfterMs: UNAVAILABLE_RETRY_MS };
     }
   }
+  if (!removing && input.addressConflicts !== undefined && input.addressConflicts.length > 0) {
+    return conflictDecision(input, generation);
+  }
 
-  const steps: StepResult<object>[] = [];
-  const chainfire = decideChainfire({
+  const failedFor = (service: Service) =>
+    input.actionFailed !== undefined && input.failedService === service ? { actionFailed: input.actionFailed } : {};
+  const chainfireRaw = decideChainfire({
     node: input.node,
     spec,
     previous,
     agentPresent: input.agent !== undefined,
     observed: input.chainfire,
+    policy,
+    now,
+    ...(input.operations?.chainfire ? { operation: input.operations.chainfire } : {}),
+    ...(input.chainfireHealth ? { health: input.chainfireHealth } : {}),
+    ...(input.chainfireLeaderId ? { leaderId: input.chainfireLeaderId } : {}),
     ...(input.promoteRefused ? { promoteRefused: input.promoteRefused } : {}),
-    ...(input.actionFailed !== undefined && input.failedService === 'chainfire' ? { actionFailed: input.actionFailed } : {}),
+    ...failedFor('chainfire'),
   });
-  if (chainfire) steps.push(chainfire);
-  const chainfireReady = chainfire === undefined || chainfire.condition.status === 'True';
-  const flaredb = decideFlareDB({
+  const chainfireReady = chainfireRaw === undefined || chainfireRaw.condition.status === 'True' || chainfireRaw.settled === true;
+  const flaredbRaw = decideFlareDB({ node: input.node, spec, agent: input.agent, chainfireReady, observed: flaredbObs, ...failedFor('flaredb') });
+  const flaredbDone = flaredbRaw === undefined || flaredbRaw.settled === true;
+  const iamRaw = decideIAM({
     node: input.node,
     spec,
-    agent: input.agent,
-    chainfireReady,
-    observed: flaredbObs,
-    ...(input.actionFailed !== undefined && input.failedService === 'flaredb' ? { actionFailed: input.actionFailed } : {}),
-  });
-  if (flaredb) steps.push(flaredb);
-  const iam = decideIAM({
-    node: input.node,
-    spec,
-    waitingFor: !chainfireReady ? 'Chainfire' : flaredb !== undefined && flaredb.condition.status !== 'True' ? 'FlareDB' : undefined,
+    waitingFor: removing
+      ? flaredbDone ? undefined : 'FlareDB'
+      : !chainfireReady ? 'Chainfire' : flaredbDone ? undefined : 'FlareDB',
     iamBootstrapped: input.iamBootstrapped ?? false,
     observed: iamObs,
-    ...(input.actionFailed !== undefined && input.failedService === 'iam' ? { actionFailed: input.actionFailed } : {}),
+    ...failedFor('iam'),
   });
-  if (iam) steps.push(iam);
+  const iamDone = iamRaw === undefined || iamRaw.settled === true;
 
-  const serviceConditions = steps.map((s) => s.condition);
-  const allMember = serviceConditions.every((c) => c.status === 'True');
+  // Removal runs in the reverse order: FlareDB, IAM, then Chainfire.
+  let chainfire = chainfireRaw;
+  if (removing && chainfire !== undefined && !chainfire.settled && !(flaredbDone && iamDone)) {
+    const { action: _later, ...rest } = chainfire;
+    chainfire = {
+      ...rest,
+      condition: { ...chainfire.condition, reason: 'WaitingForOtherServices', message: 'Chainfire removal follows FlareDB removal and IAM deregistration' },
+    };
+  }
+
+  const named: Array<[Service, StepResult<object> | undefined]> = [
+    ['chainfire', chainfire],
+    ['flaredb', flaredbRaw],
+    ['iam', iamRaw],
+  ];
+  const steps: Array<[Service, StepResult<object>]> = named.filter((e): e is [Service, StepResult<object>] => e[1] !== undefined);
+  const order: Service[] = removing ? ['flaredb', 'iam', 'chainfire'] : ['chainfire', 'flaredb', 'iam'];
+
+  // One action per reconcile, in the order of the change, gated on pause and on other nodes' changes.
+  let action: NodeAction | undefined;
+  const operations: OperationChange[] = [];
+  for (const service of order) {
+    const entry = steps.find(([s]) => s === service);
+    if (entry === undefined) continue;
+    const [, step] = entry;
+    const op = input.operations?.[service];
+    const mine = op?.node === input.node;
+    if (step.action === undefined) {
+      if (mine && step.settled) operations.push({ service, finish: true });
+      continue;
+    }
+    if (action !== undefined) {
+      entry[1] = withoutAction(step);
+      continue;
+    }
+    if (policy.paused) {
+      entry[1] = { ...withoutAction(step), condition: { ...step.condition, status: step.condition.status === 'True' ? 'True' : 'False', reason: 'Paused', message: `membership changes are paused (membershipctl resume); next: ${step.condition.message}` } };
+      continue;
+    }
+    if (op !== undefined && !mine) {
+      entry[1] = {
+        ...withoutAction(step),
+        condition: {
+          ...step.condition,
+          reason: 'WaitingForOtherChange',
+          message: `${op.node}'s ${op.change} of ${service} is in flight since ${op.startedAt}; one change at a time`,
+        },
+        requeueAfterMs: 2000,
+      };
+      continue;
+    }
+    action = step.action;
+    const change = changeOf(step.action);
+    if (!mine || op?.change !== change) operations.push({ service, start: change });
+    if (step.finishOperation) operations.push({ service, finish: true });
+  }
+
+  const final = steps.map(([, s]) => s);
+  const serviceConditions = final.map((s) => s.condition);
+  const blocking = serviceConditions.find((c) => c.status !== 'True' && !NON_BLOCKING_REASONS.has(c.reason));
+  const allSettled = final.every((s) => s.settled);
   const drafts: ConditionDraft[] = [];
-  if (!spec.bootstrap) drafts.push(agentCondition(input.agent !== undefined, allMember, input.node));
+  if (!spec.bootstrap && !removing) drafts.push(agentCondition(input.agent !== undefined, blocking === undefined, input.node));
   drafts.push(...serviceConditions);
-  const blocking = serviceConditions.find((c) => c.status !== 'True');
-  drafts.push(
-    blocking === undefined
-      ? { type: 'Ready', status: 'True', reason: 'Joined', message: readyMessage(steps) }
-      : { type: 'Ready', status: 'False', reason: blocking.reason, message: `${blocking.type}: ${blocking.message}` },
-  );
+  if (removing) {
+    drafts.push(
+      allSettled
+        ? { type: 'Ready', status: 'False', reason: 'Removed', message: `${input.node} is no longer a member of any service` }
+        : { type: 'Ready', status: 'False', reason: 'Removing', message: removalProgress(named) },
+    );
+  } else {
+    drafts.push(
+      blocking === undefined
+        ? { type: 'Ready', status: 'True', reason: 'Joined', message: readyMessage(final) }
+        : { type: 'Ready', status: 'False', reason: blocking.reason, message: `${blocking.type}: ${blocking.message}` },
+    );
+  }
 
-  const terminal = steps.some((s) => s.terminal);
-  const phase: Phase = terminal
-    ? 'Failed'
-    : blocking === undefined
-      ? 'Ready'
-      : steps.some((s) => s.progressed) || previous?.phase === 'Joining'
-        ? 'Joining'
-        : 'Pending';
+  const terminal = final.some((s) => s.terminal);
+  const phase: Phase = removing
+    ? allSettled ? 'Removed' : 'Removing'
+    : terminal
+      ? 'Failed'
+      : blocking === undefined
+        ? 'Ready'
+        : final.some((s) => s.progressed) || previous?.phase === 'Joining'
+          ? 'Joining'
+          : 'Pending';
 
   const status: NodeDecision['status'] = {
     observedGeneration: generation,
     phase,
     conditions: stampConditions(drafts, previous?.conditions, generation, now),
-    chainfire: chainfire?.block ?? {},
-    flaredb: flaredb?.block ?? {},
-    iam: iam?.block ?? {},
+    chainfire: (chainfire?.block as StatusBody['chainfire'] | undefined) ?? {},
+    flaredb: (flaredbRaw?.block as Record<string, unknown> | undefined) ?? {},
+    iam: (iamRaw?.block as Record<string, unknown> | undefined) ?? {},
   };
   const decision: NodeDecision = { status };
-  const action = steps.find((s) => s.action)?.action;
   if (action && !terminal) decision.action = action;
-  const waits = steps.map((s) => s.requeueAfterMs).filter((n): n is number => n !== undefined);
+  if (operations.length > 0 && !terminal) decision.operations = operations;
+  const waits = final.map((s) => s.requeueAfterMs).filter((n): n is number => n !== undefined);
   if (waits.length > 0) decision.requeueAfterMs = Math.min(...waits);
   return decision;
+}
+
+function withoutAction<B>(step: StepResult<B>): StepResult<B> {
+  const { action: _dropped, finishOperation: _f, ...rest } = step;
+  return rest;
+}
+
+function conflictDecision(input: NodeInputs, generation: number): NodeDecision {
+  const others = input.addressConflicts!.join(', ');
+  const drafts: ConditionDraft[] = [
+    {
+      type: 'Ready',
+      status: 'False',
+      reason: 'Conflict',
+      message: `${input.node} and ${others} claim the same raft address; give each node its own address in its record and apply it again`,
+    },
+  ];
+  return {
+    status: {
+      observedGeneration: generation,
+      phase: 'Failed',
+      conditions: stampConditions(drafts, input.previous?.conditions, generation, input.now),
+      chainfire: input.previous?.chainfire ?? {},
+      flaredb: input.previous?.flaredb ?? {},
+      iam: input.previous?.iam ?? {},
+    },
+  };
+}
+
+function removalProgress(named: Array<[Service, StepResult<object> | undefined]>): string {
+  const left = named.filter(([, s]) => s !== undefined && !s.settled).map(([svc]) => svc);
+  return left.length === 0 ? 'removed' : `still a member of ${left.join(', ')}`;
 }
 
 function agentCondition(present: boolean, allMember: boolean, node: string): ConditionDraft {

@@ -51,6 +51,15 @@ function decide(input: FlareDBStepInput): StepResult | undefined {
     };
   }
   const byId = observed.members.find((m) => m.id === node);
+  if (spec.state === 'Absent') {
+    if (byId === undefined) return { condition: cond('False', 'Removed', `${node} is not a FlareDB member`), block: {}, progressed: true, settled: true };
+    return {
+      condition: cond('False', 'Removing', `removing ${node} from FlareDB`),
+      block: { memberId: node, raftAddr: byId.raftAddr },
+      action: { service: 'flaredb', kind: 'removeFlareDBMember', id: node },
+      progressed: true,
+    };
+  }
   const byAddr = observed.members.find((m) => m.raftAddr === want.raftAddr && m.id !== node);
   if (byAddr !== undefined) {
     return conflict(
@@ -69,6 +78,7 @@ function decide(input: FlareDBStepInput): StepResult | undefined {
       condition: cond('True', spec.bootstrap ? 'Adopted' : 'Joined', `member ${node} of FlareDB at ${byId.raftAddr}`),
       block: { memberId: node, raftAddr: byId.raftAddr },
       progressed: true,
+      settled: true,
     };
   }
   if (spec.bootstrap) {

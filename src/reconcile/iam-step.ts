@@ -63,8 +63,25 @@ function decide(input: IAMStepInput): StepResult | undefined {
   }
   const want = registrationOf(node, spec);
   const current = observed.members.find((n) => n.id === node);
+  if (spec.state === 'Absent') {
+    if (current === undefined) return { condition: cond('False', 'Removed', `${node} is not registered with IAM`), block: {}, progressed: true, settled: true };
+    if (input.waitingFor !== undefined) {
+      return { condition: cond('False', `WaitingFor${input.waitingFor}`, `IAM deregistration follows ${input.waitingFor} removal`), block: {}, progressed: true };
+    }
+    return {
+      condition: cond('False', 'Removing', `deregistering ${node} from IAM`),
+      block: {},
+      action: { service: 'iam', kind: 'deregisterNode', id: node },
+      progressed: true,
+    };
+  }
   if (current !== undefined && sameRegistration(current, want)) {
-    return { condition: cond('True', 'Registered', `${node} is registered with IAM as ${spec.role}`), block: { registered: true }, progressed: true };
+    return {
+      condition: cond('True', 'Registered', `${node} is registered with IAM as ${spec.role}`),
+      block: { registered: true },
+      progressed: true,
+      settled: true,
+    };
   }
   if (input.waitingFor !== undefined) {
     return {

@@ -14,6 +14,12 @@ import { canonicalJson, encodeRecord, type StoredRecord } from '../store/records
 import type { ChainfireObservation, PromoteRefused } from './chainfire-step.js';
 import { decideNode, invalidSpecStatus, type NodeAction, type NodeDecision, type NodeInputs } from './decide.js';
 import type { Observation } from './step.js';
+import type { Service } from '../schema/agent-report.js';
+import type { MembershipOperation, MembershipPolicy } from '../schema/operation.js';
+import type { OperationChange } from './decide.js';
+import { failpoint } from '../failpoints.js';
+
+export type OperationsInFlight = Partial<Record<Service, { op: MembershipOperation; modRevision: number }>>;
 
 export interface ReconcileResult {
   requeueAfterMs?: number;
@@ -29,6 +35,11 @@ export interface NodeReconcilerDeps {
   iam?: IAMDriver;
   /** the cluster's initial IAM setup is recorded as done */
   iamBootstrapped: () => boolean;
+  /** the changes in flight (operations/<service>) with their mod revisions */
+  operations: () => OperationsInFlight;
+  policy: () => MembershipPolicy;
+  /** other Present records that claim one of this node's raft addresses */
+  addressConflicts: (node: string) => string[];
   log: Logger;
   now?: () => Date;
   onStatusWrite?: (node: string, status: StatusBody) => void;
@@ -74,25 +85,45 @@ export class NodeReconciler {
     if (agentRec?.problem !== undefined) log.warn({ node, problem: agentRec.problem }, 'ignoring unreadable agent report');
     const spec = desired.value.spec;
     const signal = leadership.signal;
-    const observe = async (fresh: boolean): Promise<NodeInputs> => ({
-      node,
-      desired: desired.value!,
-      ...(previous ? { previous } : {}),
-      ...(agentRec?.value ? { agent: agentRec.value } : {}),
-      now,
-      chainfire: spec.chainfire ? await this.observeChainfire(fresh) : { members: [] },
-      ...(spec.flaredb ? { flaredb: await observeList(this.flaredbMembers, fresh, signal) } : {}),
-      ...(spec.iam ? { iam: await observeList(this.iamNodes, fresh, signal) } : {}),
-      iamBootstrapped: this.deps.iamBootstrapped(),
-    });
+    // What this reconcile itself records or ends, on top of what the watch has delivered so far.
+    const inFlight: OperationsInFlight = { ...this.deps.operations() };
+    const observe = async (fresh: boolean): Promise<NodeInputs> => {
+      const chainfire = spec.chainfire ? await this.observeChainfire(fresh) : { members: [] };
+      const removingChainfire = spec.state === 'Absent' && spec.chainfire !== undefined && 'members' in chainfire;
+      const conflicts = this.deps.addressConflicts(node);
+      return {
+        node,
+        desired: desired.value!,
+        ...(previous ? { previous } : {}),
+        ...(agentRec?.value ? { agent: agentRec.value } : {}),
+        now,
+        chainfire,
+        // Health and leadership matter only for taking a voter out.
+        ...(removingChainfire ? { chainfireHealth: await this.deps.chainfire.health(chainfire.members) } : {}),
+        ...(removingChainfire ? await leaderOf(this.deps.chainfire) : {}),
+        ...(spec.flaredb ? { flaredb: await observeList(this.flaredbMembers, fresh, signal) } : {}),
+        ...(spec.iam ? { iam: await observeList(this.iamNodes, fresh, signal) } : {}),
+        iamBootstrapped: this.deps.iamBootstrapped(),
+        operations: Object.fromEntries(Object.entries(inFlight).map(([svc, v]) => [svc, v!.op])),
+        policy: this.deps.policy(),
+        ...(conflicts.length > 0 ? { addressConflicts: conflicts } : {}),
+      };
+    };
 
     let decision = decideNode(await observe(false));
+    const changes: OperationChange[] = [...(decision.operations ?? [])];
     if (decision.action !== undefined) {
       this.assertLeader(leadership);
       const action = decision.action;
+      for (const change of changes.filter((c) => c.start)) {
+        await this.startOperation(node, change, inFlight, leadership);
+        failpoint('after-operation-recorded');
+      }
       let refused: PromoteRefused | undefined;
       try {
+        failpoint(`before-${action.kind}`);
         refused = await this.act(node, action, signal);
+        failpoint(`after-${action.kind}`);
       } catch (err) {
         if (!isMembershipError(err, 'UNAVAILABLE') && !isMembershipError(err, 'SERVICE_ERROR')) throw err;
         // Say why nothing moves, then let the work queue back off.
@@ -100,10 +131,37 @@ export class NodeReconciler {
         await this.writeStatus(node, failed.status, leadership);
         throw err;
       }
+      for (const change of changes.filter((c) => c.finish)) await this.finishOperation(change.service, inFlight, leadership);
       decision = decideNode({ ...(await observe(true)), ...(refused ? { promoteRefused: refused } : {}) });
+      changes.splice(0, changes.length, ...(decision.action === undefined ? (decision.operations ?? []) : []));
     }
+    for (const change of changes.filter((c) => c.finish && !c.start)) await this.finishOperation(change.service, inFlight, leadership);
     await this.writeStatus(node, decision.status, leadership);
     return decision.requeueAfterMs !== undefined ? { requeueAfterMs: decision.requeueAfterMs } : {};
+  }
+
+  /** Records the change before it starts: a compare-and-swap, so two workers cannot both start one. */
+  private async startOperation(node: string, change: OperationChange, inFlight: OperationsInFlight, leadership: Leadership): Promise<void> {
+    const op: MembershipOperation = {
+      apiVersion: API_VERSION,
+      kind: 'MembershipOperation',
+      service: change.service,
+      node,
+      change: change.start!,
+      startedAt: new Date().toISOString(),
+      startedBy: `${leadership.identity} (term ${leadership.term})`,
+    };
+    const key = this.deps.keys.operation(change.service);
+    await leadership.writer.putIfUnchanged(key, encodeRecord(op), inFlight[change.service]?.modRevision ?? 0);
+    inFlight[change.service] = { op, modRevision: Number.NaN };
+    this.deps.log.info({ node, service: change.service, change: op.change }, 'membership change recorded');
+  }
+
+  private async finishOperation(service: Service, inFlight: OperationsInFlight, leadership: Leadership): Promise<void> {
+    if (inFlight[service] === undefined) return;
+    await leadership.writer.delete(this.deps.keys.operation(service));
+    this.deps.log.info({ node: inFlight[service]!.op.node, service, change: inFlight[service]!.op.change }, 'membership change done');
+    delete inFlight[service];
   }
 
   private async act(node: string, action: NodeAction, signal: AbortSignal): Promise<PromoteRefused | undefined> {
@@ -126,6 +184,31 @@ export class NodeReconciler {
         log.info({ node, service: 'chainfire', peerUrl: action.peerUrl }, 'adding learner');
         await chainfire.addLearner(action.peerUrl);
         return undefined;
+      case 'removeFlareDBMember': {
+        this.flaredbMembers?.invalidate();
+        const outcome = await this.deps.flaredb!.removeMember(action.id, signal);
+        this.flaredbMembers?.invalidate();
+        log.info({ node, service: 'flaredb', outcome }, 'removed FlareDB member');
+        return undefined;
+      }
+      case 'deregisterNode': {
+        this.iamNodes?.invalidate();
+        const outcome = await this.deps.iam!.deregisterNode(action.id, signal);
+        this.iamNodes?.invalidate();
+        log.info({ node, service: 'iam', outcome }, 'deregistered node from IAM');
+        return undefined;
+      }
+      case 'removeMember':
+        log.info({ node, service: 'chainfire', memberId: action.memberId }, 'removing Chainfire member');
+        await chainfire.removeMember(action.memberId);
+        return undefined;
+      case 'moveLeader': {
+        const from = (await chainfire.listMembers(true)).find((m) => m.id === action.fromMemberId);
+        if (from === undefined) return undefined; // gone already
+        log.info({ node, service: 'chainfire', from: action.fromMemberId, to: action.toMemberId }, 'moving Raft leadership');
+        await chainfire.moveLeader(from, action.toMemberId);
+        return undefined;
+      }
       case 'promote': {
         const outcome = await chainfire.promote(action.memberId);
         if (outcome.promoted) {
@@ -197,4 +280,9 @@ async function observeList<T>(cache: ListCache<T> | undefined, fresh: boolean, s
   } catch (err) {
     return { unavailable: errorMessage(err) };
   }
+}
+
+async function leaderOf(chainfire: ChainfireDriver): Promise<{ chainfireLeaderId?: string }> {
+  const id = await chainfire.leaderId();
+  return id === undefined ? {} : { chainfireLeaderId: id };
 }

@@ -5,8 +5,25 @@ import type { ConditionDraft } from './conditions.js';
 export type NodeAction =
   | { service: 'chainfire'; kind: 'addLearner'; peerUrl: string }
   | { service: 'chainfire'; kind: 'promote'; memberId: string }
+  | { service: 'chainfire'; kind: 'removeMember'; memberId: string }
+  | { service: 'chainfire'; kind: 'moveLeader'; fromMemberId: string; toMemberId: string }
   | { service: 'flaredb'; kind: 'addMember'; id: string; raftAddr: string }
-  | { service: 'iam'; kind: 'registerNode'; registration: IamNodeRegistration };
+  | { service: 'flaredb'; kind: 'removeFlareDBMember'; id: string }
+  | { service: 'iam'; kind: 'registerNode'; registration: IamNodeRegistration }
+  | { service: 'iam'; kind: 'deregisterNode'; id: string };
+
+/** Which kind of membership change an action belongs to (recorded in operations/<service>). */
+export function changeOf(action: NodeAction): 'join' | 'remove' {
+  switch (action.kind) {
+    case 'addLearner':
+    case 'promote':
+    case 'addMember':
+    case 'registerNode':
+      return 'join';
+    default:
+      return 'remove';
+  }
+}
 
 /** What one service's decision says about a node. */
 export interface StepResult<B = Record<string, unknown>> {
@@ -19,6 +36,10 @@ export interface StepResult<B = Record<string, unknown>> {
   progressed: boolean;
   /** a reason the agent stops waiting on: only a new spec generation retries */
   terminal?: boolean;
+  /** the service is as the record wants it (joined, or removed): a change in flight for this node is over */
+  settled?: boolean;
+  /** end this node's change in flight after the action (a rolled-back join starts afresh) */
+  finishOperation?: boolean;
 }
 
 /** An observation of a service that may have failed, or not be configured at all. */

@@ -1,5 +1,6 @@
-import { readFileSync } from 'node:fs';
-import { ConsecutiveBreaker, circuitBreaker, handleWhen } from 'cockatiel';
+import { readFileSync, statSync } from 'node:fs';
+import { connect as tlsConnect } from 'node:tls';
+import { ConsecutiveBreaker, circuitBreaker, handleWhen, retry, type IPolicy } from 'cockatiel';
 import { Etcd3, isRecoverableError, type IOptions } from 'etcd3';
 import { MembershipError } from '../errors.js';
 import { DEFAULT_PREFIX } from './keys.js';
@@ -99,12 +100,51 @@ function readPem(path: string, flag: string): Buffer {
   }
 }
 
-export function connect(options: ConnectionOptions): Etcd3 {
+/** How `connect` treats a private key that group or others may read. */
+export interface KeyFileCheck {
+  /**
+   * 'refuse' (the default): a CONFIG_INVALID error, so the program exits 78.
+   * 'warn': call `warn` and go on (the first-boot agent: a node must still boot).
+   */
+  insecureKey?: 'refuse' | 'warn';
+  /** Where warnings go; default: a line on stderr. */
+  warn?: (message: string) => void;
+}
+
+/** `0644` for a file mode. */
+function octalMode(mode: number): string {
+  return `0${(mode & 0o777).toString(8).padStart(3, '0')}`;
+}
+
+/**
+ * A private key must be readable by its owner only (0600 or 0400). Refuses,
+ * or warns, when group or others have any access; the message names the
+ * file, its mode and the fix. A file that cannot be stat'ed is left to the
+ * read that follows, which reports it.
+ */
+export function checkPrivateKeyMode(path: string, flag: string, check: KeyFileCheck = {}): void {
+  let mode: number;
+  try {
+    mode = statSync(path).mode;
+  } catch {
+    return;
+  }
+  if ((mode & 0o077) === 0) return;
+  const problem = `${flag} ${path} has mode ${octalMode(mode)}: a private key must be readable by its owner only (chmod 600 ${path})`;
+  if (check.insecureKey === 'warn') {
+    (check.warn ?? ((m: string) => process.stderr.write(`warning: ${m}\n`)))(problem);
+    return;
+  }
+  throw new MembershipError('CONFIG_INVALID', problem);
+}
+
+export function connect(options: ConnectionOptions, keyCheck: KeyFileCheck = {}): Etcd3 {
   const usesTls = options.endpoints.some((e) => e.startsWith('https:'));
   const etcdOptions: IOptions = {
     hosts: options.endpoints,
     defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + options.callTimeoutMs }),
     faultHandling: {
+      global: explainingFailures(retry(handleWhen(isRecoverableError), { maxAttempts: 3 }), options),
       // etcd3's default breaker also trips on answers such as "etcdserver: unhealthy
       // cluster" (a refused member add), and then fails every call to that host
       // locally for 5 s, status writes included. Trip only when the host itself fails.
@@ -122,6 +162,7 @@ export function connect(options: ConnectionOptions): Etcd3 {
     const credentials: NonNullable<IOptions['credentials']> = { rootCertificate: readPem(options.cacert, '--cacert') };
     if (options.cert !== undefined && options.key !== undefined) {
       credentials.certChain = readPem(options.cert, '--cert');
+      checkPrivateKeyMode(options.key, '--key', keyCheck);
       credentials.privateKey = readPem(options.key, '--key');
     }
     etcdOptions.credentials = credentials;
@@ -130,4 +171,109 @@ export function connect(options: ConnectionOptions): Etcd3 {
     etcdOptions.auth = { username: options.user, password: options.password };
   }
   return new Etcd3(etcdOptions);
+}
+
+// ---------------------------------------------------------------------------
+// Failures to reach Chainfire, explained. grpc-js reports a wrong scheme, a
+// missing client certificate or an untrusted server certificate as
+// "14 UNAVAILABLE: No connection established. Last error: <OpenSSL dump>".
+// The wrapper below rewrites the message of such failures (never of answers
+// etcd gave) to say what is wrong and which flag fixes it. The error keeps
+// its class, so retries and circuit breakers see what they saw before.
+
+const explained = new WeakSet<object>();
+
+/** The retry policy etcd3 runs every unary call through, with failures to connect explained. */
+function explainingFailures(inner: IPolicy, options: ConnectionOptions): IPolicy {
+  return {
+    _altReturn: undefined as never,
+    onSuccess: inner.onSuccess,
+    onFailure: inner.onFailure,
+    async execute(fn, signal) {
+      try {
+        return await inner.execute(fn, signal);
+      } catch (err) {
+        await explainConnectionFailure(err, options);
+        throw err;
+      }
+    },
+  };
+}
+
+const CONNECT_FAILURE = /No connection established|Failed to connect|failed to connect to all addresses|ECONNREFUSED|ECONNRESET|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN|SSL routines|alert|certificate|TLS/i;
+
+/** The useful part of a grpc-js connection failure: "Last error: ..." without timestamps and OpenSSL codes. */
+function lowLevelDetail(message: string): string {
+  const last = /Last error: ([\s\S]*?)(?:\s*\(\d{4}-\d\d-\d\dT[^)]*\))?\.?\s*(?:Resolution note:[\s\S]*)?$/.exec(message)?.[1] ?? message;
+  const alert = /alert ([a-z ]+?)(?::|$)/m.exec(last);
+  if (alert) return `TLS alert: ${alert[1]}`;
+  const ssl = /SSL routines:[^:]*:([^:]+)/.exec(last);
+  if (ssl) return `TLS: ${ssl[1]}`;
+  return last.replace(/^\d+ [A-Z_]+: /, '').trim();
+}
+
+/** True when something at host:port completes (or starts) a TLS handshake. */
+function speaksTls(host: string, port: number, timeoutMs = 2000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = tlsConnect({ host, port, rejectUnauthorized: false, ALPNProtocols: ['h2'] }, () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.setTimeout(timeoutMs, () => {
+      socket.destroy();
+      resolve(false);
+    });
+    // A TLS alert (say, "certificate required") is still an answer in TLS.
+    socket.once('error', (err) => resolve(/alert|SSL routines/i.test(err.message)));
+  });
+}
+
+async function explainConnectionFailure(err: unknown, options: ConnectionOptions): Promise<void> {
+  if (!(err instanceof Error) || explained.has(err)) return;
+  const original = err.message;
+  if (/etcdserver:/.test(original) || !CONNECT_FAILURE.test(original)) return;
+  const where = options.endpoints.join(',');
+  const detail = lowLevelDetail(original);
+  const usesTls = options.endpoints.some((e) => e.startsWith('https:')) || options.cacert !== undefined;
+  let message: string;
+  if (/ECONNREFUSED/.test(original)) {
+    message = `cannot connect to Chainfire at ${where}: connection refused (is it running, and listening on that address?)`;
+  } else if (!usesTls) {
+    const tlsEndpoint = await firstTlsEndpoint(options.endpoints);
+    message =
+      tlsEndpoint !== undefined
+        ? `cannot connect to Chainfire at ${tlsEndpoint}: it serves TLS, but the endpoint says http://; ` +
+          `use https://${new URL(tlsEndpoint).host} with --cacert (the CA that signed its certificate), ` +
+          `and --cert/--key if it requires client certificates`
+        : `cannot connect to Chainfire at ${where}: ${detail}`;
+  } else if (/alert (bad certificate|certificate required|unknown ca|certificate unknown|handshake failure|access denied)/i.test(original)) {
+    message =
+      options.cert === undefined
+        ? `Chainfire at ${where} refused the TLS connection (${detail}): it requires a client certificate; ` +
+          `pass --cert and --key (a certificate signed by a CA that Chainfire trusts)`
+        : `Chainfire at ${where} refused the client certificate --cert ${options.cert} (${detail}): ` +
+          `it must be signed by a CA that Chainfire trusts (its --trusted-ca-file) and allow client authentication`;
+  } else if (/self[- ]signed certificate|unable to verify|unable to get (local )?issuer|certificate has expired|not yet valid|does not match|ALTNAME/i.test(original)) {
+    message =
+      `cannot verify Chainfire's TLS certificate at ${where} (${detail}): --cacert ${options.cacert ?? '(none)'} ` +
+      `must be the CA that signed it, and the certificate must name the host of the endpoint`;
+  } else if (/wrong version number|packet length too long|http request|disconnected before secure TLS/i.test(original)) {
+    message =
+      `cannot connect to Chainfire at ${where} over TLS (${detail}): it does not seem to serve TLS there; ` +
+      `if it serves plain http, use http:// endpoints without --cacert`;
+  } else {
+    message = `cannot connect to Chainfire at ${where}: ${detail}`;
+  }
+  explained.add(err);
+  err.message = message;
+}
+
+async function firstTlsEndpoint(endpoints: string[]): Promise<string | undefined> {
+  const answers = await Promise.all(
+    endpoints.map(async (e) => {
+      const url = new URL(e);
+      return (await speaksTls(url.hostname, Number(url.port || 2379))) ? e : undefined;
+    }),
+  );
+  return answers.find((e) => e !== undefined);
 }

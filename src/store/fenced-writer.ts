@@ -35,6 +35,31 @@ export class FencedWriter {
     await this.commit(key, (txn) => txn.then(this.opts.client.delete().key(key)));
   }
 
+  /**
+   * Puts only if `key` still has the mod revision the caller read (0: absent),
+   * as well as the term: a compare-and-swap for records that concurrent
+   * workers of one leader could both write, such as operations/<service>.
+   */
+  async putIfUnchanged(key: string, value: string, modRevision: number): Promise<void> {
+    if (!this.opts.stillLeader()) {
+      throw new MembershipError('NOT_LEADER', `not writing ${key}: leadership of term ${this.term} has ended`);
+    }
+    const { client, leaderKey } = this.opts;
+    const result = await client
+      .if(leaderKey, 'Create', '==', this.term)
+      .and(key, 'Mod', '==', modRevision)
+      .then(client.put(key).value(value))
+      .else(client.get(leaderKey))
+      .commit();
+    if (result.succeeded) return;
+    const leader = result.responses[0]?.response_range?.kvs[0];
+    if (leader === undefined || Number(leader.create_revision) !== this.term) {
+      this.opts.onRejected?.();
+      throw new FencedWriteRejected(key, String(this.term));
+    }
+    throw new MembershipError('CONFLICT', `${key} changed since it was read (another change started first); will look again`);
+  }
+
   private async commit(
     key: string,
     build: (

@@ -1,0 +1,52 @@
+import { z } from 'zod';
+import { serviceEnum } from './agent-report.js';
+import { API_VERSION, nodeName } from './common.js';
+
+/**
+ * `operations/<service>`: the one membership change in flight for a service,
+ * written (fenced) before the change starts and deleted once it is done. A
+ * leader that finds one finishes it or rolls it back.
+ */
+export const membershipOperation = z
+  .object({
+    apiVersion: z.literal(API_VERSION),
+    kind: z.literal('MembershipOperation'),
+    service: serviceEnum,
+    node: nodeName,
+    /** join: add (a learner, then promote, for Chainfire); remove: take the node out */
+    change: z.enum(['join', 'remove']),
+    startedAt: z.string(),
+    /** controller identity and term that started it */
+    startedBy: z.string(),
+  })
+  .strict();
+
+export type MembershipOperation = z.infer<typeof membershipOperation>;
+
+/** `cluster/config`: written by operators. */
+export const clusterConfigRecord = z
+  .object({
+    apiVersion: z.literal(API_VERSION).default(API_VERSION),
+    kind: z.literal('ClusterConfig').default('ClusterConfig'),
+    spec: z
+      .object({
+        /** no membership change is made while paused */
+        paused: z.boolean().default(false),
+        /** Chainfire voters at most; further control-plane nodes are not made members */
+        maxVoters: z.number().int().min(1).max(9).default(5),
+        /** never remove a voter below this many (once there are this many) */
+        minVoters: z.number().int().min(1).max(9).default(3),
+        /** a learner whose etcd has not started after this long is removed and the join retried */
+        learnerStartTimeoutSeconds: z.number().int().min(10).default(300),
+        /** after this long catching up, a learner's status says it is not catching up */
+        learnerCatchUpTimeoutSeconds: z.number().int().min(10).default(600),
+      })
+      .strict()
+      .default({ paused: false, maxVoters: 5, minVoters: 3, learnerStartTimeoutSeconds: 300, learnerCatchUpTimeoutSeconds: 600 }),
+  })
+  .strict();
+
+export type ClusterConfigRecord = z.infer<typeof clusterConfigRecord>;
+export type MembershipPolicy = ClusterConfigRecord['spec'];
+
+export const DEFAULT_POLICY: MembershipPolicy = clusterConfigRecord.parse({}).spec;
