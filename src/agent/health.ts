@@ -2,6 +2,8 @@ import { readFileSync } from 'node:fs';
 import pRetry from 'p-retry';
 import { Agent, request, type Dispatcher } from 'undici';
 import { MembershipError, errorMessage } from '../errors.js';
+import { createLogger } from '../log.js';
+import { checkPrivateKeyMode } from '../store/connection.js';
 
 export interface TlsFiles {
   caFile?: string;
@@ -9,10 +11,19 @@ export interface TlsFiles {
   keyFile?: string;
 }
 
-export function httpDispatcher(tls: TlsFiles): Dispatcher | undefined {
+/**
+ * The agent warns about a private key that group or others may read, and goes
+ * on: refusing would leave a node unable to boot into its cluster.
+ */
+function warnInsecureKey(message: string): void {
+  createLogger({ base: { service: 'first-boot-agent', operation: 'tls' } }).warn(message);
+}
+
+export function httpDispatcher(tls: TlsFiles, warn: (message: string) => void = warnInsecureKey): Dispatcher | undefined {
   if (tls.caFile === undefined) return undefined;
   const connect: { ca: Buffer; cert?: Buffer; key?: Buffer } = { ca: readFileSync(tls.caFile) };
   if (tls.certFile !== undefined && tls.keyFile !== undefined) {
+    checkPrivateKeyMode(tls.keyFile, '--key', { insecureKey: 'warn', warn });
     connect.cert = readFileSync(tls.certFile);
     connect.key = readFileSync(tls.keyFile);
   }

@@ -2,6 +2,8 @@
 import { Command, Option } from 'commander';
 import { applyRecords, parseRecords, readInput, recordsFromClusterConfig } from '../ctl/apply.js';
 import { readViews, renderDescribe, renderTable } from '../ctl/view.js';
+import { markAbsent, updateClusterConfig, waitRemovedAndDelete } from '../ctl/lifecycle.js';
+import { durationMs } from '../cli/common.js';
 import { addConnectionFlags, connectionFrom, defaultExitCode, runCli } from '../cli/common.js';
 import { MembershipError } from '../errors.js';
 import { nodeNameProblem } from '../schema/common.js';
@@ -96,6 +98,44 @@ addConnectionFlags(
   if (v === undefined) throw new MembershipError('NOT_FOUND', `nodemembership ${name} not found (membershipctl get lists all)`);
   process.stdout.write(renderDescribe(v));
 });
+
+addConnectionFlags(
+  program
+    .command('delete')
+    .description('decommission a node: set state Absent, wait until it is Removed from every service, then delete its records')
+    .argument('<name>', 'node name')
+    .option('--no-wait', 'only set state Absent and return')
+    .option('--timeout <duration>', 'how long to wait for the removal', durationMs('--timeout'), 600_000)
+    .addHelpText(
+      'after',
+      '\nA removal that would break quorum waits with reason QuorumProtection until it is safe.\n\nExamples:\n  membershipctl delete node04\n  membershipctl delete node04 --no-wait',
+    ),
+).action(async (name: string, opts) => {
+  checkName(name);
+  await withClient(opts, async (client, keys) => {
+    const marked = await markAbsent(client, keys, name);
+    process.stdout.write(`nodemembership/${name} ${marked === 'marked' ? 'marked Absent' : 'already Absent'}\n`);
+    if (!opts.wait) return;
+    await waitRemovedAndDelete(client, keys, name, opts.timeout, (line) => process.stdout.write(`  ${line}\n`));
+    process.stdout.write(`nodemembership/${name} deleted\n`);
+  });
+});
+
+for (const [verb, paused] of [['pause', true], ['resume', false]] as const) {
+  addConnectionFlags(
+    program
+      .command(verb)
+      .description(paused ? 'stop all membership changes (statuses say Paused)' : 'allow membership changes again')
+      .addHelpText('after', `\nExamples:\n  membershipctl ${verb}`),
+  ).action(async (opts) => {
+    await withClient(opts, (client, keys) =>
+      updateClusterConfig(client, keys, (spec) => {
+        spec.paused = paused;
+      }),
+    );
+    process.stdout.write(paused ? 'membership changes paused\n' : 'membership changes resumed\n');
+  });
+}
 
 function checkName(name: string): void {
   const problem = nodeNameProblem(name);

@@ -104,6 +104,7 @@ export function defaultExitCode(err: MembershipError): number {
     case 'COMMAND_FAILED':
       return EXIT.UNAVAILABLE;
     case 'NOT_FOUND':
+    case 'CONFLICT':
       return 1;
     default:
       return EXIT.SOFTWARE;

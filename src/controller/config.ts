@@ -60,7 +60,7 @@ export function parseControllerConfig(text: string, source: string): ControllerC
   if (!parsed.success) throw new MembershipError('CONFIG_INVALID', `${source}: ${formatIssues(parsed.error)}`);
   for (const service of ['flaredb', 'iam'] as const) {
     const s = parsed.data[service];
-    if (s?.endpoints.some((e) => e.startsWith('https:')) && s.tls === undefined) {
+    if (s?.endpoints.some((e) => new URL(e.trim()).protocol === 'https:') && s.tls === undefined) {
       throw new MembershipError('CONFIG_INVALID', `${source}: ${service}.tls: required for https endpoints (at least caFile)`);
     }
   }

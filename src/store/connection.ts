@@ -189,13 +189,17 @@ function explainingFailures(inner: IPolicy, options: ConnectionOptions): IPolicy
     _altReturn: undefined as never,
     onSuccess: inner.onSuccess,
     onFailure: inner.onFailure,
-    async execute(fn, signal) {
-      try {
-        return await inner.execute(fn, signal);
-      } catch (err) {
-        await explainConnectionFailure(err, options);
-        throw err;
-      }
+    // etcd3 rethrows the error of the last attempt rather than what the policy
+    // throws (a broken circuit, say), so each attempt's error is explained.
+    execute(fn, signal) {
+      return inner.execute(async (context) => {
+        try {
+          return await fn(context);
+        } catch (err) {
+          await explainConnectionFailure(err, options);
+          throw err;
+        }
+      }, signal);
     },
   };
 }
@@ -209,7 +213,7 @@ function lowLevelDetail(message: string): string {
   if (alert) return `TLS alert: ${alert[1]}`;
   const ssl = /SSL routines:[^:]*:([^:]+)/.exec(last);
   if (ssl) return `TLS: ${ssl[1]}`;
-  return last.replace(/^\d+ [A-Z_]+: /, '').trim();
+  return last.replace(/^\d+ [A-Z_]+: /, '').replace(/^Error: /, '').trim();
 }
 
 /** True when something at host:port completes (or starts) a TLS handshake. */
