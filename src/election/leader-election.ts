@@ -87,7 +87,12 @@ export class LeaderElection {
       await this.waitForPredecessors(term, ended.signal);
       if (ended.signal.aborted) throw ended.signal.reason;
 
-      const isLeader = () => !ended.signal.aborted && deadline.valid();
+      // Reading the clock here, not only in the deadline timer, matters after a
+      // pause (SIGSTOP, a long GC): code may run before the overdue timer fires.
+      const isLeader = () => {
+        if (!ended.signal.aborted && !deadline.valid()) end('lease deadline passed without an acknowledged keepalive');
+        return !ended.signal.aborted;
+      };
       const writer = new FencedWriter({
         client,
         leaderKey: key,
