@@ -115,9 +115,15 @@ export class MembershipController {
     this.flaredb = cfg?.flaredb ? new HttpFlareDBDriver(httpOptions(cfg.flaredb)) : undefined;
     this.iam = cfg?.iam ? new HttpIAMDriver(httpOptions(cfg.iam)) : undefined;
     const adminSecretFile = cfg?.iam?.adminSecretFile;
+    const chainfireDriver = new ChainfireDriver(this.client, { connection: opts.connection });
     this.cluster = new ClusterReconciler({
       client: this.client,
       keys: this.keys,
+      chainfire: chainfireDriver,
+      ...(this.flaredb ? { flaredb: this.flaredb } : {}),
+      desired: () => this.desired.values().flatMap((r) => (r.value ? [r.value] : [])),
+      operations: () => this.operationsInFlight(),
+      metrics: this.metrics,
       ...(this.iam ? { iam: this.iam } : {}),
       ...(adminSecretFile ? { readAdminSecret: () => readAdminSecret(adminSecretFile) } : {}),
       log: log.child({ component: 'cluster' }),
@@ -134,7 +140,7 @@ export class MembershipController {
       desired: this.desired,
       statuses: this.statuses,
       agents: this.agents,
-      chainfire: new ChainfireDriver(this.client, { connection: opts.connection }),
+      chainfire: chainfireDriver,
       ...(this.flaredb ? { flaredb: this.flaredb } : {}),
       ...(this.iam ? { iam: this.iam } : {}),
       iamBootstrapped: () => this.cluster.iamBootstrapped,

@@ -17,6 +17,7 @@ export class ControllerMetrics {
   readonly operationsInProgress: Gauge<'service'>;
   readonly fencedWritesRejected: Counter;
   readonly watchRestarts: Counter<'resource'>;
+  readonly orphanedMembers: Gauge<'service'>;
 
   constructor(registry = new Registry(), options: { defaultMetrics?: boolean } = {}) {
     this.registry = registry;
@@ -72,6 +73,13 @@ export class ControllerMetrics {
       registers,
     });
 
+    this.orphanedMembers = new Gauge({
+      name: 'membership_orphaned_members',
+      help: 'Members a service reports that no desired record claims (reported, never removed).',
+      labelNames: ['service'],
+      registers,
+    });
+
     for (const result of RECONCILE_RESULTS) this.reconcileTotal.inc({ controller: 'node', result }, 0);
     this.reconcileDuration.zero({ controller: 'node' });
     this.leaderStatus.set({ name: 'membership-controller' }, 0);
@@ -80,7 +88,8 @@ export class ControllerMetrics {
       for (const role of ['voter', 'learner']) this.serviceMembers.set({ service, role }, 0);
       this.failureTolerance.set({ service }, 0);
       this.operationsInProgress.set({ service }, 0);
+      this.orphanedMembers.set({ service }, 0);
     }
-    for (const resource of ['desired', 'status', 'agents']) this.watchRestarts.inc({ resource }, 0);
+    for (const resource of ['desired', 'status', 'agents', 'operations', 'cluster-config']) this.watchRestarts.inc({ resource }, 0);
   }
 }

@@ -1,5 +1,12 @@
 import type { Etcd3 } from 'etcd3';
-import type { IAMDriver } from '../drivers/types.js';
+import type { FlareDBDriver, IAMDriver } from '../drivers/types.js';
+import type { ChainfireDriver } from '../drivers/chainfire.js';
+import type { ControllerMetrics } from '../metrics/controller-metrics.js';
+import { chainfirePeerUrl, type NodeMembership } from '../schema/node-membership.js';
+import { SERVICES, type Service } from '../schema/agent-report.js';
+import { canonicalJson } from '../store/records.js';
+import { failureTolerance } from './quorum.js';
+import type { OperationsInFlight } from './node-reconciler.js';
 import type { Leadership } from '../election/leader-election.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -21,7 +28,18 @@ export interface ClusterReconcilerDeps {
   log: Logger;
   /** called once the IAM setup is known to be done, so that waiting nodes are reconciled */
   onIamBootstrapped: () => void;
+  chainfire?: ChainfireDriver;
+  flaredb?: FlareDBDriver;
+  /** every valid desired record, Present or Absent */
+  desired?: () => NodeMembership[];
+  operations?: () => OperationsInFlight;
+  metrics?: ControllerMetrics;
 }
+
+/** How often the leader looks at the services as a whole. */
+export const OBSERVE_EVERY_MS = 10_000;
+
+type ServiceSummary = NonNullable<ClusterStatus['status']['services']>[string];
 
 /**
  * Cluster-wide work: IAM's initial setup, exactly once per cluster. Done is
@@ -42,12 +60,96 @@ export class ClusterReconciler {
   }
 
   async reconcile(leadership: Leadership): Promise<ReconcileResult> {
+    // An IAM that is down must not stop the observation of the other services.
+    let setupError: unknown;
+    await this.ensureIamSetup(leadership).catch((err: unknown) => {
+      setupError = err;
+    });
+    await this.observeServices(leadership);
+    if (setupError !== undefined) throw setupError;
+    return { requeueAfterMs: OBSERVE_EVERY_MS };
+  }
+
+  /**
+   * Members per service, Chainfire's failure tolerance and the orphans (members
+   * no desired record claims): into the metrics, and into cluster/status when
+   * they changed. Orphans are only reported, never removed.
+   */
+  private async observeServices(leadership: Leadership): Promise<void> {
+    const { metrics, desired } = this.deps;
+    if (desired === undefined) return;
+    const records = desired();
+    const services: Record<string, ServiceSummary> = {};
+    const chainfire = this.deps.chainfire;
+    if (chainfire) {
+      try {
+        const members = await chainfire.listMembers(true);
+        const health = await chainfire.health(members);
+        const voters = members.filter((m) => !m.isLearner).map((m) => m.id);
+        const claimed = new Set(records.flatMap((r) => (r.spec.chainfire ? [chainfirePeerUrl(r.spec.chainfire)] : [])));
+        services.chainfire = {
+          voters: voters.length,
+          learners: members.length - voters.length,
+          failureTolerance: failureTolerance(voters, (id) => health[id] === true),
+          orphans: members.filter((m) => !m.peerUrls.some((u) => claimed.has(u))).map((m) => m.name || m.id).sort(),
+        };
+      } catch (err) {
+        this.deps.log.warn({ err: errorMessage(err) }, 'cannot observe Chainfire members');
+      }
+    }
+    if (this.deps.flaredb) {
+      try {
+        const members = await this.deps.flaredb.listMembers(leadership.signal);
+        const claimed = new Set(records.filter((r) => r.spec.flaredb).map((r) => r.metadata.name));
+        services.flaredb = { voters: members.length, learners: 0, orphans: members.filter((m) => !claimed.has(m.id)).map((m) => m.id).sort() };
+      } catch (err) {
+        this.deps.log.warn({ err: errorMessage(err) }, 'cannot observe FlareDB members');
+      }
+    }
+    if (this.deps.iam) {
+      try {
+        const nodes = await this.deps.iam.listNodes(leadership.signal);
+        const claimed = new Set(records.filter((r) => r.spec.iam).map((r) => r.metadata.name));
+        services.iam = { voters: nodes.length, learners: 0, orphans: nodes.filter((n) => !claimed.has(n.id)).map((n) => n.id).sort() };
+      } catch (err) {
+        this.deps.log.warn({ err: errorMessage(err) }, 'cannot observe IAM registrations');
+      }
+    }
+    const inFlight = this.deps.operations?.() ?? {};
+    for (const service of SERVICES) {
+      metrics?.operationsInProgress.set({ service }, inFlight[service as Service] ? 1 : 0);
+      const summary = services[service];
+      if (summary === undefined) continue;
+      metrics?.serviceMembers.set({ service, role: 'voter' }, summary.voters);
+      metrics?.serviceMembers.set({ service, role: 'learner' }, summary.learners);
+      metrics?.orphanedMembers.set({ service }, summary.orphans.length);
+      if (summary.failureTolerance !== undefined) metrics?.failureTolerance.set({ service }, summary.failureTolerance);
+    }
+    for (const [service, summary] of Object.entries(services)) {
+      if (summary.orphans.length > 0 && canonicalJson(summary.orphans) !== canonicalJson(this.lastOrphans[service] ?? [])) {
+        this.deps.log.warn({ service, orphans: summary.orphans }, 'members that no desired record claims (not removed; apply a record or remove them by hand)');
+      }
+      this.lastOrphans[service] = summary.orphans;
+    }
+    const current = await this.readStatus();
+    if (canonicalJson(current?.status.services ?? {}) === canonicalJson(services)) return;
+    const record: ClusterStatus = {
+      apiVersion: API_VERSION,
+      kind: 'ClusterStatus',
+      status: { ...(current?.status ?? {}), services },
+    };
+    await leadership.writer.put(this.deps.keys.clusterStatus(), encodeRecord(record));
+  }
+
+  private lastOrphans: Record<string, string[]> = {};
+
+  private async ensureIamSetup(leadership: Leadership): Promise<void> {
     const { iam, log, keys } = this.deps;
-    if (iam === undefined || this.iamDone) return {};
+    if (iam === undefined || this.iamDone) return;
     const current = await this.readStatus();
     if (current?.status.iam?.bootstrapped) {
       this.markDone();
-      return {};
+      return;
     }
     const signal = leadership.signal;
     const { initialized } = await iam.bootstrapStatus(signal);
@@ -55,7 +157,7 @@ export class ClusterReconciler {
     if (!initialized) {
       if (this.deps.readAdminSecret === undefined) throw new Error('IAM is configured without iam.adminSecretFile');
       const secret = await this.deps.readAdminSecret();
-      if (!leadership.isLeader()) return {};
+      if (!leadership.isLeader()) return;
       outcome = await iam.bootstrap(secret, signal);
       log.info({ service: 'iam', user: secret.user, outcome }, 'IAM initial setup done');
     }
@@ -69,7 +171,6 @@ export class ClusterReconciler {
     };
     await leadership.writer.put(keys.clusterStatus(), encodeRecord(record));
     this.markDone();
-    return {};
   }
 
   /** A new term re-reads everything from the store. */

@@ -20,6 +20,22 @@ export const clusterStatus = z
           })
           .strict()
           .optional(),
+        /** what each service reports, as last observed */
+        services: z
+          .record(
+            z.string(),
+            z
+              .object({
+                voters: z.number().int().nonnegative(),
+                learners: z.number().int().nonnegative(),
+                /** healthy voters minus quorum (Chainfire only) */
+                failureTolerance: z.number().int().optional(),
+                /** members no desired record claims: reported, never removed */
+                orphans: z.array(z.string()),
+              })
+              .strict(),
+          )
+          .optional(),
       })
       .strict(),
   })
