@@ -3,6 +3,8 @@ import { Command, Option } from 'commander';
 import { applyRecords, parseRecords, readInput, recordsFromClusterConfig } from '../ctl/apply.js';
 import { readViews, renderDescribe, renderTable } from '../ctl/view.js';
 import { markAbsent, updateClusterConfig, waitRemovedAndDelete } from '../ctl/lifecycle.js';
+import { planNodes, renderPlan } from '../ctl/plan.js';
+import { loadControllerConfig } from '../controller/config.js';
 import { durationMs } from '../cli/common.js';
 import { addConnectionFlags, connectionFrom, defaultExitCode, runCli } from '../cli/common.js';
 import { MembershipError } from '../errors.js';
@@ -136,6 +138,25 @@ for (const [verb, paused] of [['pause', true], ['resume', false]] as const) {
     process.stdout.write(paused ? 'membership changes paused\n' : 'membership changes resumed\n');
   });
 }
+
+addConnectionFlags(
+  program
+    .command('plan')
+    .description('show what the controller would do next for each node; changes nothing')
+    .option('--config <file>', 'the controller\'s configuration file, to observe FlareDB and IAM too')
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
+    .addHelpText('after', '\nExamples:\n  membershipctl plan\n  membershipctl plan --config /etc/photoncloud/membership-controller.json -o json'),
+).action(async (opts) => {
+  const config = opts.config !== undefined ? await loadControllerConfig(opts.config) : undefined;
+  const connection = connectionFrom(opts);
+  const rows = await withClient(opts, (client, keys) => planNodes(client, keys, connection, config));
+  if (opts.output === 'json') {
+    process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
+    return;
+  }
+  const notes = config === undefined ? ['FlareDB and IAM are not observed without --config (their steps show NotConfigured)'] : [];
+  process.stdout.write(rows.length === 0 ? 'No NodeMemberships found.\n' : renderPlan(rows, notes));
+});
 
 function checkName(name: string): void {
   const problem = nodeNameProblem(name);

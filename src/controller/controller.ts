@@ -10,6 +10,7 @@ import { ControllerMetrics } from '../metrics/controller-metrics.js';
 import { startMetricsServer } from '../metrics/server.js';
 import { WorkQueueMetricsProvider } from '../metrics/workqueue-metrics.js';
 import { NodeReconciler, type OperationsInFlight } from '../reconcile/node-reconciler.js';
+import { addressConflicts } from '../reconcile/conflicts.js';
 import { clusterConfigRecord, DEFAULT_POLICY, membershipOperation, type MembershipOperation, type MembershipPolicy } from '../schema/operation.js';
 import { formatIssues } from '../schema/common.js';
 import type { Service } from '../schema/agent-report.js';
@@ -215,17 +216,7 @@ export class MembershipController {
 
   /** Other Present records that claim one of `node`'s raft addresses. */
   addressConflicts(node: string): string[] {
-    const mine = this.desired.get(this.keys.desired(node))?.value;
-    if (mine === undefined || mine.spec.state === 'Absent') return [];
-    const addrs = [mine.spec.chainfire?.raftAddr, mine.spec.flaredb?.raftAddr].filter((a): a is string => a !== undefined);
-    const others: string[] = [];
-    for (const rec of this.desired.values()) {
-      const v = rec.value;
-      if (v === undefined || rec.node === node || v.spec.state === 'Absent') continue;
-      const theirs = [v.spec.chainfire?.raftAddr, v.spec.flaredb?.raftAddr];
-      if (theirs.some((a) => a !== undefined && addrs.includes(a))) others.push(rec.node);
-    }
-    return others.sort();
+    return addressConflicts(node, this.desired.values().flatMap((r) => (r.value ? [r.value] : [])));
   }
 
   private async campaignLoop(): Promise<void> {

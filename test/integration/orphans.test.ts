@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { Etcd3 } from 'etcd3';
 import { EtcdCluster } from '../support/etcd-cluster.js';
 import type { ProcessHandle } from '../support/processes.js';
-import { bootstrapRecords, ctl, eventually, startController } from '../support/fixtures.js';
+import { bootstrapRecords, ctl, eventually, membershipFor, startController } from '../support/fixtures.js';
+import { API_VERSION } from '../../src/schema/common.js';
 import { KeyLayout } from '../../src/store/keys.js';
 import type { ClusterStatus } from '../../src/schema/cluster.js';
 
@@ -46,5 +47,39 @@ describe('a member no desired record claims is reported as orphaned, never remov
     // Several resyncs later it is still a member.
     await new Promise((r) => setTimeout(r, 6000));
     assert.equal((await client.cluster.memberList({})).members.length, 3);
+  });
+
+  it('membershipctl plan shows what the controller would do next, and changes nothing', async () => {
+    assert.equal((await ctl(cluster.endpoints, ['pause'])).code, 0);
+    const node04 = membershipFor({ name: 'node04', peerUrl: 'http://127.0.0.1:1', clientUrl: 'http://127.0.0.1:2' }, false, { role: 'worker' });
+    assert.equal((await ctl(cluster.endpoints, ['apply', '-f', '-'], JSON.stringify(node04))).code, 0);
+    await client.put(new KeyLayout().agent('node04')).value(JSON.stringify({
+      apiVersion: API_VERSION, kind: 'AgentReport', metadata: { name: 'node04' },
+      report: { agentVersion: 't', pid: 1, hostname: 'h', startedAt: new Date().toISOString(), mode: 'join', waitingFor: 'chainfire', services: {} },
+    }));
+    const revision = async () => Number((await client.get('/none').exec()).header.revision);
+    // Hold the controller still so that any write during plan would be plan's own.
+    await eventually('node04 Paused', async () => {
+      const raw = await client.get(new KeyLayout().status('node04')).string();
+      return raw?.includes('"Paused"') ? true : undefined;
+    });
+    controller.kill('SIGSTOP');
+    const before = await revision();
+    const r = await ctl(cluster.endpoints, ['plan']);
+    const afterPlan = await revision();
+    controller.kill('SIGCONT');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^NODE\s+PHASE\s+NEXT\s+WHY/m);
+    assert.match(r.stdout, /^node01\s+Ready\s+-/m);
+    // Paused: the controller would not act, and plan says why.
+    assert.match(r.stdout, /^node04\s+Joining\s+-\s+ChainfireMember=False Paused: .*next: adding node04 as a Chainfire learner/m);
+    assert.equal(afterPlan, before, 'plan wrote to etcd');
+
+    assert.equal((await ctl(cluster.endpoints, ['resume'])).code, 0);
+    const json = await ctl(cluster.endpoints, ['plan', '-o', 'json']);
+    const rows = JSON.parse(json.stdout) as Array<{ node: string; next: string }>;
+    const next = rows.find((row) => row.node === 'node04')?.next ?? '';
+    // Either still to do, or done already by the controller (then waiting for the learner to start).
+    assert.ok(/chainfire: add learner http:\/\/127\.0\.0\.1:1/.test(next) || next === '-', next);
   });
 });
