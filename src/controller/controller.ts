@@ -11,6 +11,8 @@ import { startMetricsServer } from '../metrics/server.js';
 import { WorkQueueMetricsProvider } from '../metrics/workqueue-metrics.js';
 import { NodeReconciler, type OperationsInFlight } from '../reconcile/node-reconciler.js';
 import { addressConflicts } from '../reconcile/conflicts.js';
+import type { ChainfireMember, VoterPlacement } from '../reconcile/chainfire-step.js';
+import { chainfirePeerUrl } from '../schema/node-membership.js';
 import { clusterConfigRecord, DEFAULT_POLICY, membershipOperation, type MembershipOperation, type MembershipPolicy } from '../schema/operation.js';
 import { formatIssues } from '../schema/common.js';
 import type { Service } from '../schema/agent-report.js';
@@ -148,6 +150,7 @@ export class MembershipController {
       operations: () => this.operationsInFlight(),
       policy: () => this.policy(),
       addressConflicts: (node) => this.addressConflicts(node),
+      placement: (members) => this.placement(members),
       log: log.child({ component: 'reconciler' }),
     });
   }
@@ -217,6 +220,22 @@ export class MembershipController {
   /** Other Present records that claim one of `node`'s raft addresses. */
   addressConflicts(node: string): string[] {
     return addressConflicts(node, this.desired.values().flatMap((r) => (r.value ? [r.value] : [])));
+  }
+
+  /** Where the voters are, and which nodes with a reporting agent wait to join Chainfire. */
+  placement(members: ChainfireMember[]): VoterPlacement {
+    const records = this.desired.values().flatMap((r) => (r.value ? [r.value] : []));
+    const place = (r: (typeof records)[number]) => ({ node: r.metadata.name, datacenter: r.spec.datacenter, rack: r.spec.rack });
+    const voters: VoterPlacement['voters'] = [];
+    const candidates: VoterPlacement['candidates'] = [];
+    for (const r of records) {
+      if (r.spec.chainfire === undefined || r.spec.state !== 'Present') continue;
+      const url = chainfirePeerUrl(r.spec.chainfire);
+      const member = members.find((m) => m.peerUrls.includes(url));
+      if (member !== undefined && !member.isLearner) voters.push(place(r));
+      else if (member === undefined && !r.spec.bootstrap && this.agents.get(this.keys.agent(r.metadata.name))?.value) candidates.push(place(r));
+    }
+    return { voters, candidates };
   }
 
   private async campaignLoop(): Promise<void> {

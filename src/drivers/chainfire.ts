@@ -67,6 +67,23 @@ export class ChainfireDriver {
     }
   }
 
+  /**
+   * How many Raft entries a started learner is behind, from its own status and
+   * the cluster's; undefined when either cannot be read.
+   */
+  async learnerLag(learner: ChainfireMember): Promise<number | undefined> {
+    if (this.connection === undefined || learner.clientUrls.length === 0) return undefined;
+    const direct = connect({ ...this.connection, endpoints: learner.clientUrls, callTimeoutMs: 1000 });
+    try {
+      const [mine, cluster] = await Promise.all([direct.maintenance.status(), this.client.maintenance.status()]);
+      return Math.max(0, Number(cluster.raftIndex) - Number(mine.raftIndex));
+    } catch {
+      return undefined;
+    } finally {
+      direct.close();
+    }
+  }
+
   /** Moves Raft leadership; etcd takes the request only from the leader, so it is sent there. */
   async moveLeader(from: ChainfireMember, toMemberId: string): Promise<void> {
     if (this.connection === undefined || from.clientUrls.length === 0) {

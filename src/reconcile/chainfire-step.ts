@@ -42,6 +42,32 @@ export interface ChainfireStepInput {
   /** the Raft leader's member id, as etcd reports it */
   leaderId?: string;
   now?: Date;
+  /** where current voters are, and the other nodes waiting to join, for spreading voters */
+  placement?: VoterPlacement;
+}
+
+export interface Place {
+  node: string;
+  datacenter?: string | undefined;
+  rack?: string | undefined;
+}
+
+export interface VoterPlacement {
+  voters: Place[];
+  /** nodes (this one included) that want to join Chainfire and whose agent is reporting */
+  candidates: Place[];
+}
+
+/**
+ * Candidates in the order they get voter seats: first those whose datacenter,
+ * then rack, has the fewest voters; ties by name, so every replica ranks alike.
+ */
+export function rankCandidates(placement: VoterPlacement): string[] {
+  const inDc = (p: Place) => placement.voters.filter((v) => v.datacenter === p.datacenter).length;
+  const inRack = (p: Place) => placement.voters.filter((v) => v.datacenter === p.datacenter && v.rack === p.rack).length;
+  return [...placement.candidates]
+    .sort((a, b) => inDc(a) - inDc(b) || inRack(a) - inRack(b) || a.node.localeCompare(b.node))
+    .map((p) => p.node);
 }
 
 export type StepResult = GenericStepResult<StatusBody['chainfire']>;
@@ -122,12 +148,16 @@ function decideChainfireStep(input: ChainfireStepInput): StepResult | undefined 
       };
     }
     const voters = members.filter((m) => !m.isLearner).length;
-    if (voters >= policy.maxVoters) {
+    const seats = policy.maxVoters - voters;
+    const rank = input.placement ? rankCandidates(input.placement).indexOf(node) : -1;
+    if (voters >= policy.maxVoters || (rank >= 0 && rank >= seats)) {
       return {
         condition: cond(
           'False',
           'VoterLimitReached',
-          `Chainfire has ${voters} voters, the most cluster/config allows (maxVoters ${policy.maxVoters}); ${node} stays a client of Chainfire`,
+          voters >= policy.maxVoters
+            ? `Chainfire has ${voters} voters, the most cluster/config allows (maxVoters ${policy.maxVoters}); ${node} stays a client of Chainfire`
+            : `${seats} voter seat(s) left (maxVoters ${policy.maxVoters}) go to candidates in datacenters and racks with fewer voters; ${node} stays a client of Chainfire`,
         ),
         block: {},
         progressed: true,

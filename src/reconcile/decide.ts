@@ -3,7 +3,7 @@ import type { NodeMembership } from '../schema/node-membership.js';
 import { DEFAULT_POLICY, type MembershipOperation, type MembershipPolicy } from '../schema/operation.js';
 import type { Phase, StatusBody } from '../schema/status.js';
 import type { FlareDBMember, IamNodeRegistration } from '../drivers/types.js';
-import { decideChainfire, type ChainfireObservation, type PromoteRefused } from './chainfire-step.js';
+import { decideChainfire, type ChainfireObservation, type PromoteRefused, type VoterPlacement } from './chainfire-step.js';
 import { stampConditions, type ConditionDraft } from './conditions.js';
 import { decideFlareDB } from './flaredb-step.js';
 import { decideIAM } from './iam-step.js';
@@ -22,6 +22,8 @@ export interface NodeInputs {
   /** Chainfire member id → healthy; the Raft leader's id */
   chainfireHealth?: Record<string, boolean>;
   chainfireLeaderId?: string;
+  /** voters' places and the nodes waiting to join Chainfire, for spreading voters */
+  placement?: VoterPlacement;
   /** FlareDB members; absent means the controller has no FlareDB configured */
   flaredb?: Observation<FlareDBMember>;
   /** IAM registrations; absent means the controller has no IAM configured */
@@ -106,6 +108,7 @@ export function decideNode(input: NodeInputs): NodeDecision {
     ...(input.operations?.chainfire ? { operation: input.operations.chainfire } : {}),
     ...(input.chainfireHealth ? { health: input.chainfireHealth } : {}),
     ...(input.chainfireLeaderId ? { leaderId: input.chainfireLeaderId } : {}),
+    ...(input.placement ? { placement: input.placement } : {}),
     ...(input.promoteRefused ? { promoteRefused: input.promoteRefused } : {}),
     ...failedFor('chainfire'),
   });

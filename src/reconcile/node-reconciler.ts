@@ -11,7 +11,7 @@ import { API_VERSION } from '../schema/common.js';
 import type { NodeMembershipStatus, StatusBody } from '../schema/status.js';
 import type { KeyLayout } from '../store/keys.js';
 import { canonicalJson, encodeRecord, type StoredRecord } from '../store/records.js';
-import type { ChainfireObservation, PromoteRefused } from './chainfire-step.js';
+import type { ChainfireMember, ChainfireObservation, PromoteRefused, VoterPlacement } from './chainfire-step.js';
 import { decideNode, invalidSpecStatus, type NodeAction, type NodeDecision, type NodeInputs } from './decide.js';
 import type { Observation } from './step.js';
 import type { Service } from '../schema/agent-report.js';
@@ -40,6 +40,8 @@ export interface NodeReconcilerDeps {
   policy: () => MembershipPolicy;
   /** other Present records that claim one of this node's raft addresses */
   addressConflicts: (node: string) => string[];
+  /** voters' places and the nodes waiting to join Chainfire (optional: without it, first come first served) */
+  placement?: (members: ChainfireMember[]) => VoterPlacement;
   log: Logger;
   now?: () => Date;
   onStatusWrite?: (node: string, status: StatusBody) => void;
@@ -101,6 +103,7 @@ export class NodeReconciler {
         // Health and leadership matter only for taking a voter out.
         ...(removingChainfire ? { chainfireHealth: await this.deps.chainfire.health(chainfire.members) } : {}),
         ...(removingChainfire ? await leaderOf(this.deps.chainfire) : {}),
+        ...(this.deps.placement && 'members' in chainfire && spec.state === 'Present' ? { placement: this.deps.placement(chainfire.members) } : {}),
         ...(spec.flaredb ? { flaredb: await observeList(this.flaredbMembers, fresh, signal) } : {}),
         ...(spec.iam ? { iam: await observeList(this.iamNodes, fresh, signal) } : {}),
         iamBootstrapped: this.deps.iamBootstrapped(),
@@ -215,8 +218,11 @@ export class NodeReconciler {
           log.info({ node, service: 'chainfire', memberId: action.memberId }, 'promoted learner to voter');
           return undefined;
         }
-        log.debug({ node, memberId: action.memberId, detail: outcome.detail }, 'learner not yet in sync');
-        return { memberId: action.memberId, detail: outcome.detail };
+        const learner = (await chainfire.listMembers()).find((m) => m.id === action.memberId);
+        const lag = learner ? await chainfire.learnerLag(learner) : undefined;
+        const detail = lag === undefined ? outcome.detail : `${lag} Raft entries behind; ${outcome.detail}`;
+        log.debug({ node, memberId: action.memberId, lag, detail: outcome.detail }, 'learner not yet in sync');
+        return { memberId: action.memberId, detail };
       }
     }
   }
