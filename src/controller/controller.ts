@@ -348,7 +348,10 @@ export class MembershipController {
         }
       } catch (err) {
         this.metrics.reconcileTotal.inc({ controller: 'node', result: 'error' });
-        if (isMembershipError(err, 'NOT_LEADER') || isMembershipError(err, 'FENCED')) {
+        if (isMembershipError(err, 'CONFLICT')) {
+          log.debug({ node, err: errorMessage(err) }, 'record changed during reconcile; looking again');
+          queue.addRateLimited(node);
+        } else if (isMembershipError(err, 'NOT_LEADER') || isMembershipError(err, 'FENCED')) {
           log.warn({ node, err: errorMessage(err) }, 'stopped: no longer leader');
         } else {
           log.warn({ node, err: errorMessage(err) }, 'reconcile failed; retrying with backoff');

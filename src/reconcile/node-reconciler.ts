@@ -269,7 +269,11 @@ export class NodeReconciler {
       metadata: { name: node },
       status: body,
     };
-    await leadership.writer.put(this.deps.keys.status(node), encodeRecord(record));
+    // Only while the desired record is the one this status describes: a status
+    // must not reappear after `membershipctl delete` removed both.
+    const desiredKey = this.deps.keys.desired(node);
+    const generation = this.deps.desired.get(desiredKey)?.modRevision ?? 0;
+    await leadership.writer.putIfUnchanged(this.deps.keys.status(node), encodeRecord(record), generation, desiredKey);
     this.written.set(node, { term: leadership.term, status: body });
     this.deps.onStatusWrite?.(node, body);
     this.deps.log.info(

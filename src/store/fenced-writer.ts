@@ -36,18 +36,20 @@ export class FencedWriter {
   }
 
   /**
-   * Puts only if `key` still has the mod revision the caller read (0: absent),
-   * as well as the term: a compare-and-swap for records that concurrent
-   * workers of one leader could both write, such as operations/<service>.
+   * Puts only if `guardKey` (by default `key` itself) still has the mod
+   * revision the caller read (0: absent), as well as the term: a
+   * compare-and-swap for records that concurrent workers of one leader could
+   * both write, such as operations/<service>, and for status records, which
+   * must not outlive the desired record they describe.
    */
-  async putIfUnchanged(key: string, value: string, modRevision: number): Promise<void> {
+  async putIfUnchanged(key: string, value: string, modRevision: number, guardKey: string = key): Promise<void> {
     if (!this.opts.stillLeader()) {
       throw new MembershipError('NOT_LEADER', `not writing ${key}: leadership of term ${this.term} has ended`);
     }
     const { client, leaderKey } = this.opts;
     const result = await client
       .if(leaderKey, 'Create', '==', this.term)
-      .and(key, 'Mod', '==', modRevision)
+      .and(guardKey, 'Mod', '==', modRevision)
       .then(client.put(key).value(value))
       .else(client.get(leaderKey))
       .commit();
@@ -57,7 +59,7 @@ export class FencedWriter {
       this.opts.onRejected?.();
       throw new FencedWriteRejected(key, String(this.term));
     }
-    throw new MembershipError('CONFLICT', `${key} changed since it was read (another change started first); will look again`);
+    throw new MembershipError('CONFLICT', `${guardKey} changed since it was read; will look again`);
   }
 
   private async commit(
