@@ -485,3 +485,14 @@ describe('decideNode O5: a node mid-join whose services cannot be observed', () 
     assert.equal(d.requeueAfterMs, UNAVAILABLE_RETRY_MS);
   });
 });
+
+describe('decideNode: a joined service that cannot be seen for a moment keeps its True condition', () => {
+  it('FlareDBMember stays True (same transition time) while FlareDB is down mid-join', () => {
+    const stepOne = decideNode(inputs({ chainfire: { members: [node01, voter] }, agent: agent('healthy'), flaredb: { members: [flare01, { id: NODE, raftAddr: FLARE_RAFT }] } }));
+    const flaredbBefore = cond(stepOne, 'FlareDBMember');
+    assert.equal(flaredbBefore?.status, 'True');
+    const blind = decideNode(inputs({ previous: asPrevious(stepOne), chainfire: { members: [node01, voter] }, agent: agent('healthy'), flaredb: { unavailable: 'down' }, now: new Date(Date.parse(flaredbBefore!.lastTransitionTime) + 60_000) }));
+    assert.deepEqual(cond(blind, 'FlareDBMember'), flaredbBefore);
+    assert.deepEqual(blind.status.flaredb, stepOne.status.flaredb);
+  });
+});

@@ -113,9 +113,15 @@ export function decideNode(input: NodeInputs): NodeDecision {
     ...failedFor('chainfire'),
   });
   const chainfireReady = chainfireRaw === undefined || chainfireRaw.condition.status === 'True' || chainfireRaw.settled === true;
-  const flaredbRaw = decideFlareDB({ node: input.node, spec, agent: input.agent, chainfireReady, observed: flaredbObs, ...failedFor('flaredb') });
+  const flaredbRaw = keepWhileUnseen(
+    decideFlareDB({ node: input.node, spec, agent: input.agent, chainfireReady, observed: flaredbObs, ...failedFor('flaredb') }),
+    flaredbObs,
+    previous?.observedGeneration === generation ? previous : undefined,
+    'FlareDBMember',
+    previous?.flaredb,
+  );
   const flaredbDone = flaredbRaw === undefined || flaredbRaw.settled === true;
-  const iamRaw = decideIAM({
+  const iamRaw = keepWhileUnseen(decideIAM({
     node: input.node,
     spec,
     waitingFor: removing
@@ -124,7 +130,7 @@ export function decideNode(input: NodeInputs): NodeDecision {
     iamBootstrapped: input.iamBootstrapped ?? false,
     observed: iamObs,
     ...failedFor('iam'),
-  });
+  }), iamObs, previous?.observedGeneration === generation ? previous : undefined, 'IAMRegistered', previous?.iam);
   const iamDone = iamRaw === undefined || iamRaw.settled === true;
 
   // Removal runs in the reverse order: FlareDB, IAM, then Chainfire.
@@ -230,6 +236,30 @@ export function decideNode(input: NodeInputs): NodeDecision {
   const waits = final.map((s) => s.requeueAfterMs).filter((n): n is number => n !== undefined);
   if (waits.length > 0) decision.requeueAfterMs = Math.min(...waits);
   return decision;
+}
+
+/**
+ * A service that cannot be seen for a moment keeps what the status said about
+ * it for this same generation when that was True: progress is not thrown away (nor transition times
+ * moved) by a blip of the service.
+ */
+function keepWhileUnseen(
+  step: StepResult<object> | undefined,
+  observed: object,
+  previous: StatusBody | undefined,
+  type: 'FlareDBMember' | 'IAMRegistered',
+  block: Record<string, unknown> | undefined,
+): StepResult<object> | undefined {
+  if (step === undefined || !('unavailable' in observed)) return step;
+  const before = previous?.conditions.find((c) => c.type === type);
+  if (before?.status !== 'True') return step;
+  return {
+    condition: { type, status: 'True', reason: before.reason, message: before.message },
+    block: block ?? {},
+    progressed: true,
+    settled: true,
+    ...(step.requeueAfterMs !== undefined ? { requeueAfterMs: step.requeueAfterMs } : {}),
+  };
 }
 
 function withoutAction<B>(step: StepResult<B>): StepResult<B> {
