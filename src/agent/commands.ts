@@ -103,7 +103,7 @@ export async function joinService(ctx: AgentContext, service: Service): Promise<
     process.env,
     [ctx.config.leader_url],
   );
-  const client = connect(connection);
+  const client = connect(connection, { insecureKey: 'warn', warn: (m) => log.warn({ node }, m) });
   const keys = new KeyLayout(connection.prefix);
   const report = new ReportPublisher({ client, keys, node, waitingFor: service, mode: 'join', ttlSeconds: Math.max(2, Math.round(flags.heartbeatTtl)), log });
   try {

@@ -6,9 +6,8 @@ import { ChainfireDriver } from '../drivers/chainfire.js';
 import { LeaderElection, type Leadership } from '../election/leader-election.js';
 import { errorMessage, isMembershipError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { ControllerMetrics } from '../metrics/controller-metrics.js';
+import { ControllerMetrics, resetLeaderGauges } from '../metrics/controller-metrics.js';
 import { startMetricsServer } from '../metrics/server.js';
-import { WorkQueueMetricsProvider } from '../metrics/workqueue-metrics.js';
 import { NodeReconciler, type OperationsInFlight } from '../reconcile/node-reconciler.js';
 import { addressConflicts } from '../reconcile/conflicts.js';
 import type { ChainfireMember, VoterPlacement } from '../reconcile/chainfire-step.js';
@@ -266,6 +265,7 @@ export class MembershipController {
       log.info({ term: leadership.term, identity: this.identity }, 'became leader');
       await this.lead(leadership);
       this.metrics.leaderStatus.set({ name: 'membership-controller' }, 0);
+      resetLeaderGauges(this.metrics);
       this.leadership = undefined;
       const reason: unknown = leadership.signal.reason;
       if (!this.stop.signal.aborted) log.warn({ term: leadership.term, reason: errorMessage(reason) }, 'leadership lost; standing by');
@@ -278,7 +278,7 @@ export class MembershipController {
     const queue = new WorkQueue({
       name: 'nodemembership',
       rateLimiter: new ItemExponentialRateLimiter({ baseDelayMs: 5, maxDelayMs: 60_000 }),
-      metrics: new WorkQueueMetricsProvider(this.metrics.registry),
+      metrics: this.metrics.queueMetrics,
     });
     this.queue = queue;
     this.cluster.reset();
@@ -334,7 +334,8 @@ export class MembershipController {
     for (;;) {
       const node = await queue.get();
       if (node === undefined) return;
-      const end = this.metrics.reconcileDuration.startTimer({ controller: 'node' });
+      const controller = node === CLUSTER_KEY ? 'cluster' : 'node';
+      const end = this.metrics.reconcileDuration.startTimer({ controller });
       try {
         if (!leadership.isLeader()) continue;
         const result =
@@ -342,12 +343,12 @@ export class MembershipController {
         queue.forget(node);
         if (result.requeueAfterMs !== undefined) {
           queue.addAfter(node, result.requeueAfterMs);
-          this.metrics.reconcileTotal.inc({ controller: 'node', result: 'requeue_after' });
+          this.metrics.reconcileTotal.inc({ controller, result: 'requeue_after' });
         } else {
-          this.metrics.reconcileTotal.inc({ controller: 'node', result: 'success' });
+          this.metrics.reconcileTotal.inc({ controller, result: 'success' });
         }
       } catch (err) {
-        this.metrics.reconcileTotal.inc({ controller: 'node', result: 'error' });
+        this.metrics.reconcileTotal.inc({ controller, result: 'error' });
         if (isMembershipError(err, 'CONFLICT')) {
           log.debug({ node, err: errorMessage(err) }, 'record changed during reconcile; looking again');
           queue.addRateLimited(node);

@@ -3,11 +3,11 @@ import { mkdir, open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { EtcdPermissionDeniedError, Range, type Etcd3, type IPermissionResult } from 'etcd3';
-import { addConnectionFlags, connectionFrom } from '../cli/common.js';
+import { addConnectionFlags } from '../cli/common.js';
 import { MembershipError, errorMessage } from '../errors.js';
 import { nodeNameProblem } from '../schema/common.js';
-import { connect } from '../store/connection.js';
-import { KeyLayout } from '../store/keys.js';
+import type { KeyLayout } from '../store/keys.js';
+import { AccessDenied, withClient } from './client.js';
 
 /**
  * Least-privilege etcd credentials for the three programs: one role per kind
@@ -221,11 +221,10 @@ export async function applyRbac(client: Etcd3, keys: KeyLayout, opts: RbacOption
     return await applyAll(client, keys, opts);
   } catch (err) {
     if (err instanceof EtcdPermissionDeniedError) {
-      throw new MembershipError(
-        'USAGE',
+      throw new AccessDenied(
         `etcd refused to change roles and users (${errorMessage(err)}): with authentication enabled, run rbac apply as root ` +
           '(--user root, password in CHAINFIRE_PASSWORD or --password-file)',
-        { cause: err },
+        err,
       );
     }
     throw err;
@@ -244,10 +243,10 @@ async function applyAll(client: Etcd3, keys: KeyLayout, opts: RbacOptions): Prom
 
   const memberAdmin = opts.controllerMemberAdmin ?? true;
   for (const role of roles) {
-    const extra = role.name === CONTROLLER_ROLE ? { want: memberAdmin ? [ROOT] : [], unwanted: memberAdmin ? [] : [ROOT] } : { want: [], unwanted: [ROOT] };
-    changes.push(
-      await applyUser(client, role.name, { want: [role.name, ...extra.want], unwanted: extra.unwanted }, existingUsers.has(role.name), userOpts),
-    );
+    // Only the controller's user may hold root (see controllerMemberAdmin); the others never do.
+    const root = role.name === CONTROLLER_ROLE && memberAdmin;
+    const roleNames = { want: root ? [role.name, ROOT] : [role.name], unwanted: root ? [] : [ROOT] };
+    changes.push(await applyUser(client, role.name, roleNames, existingUsers.has(role.name), userOpts));
   }
 
   if (opts.enableAuth) {
@@ -295,23 +294,19 @@ Examples:
   CHAINFIRE_PASSWORD=... membershipctl rbac apply --user root --nodes node05 --out-dir /root/membership-credentials`,
       ),
   ).action(async (opts) => {
-    const connection = connectionFrom(opts);
     const nodes = String(opts.nodes)
       .split(',')
       .map((s) => s.trim())
       .filter(Boolean);
-    const client = connect(connection);
-    try {
-      const changes = await applyRbac(client, new KeyLayout(connection.prefix), {
+    const changes = await withClient(opts, (client, keys) =>
+      applyRbac(client, keys, {
         nodes,
         outDir: opts.outDir,
         enableAuth: opts.enableAuth === true,
         controllerMemberAdmin: opts.controllerMemberAdmin !== false,
         resetPasswords: opts.resetPasswords === true,
-      });
-      process.stdout.write(renderChanges(changes));
-    } finally {
-      client.close();
-    }
+      }),
+    );
+    process.stdout.write(renderChanges(changes));
   });
 }

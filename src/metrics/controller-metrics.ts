@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { SERVICES } from '../schema/agent-report.js';
 import { PHASES } from '../schema/status.js';
+import { WorkQueueMetricsProvider } from './workqueue-metrics.js';
 
 export const RECONCILE_RESULTS = ['success', 'error', 'requeue_after'] as const;
 export type ReconcileOutcome = (typeof RECONCILE_RESULTS)[number];
@@ -18,10 +19,21 @@ export class ControllerMetrics {
   readonly fencedWritesRejected: Counter;
   readonly watchRestarts: Counter<'resource'>;
   readonly orphanedMembers: Gauge<'service'>;
+  readonly queueMetrics: WorkQueueMetricsProvider;
 
   constructor(registry = new Registry(), options: { defaultMetrics?: boolean } = {}) {
     this.registry = registry;
-    if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
+    if (options.defaultMetrics !== false) {
+      collectDefaultMetrics({ register: registry });
+      // prom-client exports these gauges with a counter's suffix, which promtool
+      // rejects; the per-type nodejs_active_* series carry the same figures.
+      for (const n of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
+        registry.removeSingleMetric(n);
+      }
+    }
+    this.queueMetrics = new WorkQueueMetricsProvider(registry);
+    // The queue's series exist from the start, on a standby too.
+    this.queueMetrics.forQueue('nodemembership');
     const registers = [registry];
     this.reconcileTotal = new Counter({
       name: 'membership_reconcile_total',
@@ -80,16 +92,29 @@ export class ControllerMetrics {
       registers,
     });
 
-    for (const result of RECONCILE_RESULTS) this.reconcileTotal.inc({ controller: 'node', result }, 0);
-    this.reconcileDuration.zero({ controller: 'node' });
+    for (const controller of ['node', 'cluster']) {
+      for (const result of RECONCILE_RESULTS) this.reconcileTotal.inc({ controller, result }, 0);
+      this.reconcileDuration.zero({ controller });
+    }
     this.leaderStatus.set({ name: 'membership-controller' }, 0);
     for (const phase of PHASES) this.nodes.set({ phase }, 0);
     for (const service of SERVICES) {
       for (const role of ['voter', 'learner']) this.serviceMembers.set({ service, role }, 0);
-      this.failureTolerance.set({ service }, 0);
       this.operationsInProgress.set({ service }, 0);
       this.orphanedMembers.set({ service }, 0);
     }
+    // IAM has no quorum of its own: no failure tolerance series for it.
+    for (const service of ['chainfire', 'flaredb']) this.failureTolerance.set({ service }, 0);
     for (const resource of ['desired', 'status', 'agents', 'operations', 'cluster-config']) this.watchRestarts.inc({ resource }, 0);
   }
+}
+
+/** The gauges only a leader keeps current: back to 0 when a replica stops leading. */
+export function resetLeaderGauges(m: ControllerMetrics): void {
+  for (const service of SERVICES) {
+    for (const role of ['voter', 'learner']) m.serviceMembers.set({ service, role }, 0);
+    m.operationsInProgress.set({ service }, 0);
+    m.orphanedMembers.set({ service }, 0);
+  }
+  for (const service of ['chainfire', 'flaredb']) m.failureTolerance.set({ service }, 0);
 }

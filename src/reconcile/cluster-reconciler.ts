@@ -101,7 +101,13 @@ export class ClusterReconciler {
       try {
         const members = await this.deps.flaredb.listMembers(leadership.signal);
         const claimed = new Set(records.filter((r) => r.spec.flaredb).map((r) => r.metadata.name));
-        services.flaredb = { voters: members.length, learners: 0, orphans: members.filter((m) => !claimed.has(m.id)).map((m) => m.id).sort() };
+        // FlareDB reports no health per member: its tolerance assumes every member is healthy.
+        services.flaredb = {
+          voters: members.length,
+          learners: 0,
+          failureTolerance: failureTolerance(members.map((m) => m.id), () => true),
+          orphans: members.filter((m) => !claimed.has(m.id)).map((m) => m.id).sort(),
+        };
       } catch (err) {
         this.deps.log.warn({ err: errorMessage(err) }, 'cannot observe FlareDB members');
       }

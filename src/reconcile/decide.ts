@@ -47,6 +47,8 @@ export interface OperationChange {
   service: Service;
   /** record this change before the action */
   start?: 'join' | 'remove';
+  /** a new start time; otherwise a change of the node's own that is re-recorded keeps its start time */
+  fresh?: boolean;
   /** delete the record (after the action, if any) */
   finish?: boolean;
 }
@@ -161,7 +163,13 @@ export function decideNode(input: NodeInputs): NodeDecision {
     const op = input.operations?.[service];
     const mine = op?.node === input.node;
     if (step.action === undefined) {
-      if (mine && step.settled) operations.push({ service, finish: true });
+      // The node's own change ends when its goal is reached, and also when
+      // nothing of it is under way (the service is seen, and no learner of this
+      // node is joining): a record left by a crash or a vanished agent must not
+      // block every other node.
+      const seen = service === 'chainfire' ? 'members' in input.chainfire : service === 'flaredb' ? 'members' in flaredbObs : 'members' in iamObs;
+      const learnerJoining = service === 'chainfire' && (step.block as { role?: string }).role === 'learner';
+      if (mine && (step.settled || (seen && !learnerJoining))) operations.push({ service, finish: true });
       continue;
     }
     if (action !== undefined) {
@@ -186,7 +194,10 @@ export function decideNode(input: NodeInputs): NodeDecision {
     }
     action = step.action;
     const change = changeOf(step.action);
-    if (!mine || op?.change !== change) operations.push({ service, start: change });
+    // Every action first (re)records its change with a compare-and-swap on the
+    // record as read: a stale read of the node's own record cannot act unguarded.
+    // Adding a learner starts its clock afresh (the start timeout counts from it).
+    operations.push({ service, start: change, fresh: !mine || op?.change !== change || step.action.kind === 'addLearner' });
     if (step.finishOperation) operations.push({ service, finish: true });
   }
 

@@ -79,7 +79,7 @@ export class NodeReconciler {
 
     if (desired.value === undefined) {
       const status = invalidSpecStatus(desired.problem ?? 'invalid record', desired.modRevision, previous, now);
-      await this.writeStatus(node, status, leadership);
+      await this.writeStatus(node, status, leadership, desired.modRevision);
       return {};
     }
 
@@ -131,7 +131,7 @@ export class NodeReconciler {
         if (!isMembershipError(err, 'UNAVAILABLE') && !isMembershipError(err, 'SERVICE_ERROR')) throw err;
         // Say why nothing moves, then let the work queue back off.
         const failed = decideNode({ ...(await observe(true)), actionFailed: errorMessage(err), failedService: action.service });
-        await this.writeStatus(node, failed.status, leadership);
+        await this.writeStatus(node, failed.status, leadership, desired.modRevision);
         throw err;
       }
       for (const change of changes.filter((c) => c.finish)) await this.finishOperation(change.service, inFlight, leadership);
@@ -139,31 +139,35 @@ export class NodeReconciler {
       changes.splice(0, changes.length, ...(decision.action === undefined ? (decision.operations ?? []) : []));
     }
     for (const change of changes.filter((c) => c.finish && !c.start)) await this.finishOperation(change.service, inFlight, leadership);
-    await this.writeStatus(node, decision.status, leadership);
+    await this.writeStatus(node, decision.status, leadership, desired.modRevision);
     return decision.requeueAfterMs !== undefined ? { requeueAfterMs: decision.requeueAfterMs } : {};
   }
 
   /** Records the change before it starts: a compare-and-swap, so two workers cannot both start one. */
   private async startOperation(node: string, change: OperationChange, inFlight: OperationsInFlight, leadership: Leadership): Promise<void> {
+    const current = inFlight[change.service];
+    const keepStart = !change.fresh && current?.op.node === node && current.op.change === change.start;
     const op: MembershipOperation = {
       apiVersion: API_VERSION,
       kind: 'MembershipOperation',
       service: change.service,
       node,
       change: change.start!,
-      startedAt: new Date().toISOString(),
+      startedAt: keepStart ? current!.op.startedAt : new Date().toISOString(),
       startedBy: `${leadership.identity} (term ${leadership.term})`,
     };
     const key = this.deps.keys.operation(change.service);
-    await leadership.writer.putIfUnchanged(key, encodeRecord(op), inFlight[change.service]?.modRevision ?? 0);
-    inFlight[change.service] = { op, modRevision: Number.NaN };
-    this.deps.log.info({ node, service: change.service, change: op.change }, 'membership change recorded');
+    const modRevision = await leadership.writer.putIfUnchanged(key, encodeRecord(op), current?.modRevision ?? 0);
+    inFlight[change.service] = { op, modRevision };
+    if (!keepStart) this.deps.log.info({ node, service: change.service, change: op.change }, 'membership change recorded');
   }
 
+  /** Ends the change only if its record is still the one this controller wrote or read. */
   private async finishOperation(service: Service, inFlight: OperationsInFlight, leadership: Leadership): Promise<void> {
-    if (inFlight[service] === undefined) return;
-    await leadership.writer.delete(this.deps.keys.operation(service));
-    this.deps.log.info({ node: inFlight[service]!.op.node, service, change: inFlight[service]!.op.change }, 'membership change done');
+    const current = inFlight[service];
+    if (current === undefined) return;
+    await leadership.writer.deleteIfUnchanged(this.deps.keys.operation(service), current.modRevision);
+    this.deps.log.info({ node: current.op.node, service, change: current.op.change }, 'membership change done');
     delete inFlight[service];
   }
 
@@ -255,7 +259,8 @@ export class NodeReconciler {
   }
 
   /** Writes the status only when it differs from the last one (the controller stamp aside). */
-  private async writeStatus(node: string, status: NodeDecision['status'], leadership: Leadership): Promise<void> {
+  /** `generation`: the desired record's mod revision this reconcile read; the write lands only while it is unchanged. */
+  private async writeStatus(node: string, status: NodeDecision['status'], leadership: Leadership, generation: number): Promise<void> {
     const canonical = canonicalJson(status);
     const previous = this.previousStatus(node, leadership.term);
     if (previous !== undefined) {
@@ -272,7 +277,6 @@ export class NodeReconciler {
     // Only while the desired record is the one this status describes: a status
     // must not reappear after `membershipctl delete` removed both.
     const desiredKey = this.deps.keys.desired(node);
-    const generation = this.deps.desired.get(desiredKey)?.modRevision ?? 0;
     await leadership.writer.putIfUnchanged(this.deps.keys.status(node), encodeRecord(record), generation, desiredKey);
     this.written.set(node, { term: leadership.term, status: body });
     this.deps.onStatusWrite?.(node, body);

@@ -185,6 +185,7 @@ const explained = new WeakSet<object>();
 
 /** The retry policy etcd3 runs every unary call through, with failures to connect explained. */
 function explainingFailures(inner: IPolicy, options: ConnectionOptions): IPolicy {
+  const probe = tlsProbe();
   return {
     _altReturn: undefined as never,
     onSuccess: inner.onSuccess,
@@ -196,7 +197,7 @@ function explainingFailures(inner: IPolicy, options: ConnectionOptions): IPolicy
         try {
           return await fn(context);
         } catch (err) {
-          await explainConnectionFailure(err, options);
+          await explainConnectionFailure(err, options, probe);
           throw err;
         }
       }, signal);
@@ -232,7 +233,24 @@ function speaksTls(host: string, port: number, timeoutMs = 2000): Promise<boolea
   });
 }
 
-async function explainConnectionFailure(err: unknown, options: ConnectionOptions): Promise<void> {
+/** Whether an endpoint serves TLS, asked at most every 30 s per endpoint of one client. */
+function tlsProbe(): (endpoint: string) => Promise<boolean> {
+  const asked = new Map<string, { at: number; answer: Promise<boolean> }>();
+  return (endpoint) => {
+    const last = asked.get(endpoint);
+    if (last !== undefined && Date.now() - last.at < 30_000) return last.answer;
+    const url = new URL(endpoint);
+    const answer = speaksTls(url.hostname, Number(url.port || 2379));
+    asked.set(endpoint, { at: Date.now(), answer });
+    return answer;
+  };
+}
+
+async function explainConnectionFailure(
+  err: unknown,
+  options: ConnectionOptions,
+  probe: (endpoint: string) => Promise<boolean>,
+): Promise<void> {
   if (!(err instanceof Error) || explained.has(err)) return;
   const original = err.message;
   if (/etcdserver:/.test(original) || !CONNECT_FAILURE.test(original)) return;
@@ -243,7 +261,11 @@ async function explainConnectionFailure(err: unknown, options: ConnectionOptions
   if (/ECONNREFUSED/.test(original)) {
     message = `cannot connect to Chainfire at ${where}: connection refused (is it running, and listening on that address?)`;
   } else if (!usesTls) {
-    const tlsEndpoint = await firstTlsEndpoint(options.endpoints);
+    // A TLS port answers a plaintext HTTP/2 client by closing the connection,
+    // which grpc-js reports as a bare "Failed to connect" (no errno): only
+    // then is it worth asking whether the port speaks TLS.
+    const bareFailure = /Failed to connect/.test(original) && !/\bE[A-Z]{3,}\b/.test(original);
+    const tlsEndpoint = bareFailure ? await firstTlsEndpoint(options.endpoints, probe) : undefined;
     message =
       tlsEndpoint !== undefined
         ? `cannot connect to Chainfire at ${tlsEndpoint}: it serves TLS, but the endpoint says http://; ` +
@@ -272,12 +294,7 @@ async function explainConnectionFailure(err: unknown, options: ConnectionOptions
   err.message = message;
 }
 
-async function firstTlsEndpoint(endpoints: string[]): Promise<string | undefined> {
-  const answers = await Promise.all(
-    endpoints.map(async (e) => {
-      const url = new URL(e);
-      return (await speaksTls(url.hostname, Number(url.port || 2379))) ? e : undefined;
-    }),
-  );
+async function firstTlsEndpoint(endpoints: string[], probe: (endpoint: string) => Promise<boolean>): Promise<string | undefined> {
+  const answers = await Promise.all(endpoints.map(async (e) => ((await probe(e)) ? e : undefined)));
   return answers.find((e) => e !== undefined);
 }

@@ -35,6 +35,27 @@ export class FencedWriter {
     await this.commit(key, (txn) => txn.then(this.opts.client.delete().key(key)));
   }
 
+  /** Deletes only if `key` still has the mod revision the caller wrote or read. */
+  async deleteIfUnchanged(key: string, modRevision: number): Promise<void> {
+    if (!this.opts.stillLeader()) {
+      throw new MembershipError('NOT_LEADER', `not deleting ${key}: leadership of term ${this.term} has ended`);
+    }
+    const { client, leaderKey } = this.opts;
+    const result = await client
+      .if(leaderKey, 'Create', '==', this.term)
+      .and(key, 'Mod', '==', modRevision)
+      .then(client.delete().key(key))
+      .else(client.get(leaderKey))
+      .commit();
+    if (result.succeeded) return;
+    const leader = result.responses[0]?.response_range?.kvs[0];
+    if (leader === undefined || Number(leader.create_revision) !== this.term) {
+      this.opts.onRejected?.();
+      throw new FencedWriteRejected(key, String(this.term));
+    }
+    throw new MembershipError('CONFLICT', `${key} changed since it was read; will look again`);
+  }
+
   /**
    * Puts only if `guardKey` (by default `key` itself) still has the mod
    * revision the caller read (0: absent), as well as the term: a
@@ -42,7 +63,7 @@ export class FencedWriter {
    * both write, such as operations/<service>, and for status records, which
    * must not outlive the desired record they describe.
    */
-  async putIfUnchanged(key: string, value: string, modRevision: number, guardKey: string = key): Promise<void> {
+  async putIfUnchanged(key: string, value: string, modRevision: number, guardKey: string = key): Promise<number> {
     if (!this.opts.stillLeader()) {
       throw new MembershipError('NOT_LEADER', `not writing ${key}: leadership of term ${this.term} has ended`);
     }
@@ -53,7 +74,7 @@ export class FencedWriter {
       .then(client.put(key).value(value))
       .else(client.get(leaderKey))
       .commit();
-    if (result.succeeded) return;
+    if (result.succeeded) return Number(result.header.revision);
     const leader = result.responses[0]?.response_range?.kvs[0];
     if (leader === undefined || Number(leader.create_revision) !== this.term) {
       this.opts.onRejected?.();

@@ -116,14 +116,19 @@ describe('first-boot-agent exit codes and markers', () => {
     const script = `
       import { writeMarker } from ${JSON.stringify(new URL('../../src/agent/markers.js', import.meta.url).href)};
       let i = 0;
-      for (;;) { await writeMarker(process.argv[2] + '/d' + (i++ % 50), '.chainfire-joined'); }
+      for (;;) {
+        await writeMarker(process.argv[2] + '/d' + (i++ % 50), '.chainfire-joined');
+        if (i === 1) console.log('writing');
+      }
     `;
     const scriptPath = join(dir, 'writer.mjs');
     await writeFile(scriptPath, script);
     const root = join(dir, 'kill');
     for (let round = 0; round < 10; round++) {
       const p = startProcess(process.execPath, [scriptPath, root]);
-      await new Promise((r) => setTimeout(r, 30 + round * 17));
+      // Kill it mid-stream: after it has started writing (module loading takes a while under load).
+      await p.waitForLine(/writing/, 30_000);
+      await new Promise((r) => setTimeout(r, 5 + round * 13));
       p.kill('SIGKILL');
       await p.exited;
     }

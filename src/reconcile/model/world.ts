@@ -13,7 +13,7 @@ import { API_VERSION } from '../../schema/common.js';
 import type { NodeMembership } from '../../schema/node-membership.js';
 import type { MembershipOperation, MembershipPolicy } from '../../schema/operation.js';
 import type { StatusBody } from '../../schema/status.js';
-import type { ChainfireMember, PromoteRefused } from '../chainfire-step.js';
+import type { ChainfireMember, PromoteRefused, VoterPlacement } from '../chainfire-step.js';
 import type { NodeAction } from '../step.js';
 import type { Prng } from './prng.js';
 
@@ -22,7 +22,31 @@ export { SERVICES };
 /** A broken safety or liveness property; the schedule stops and reports its seed and trace. */
 export class ModelViolation extends Error {
   override name = 'ModelViolation';
+  /** set when the violation comes from a diagnosed known issue (recognised by its cause) */
+  readonly knownIssue: KnownIssue | undefined;
+
+  constructor(message: string, knownIssue?: KnownIssue) {
+    super(knownIssue === undefined ? message : `${message} [known issue ${knownIssue}]`);
+    this.knownIssue = knownIssue;
+  }
 }
+
+/**
+ * Defects of the code under test that this model found and whose cause is
+ * diagnosed precisely: each is recognised where it is detected by that cause,
+ * not by seed. A default run ends such a schedule, counts it and lists its
+ * seed rather than failing; a strict run (MODEL_STRICT=1) fails on it.
+ *
+ * learner-timeout-from-record: a learner is rolled back as "not started within
+ *   learnerStartTimeoutSeconds" right after it was added, because the timeout
+ *   counts from operations/chainfire's startedAt, and that record was written by
+ *   an earlier attempt (an addLearner that failed, or a crash before the call).
+ * acted-on-stale-own-record: an action is taken with no record in
+ *   operations/<service>, because the reconcile's (stalled) watch cache still
+ *   showed the node's own record for that change, which was already deleted,
+ *   and a change that is the node's own is carried out without any compare.
+ */
+export type KnownIssue = 'learner-timeout-from-record' | 'acted-on-stale-own-record';
 
 /** Raft quorum, written out here rather than imported so that the model checks the code's arithmetic independently. */
 export function majority(voters: number): number {
@@ -32,6 +56,8 @@ export function majority(voters: number): number {
 export interface ModelNode {
   name: string;
   ip: string;
+  datacenter: string;
+  rack: string;
   /** spec.bootstrap of the desired record */
   bootstrap: boolean;
   /** which service blocks the desired record has */
@@ -47,8 +73,10 @@ export interface ModelNode {
   flaredbHealthy: boolean;
   /** the node's etcd does not start (until repaired): a learner added for it never starts */
   etcdBroken: boolean;
-  /** status/<node> as last written by the controller */
+  /** status/<node> as last written by the controller (deep-frozen) */
   status?: StatusBody;
+  /** its canonical JSON without the controller stamp: what a new status is compared with before it is written */
+  statusJson?: string;
 }
 
 export interface EtcdMember {
@@ -62,10 +90,12 @@ export interface EtcdMember {
   /** answers its /health endpoint (voters; a learner is healthy once started) */
   healthy: boolean;
   addedAtMs: number;
-  /** when the learner's etcd starts; undefined: not while its node's etcd is broken */
-  startAtMs?: number;
+  /** when the learner's etcd starts (later if its node's etcd is broken then) */
+  startAtMs: number;
   /** how long after starting the learner has caught up with the leader's log */
   catchUpMs: number;
+  /** startedAt of this node's operations/chainfire record when the learner was added */
+  recordedAtMs?: number;
 }
 
 export interface OperationRecord {
@@ -92,6 +122,8 @@ export function desiredOf(n: ModelNode): NodeMembership {
     state: n.state,
     nodeIp: n.ip,
     fqdn: `${n.name}.model.example.com`,
+    datacenter: n.datacenter,
+    rack: n.rack,
   };
   if (n.wants.chainfire) spec.chainfire = { raftAddr: `${n.ip}:2380`, clientUrl: `https://${n.ip}:2379` };
   if (n.wants.flaredb) spec.flaredb = { raftAddr: `${n.ip}:2480`, apiUrl: `https://${n.ip}:2479` };
@@ -136,12 +168,12 @@ export class World {
   iamBootstrapped = false;
   operations: OperationRecords = {};
   /** every state operations/ has been in, oldest first: what a lagging watch may still show */
-  readonly operationsHistory: OperationRecords[] = [{}];
+  readonly operationsHistory: OperationRecords[] = [this.operations];
   policy: MembershipPolicy;
   /** services whose APIs fail (listing and changes alike) */
   readonly down: Record<Service, boolean> = { chainfire: false, flaredb: false, iam: false };
-  /** how long a newly added learner's etcd takes to start; undefined: it will not start */
-  learnerStartDelayMs: (node: ModelNode) => number | undefined;
+  /** how long a newly added learner's etcd takes to start */
+  learnerStartDelayMs: (node: ModelNode) => number;
   private nextMemberId = 0x1a0;
   private readonly rng: Prng;
 
@@ -189,6 +221,22 @@ export class World {
     return this.members.map((m) => ({ id: m.id, name: m.name, peerUrls: [m.peerUrl], clientUrls: m.name === '' ? [] : [m.peerUrl.replace(/:2380$/, ':2379')], isLearner: m.isLearner }));
   }
 
+  /**
+   * Where the voters are and which nodes wait to join, as the controller
+   * builds it from the desired records, the members and the agent reports.
+   */
+  placement(): VoterPlacement {
+    const placement: VoterPlacement = { voters: [], candidates: [] };
+    for (const n of this.nodes) {
+      if (!n.wants.chainfire || n.state !== 'Present') continue;
+      const place = { node: n.name, datacenter: n.datacenter, rack: n.rack };
+      const m = this.memberOf(n);
+      if (m !== undefined && !m.isLearner) placement.voters.push(place);
+      else if (m === undefined && !n.bootstrap && n.agent) placement.candidates.push(place);
+    }
+    return placement;
+  }
+
   /** Each member's /health answer. */
   health(): Record<string, boolean> {
     return Object.fromEntries(this.members.map((m) => [m.id, this.isHealthy(m)]));
@@ -209,10 +257,11 @@ export class World {
   /** Time passes: learners whose etcd was due start, and are healthy from then on. */
   tick(): void {
     for (const m of this.members) {
-      if (m.name !== '' || m.startAtMs === undefined || this.nowMs < m.startAtMs) continue;
+      if (m.name !== '' || this.nowMs < m.startAtMs) continue;
       if (this.node(m.node).etcdBroken) continue;
       m.name = m.node;
       m.healthy = true;
+      m.startAtMs = this.nowMs; // catching up counts from when it really started
     }
   }
 
@@ -247,7 +296,6 @@ export class World {
         if (other !== undefined) forbid(`a second learner while ${other.id} (${other.node}) is one`);
         if (this.down.chainfire || this.leaderId === undefined) return unavailable('add learner');
         if (this.members.some((m) => m.peerUrl === action.peerUrl)) return { kind: 'done' }; // the driver treats "already a member" as done
-        const delay = this.learnerStartDelayMs(by);
         const m: EtcdMember = {
           id: this.newMemberId(),
           node: by.name,
@@ -256,9 +304,11 @@ export class World {
           isLearner: true,
           healthy: false,
           addedAtMs: this.nowMs,
+          startAtMs: this.nowMs + this.learnerStartDelayMs(by),
           catchUpMs: this.rng.int(0, 60) * 1000,
         };
-        if (delay !== undefined) m.startAtMs = this.nowMs + delay;
+        const record = this.operations.chainfire?.op;
+        if (record?.node === by.name) m.recordedAtMs = Date.parse(record.startedAt);
         this.members.push(m);
         return { kind: 'done' };
       }
@@ -268,8 +318,7 @@ export class World {
         if (!m.isLearner) return { kind: 'done' }; // the driver treats "not a learner" as already promoted
         if (by.state !== 'Present') forbid('promoted the learner of an Absent node');
         if (this.down.chainfire || this.leaderId === undefined) return unavailable('promote');
-        const started = m.startAtMs !== undefined && m.name !== '';
-        if (!started || this.nowMs < (m.startAtMs ?? 0) + m.catchUpMs) {
+        if (m.name === '' || this.nowMs < m.startAtMs + m.catchUpMs) {
           return { kind: 'promoteRefused', refused: { memberId: m.id, detail: 'etcdserver: can only promote a learner member which is in sync with leader' } };
         }
         m.isLearner = false;
@@ -285,7 +334,10 @@ export class World {
             if (m.name !== '') forbid(`removed learner ${m.id}, whose etcd has started`);
             const age = (this.nowMs - m.addedAtMs) / 1000;
             if (age <= this.policy.learnerStartTimeoutSeconds) {
-              forbid(`rolled back learner ${m.id} ${age}s after adding it, before learnerStartTimeoutSeconds (${this.policy.learnerStartTimeoutSeconds}s)`);
+              const why = `${by.name}: rolled back learner ${m.id} ${age}s after adding it, before learnerStartTimeoutSeconds (${this.policy.learnerStartTimeoutSeconds}s)`;
+              const early = m.recordedAtMs === undefined ? 0 : (m.addedAtMs - m.recordedAtMs) / 1000;
+              if (early <= 0) forbid(why);
+              throw new ModelViolation(`${why}; its join was recorded ${early}s before the learner was added`, 'learner-timeout-from-record');
             }
           }
         } else {
@@ -372,6 +424,6 @@ export class World {
   }
 }
 
-export function readyReason(status: StatusBody | undefined): string {
+export function readyReason(status: Pick<StatusBody, 'conditions'> | undefined): string {
   return status?.conditions.find((c) => c.type === 'Ready')?.reason ?? '-';
 }

@@ -1,0 +1,346 @@
+# First-boot automation: the seed's four oneshot units, now running
+# first-boot-agent. The agent validates cluster-config.json, waits for the
+# local service, publishes its report to Chainfire and blocks on its status
+# record until the membership controller has made the node a member.
+#
+#   imports = [ ./nix/modules/first-boot-automation.nix ];
+#   services.first-boot-automation = {
+#     enable = true;
+#     configFile = "/etc/nixos/secrets/cluster-config.json";
+#     endpoints = [ "https://10.0.1.10:2379" "https://10.0.1.11:2379" "https://10.0.1.12:2379" ];
+#     tls = {
+#       caFile = "/etc/nixos/secrets/ca.crt";
+#       certFile = "/etc/nixos/secrets/node04.crt";
+#       keyFile = "/etc/nixos/secrets/node04.key";
+#     };
+#   };
+#
+# Exit codes of the agent: 0 done (or already done: a marker exists), 64
+# usage, 65 rejected by the controller, 69 timed out or unavailable, 78 bad
+# configuration. systemd retries 69 (Restart=on-failure) and never 64, 65 or
+# 78: those need a person to fix the config or the record first.
+{
+  config,
+  lib,
+  pkgs,
+  utils,
+  ...
+}:
+
+let
+  cfg = config.services.first-boot-automation;
+  inherit (lib)
+    mkEnableOption
+    mkIf
+    mkOption
+    optionals
+    types
+    ;
+
+  agent = "${cfg.package}/bin/first-boot-agent";
+  # systemd creates the default state dir (mode 0700); the agent creates any other.
+  defaultStateDir = cfg.stateDir == "/var/lib/first-boot-automation";
+  scheme = if cfg.tls.caFile != null then "https" else "http";
+
+  # Flags every subcommand understands.
+  connectionArgs =
+    [
+      "--config"
+      cfg.configFile
+    ]
+    ++ optionals (cfg.endpoints != [ ]) [
+      "--endpoints"
+      (lib.concatStringsSep "," cfg.endpoints)
+    ]
+    ++ optionals (cfg.tls.caFile != null) [
+      "--cacert"
+      cfg.tls.caFile
+    ]
+    ++ optionals (cfg.tls.certFile != null) [
+      "--cert"
+      cfg.tls.certFile
+      "--key"
+      cfg.tls.keyFile
+    ]
+    ++ optionals (cfg.auth.user != null) [
+      "--user"
+      cfg.auth.user
+      "--password-file"
+      cfg.auth.passwordFile
+    ]
+    ++ [
+      "--log-level"
+      cfg.logLevel
+    ];
+
+  # Flags of the subcommands that wait (join, iam-setup).
+  waitArgs = [
+    "--state-dir"
+    cfg.stateDir
+    "--timeout"
+    "${toString cfg.timeout}s"
+    "--health-timeout"
+    "${toString cfg.healthTimeout}s"
+  ];
+
+  localUrlArgs =
+    port:
+    optionals (port != null) [
+      "--local-url"
+      "${scheme}://${cfg.localAddress}:${toString port}"
+    ];
+
+  # One oneshot unit running the agent, as the seed's units ran their scripts.
+  agentUnit =
+    {
+      description,
+      after,
+      before ? [ ],
+      requires ? [ ],
+      args,
+      remainAfterExit,
+    }:
+    {
+      inherit description before requires;
+      after = [ "network-online.target" ] ++ after;
+      wants = [ "network-online.target" ];
+      wantedBy = [ "multi-user.target" ];
+      serviceConfig = {
+        Type = "oneshot";
+        RemainAfterExit = remainAfterExit;
+        ExecStart = utils.escapeSystemdExecArgs ([ agent ] ++ args);
+        Restart = "on-failure";
+        RestartSec = "15s";
+        # usage, rejected by the controller, bad configuration: retrying cannot help
+        RestartPreventExitStatus = "64 65 78";
+        # The agent bounds its own waits; this only catches a hung process.
+        TimeoutStartSec = "${toString (cfg.timeout + cfg.healthTimeout + 60)}s";
+        StateDirectory = mkIf defaultStateDir "first-boot-automation";
+        StateDirectoryMode = mkIf defaultStateDir "0700";
+        UMask = "0077";
+        NoNewPrivileges = true;
+        PrivateTmp = true;
+        ProtectHome = true;
+        # /usr, /boot and /etc read-only; the state dir under /var stays writable.
+        ProtectSystem = "full";
+      };
+    };
+in
+{
+  options.services.first-boot-automation = {
+    enable = mkEnableOption "first-boot cluster join of Chainfire, FlareDB and IAM through the membership controller";
+
+    package = mkOption {
+      type = types.package;
+      default = pkgs.callPackage ../package.nix { };
+      defaultText = lib.literalExpression "pkgs.callPackage ./nix/package.nix { }";
+      description = ''
+        The photoncloud-membership package (provides first-boot-agent). Pass
+        `npmDepsHash` when calling nix/package.nix; see docs/install.md.
+      '';
+    };
+
+    configFile = mkOption {
+      type = types.str;
+      default = "/etc/nixos/secrets/cluster-config.json";
+      description = "This node's cluster-config.json (the seed's format). Keep it mode 0600.";
+    };
+
+    enableChainfire = mkOption {
+      type = types.bool;
+      default = true;
+      description = "Run chainfire-cluster-join.service.";
+    };
+
+    enableFlareDB = mkOption {
+      type = types.bool;
+      default = true;
+      description = "Run flaredb-cluster-join.service.";
+    };
+
+    enableIAM = mkOption {
+      type = types.bool;
+      default = true;
+      description = "Run iam-initial-setup.service.";
+    };
+
+    enableHealthCheck = mkOption {
+      type = types.bool;
+      default = true;
+      description = "Run cluster-health-check.service after the others.";
+    };
+
+    chainfirePort = mkOption {
+      type = types.nullOr types.port;
+      default = null;
+      example = 2379;
+      description = ''
+        Port of the local Chainfire API for the join's local health check
+        (`--local-url <scheme>://<localAddress>:<port>`). null: the client URL
+        that cluster-config.json gives (services.chainfire.client_url, or
+        node_ip and port 2379).
+      '';
+    };
+
+    flaredbPort = mkOption {
+      type = types.nullOr types.port;
+      default = null;
+      example = 2479;
+      description = ''
+        Port of the local FlareDB API for the join's local health check. null:
+        the API URL that cluster-config.json gives.
+      '';
+    };
+
+    localAddress = mkOption {
+      type = types.str;
+      default = "localhost";
+      description = ''
+        Host for the local health checks when chainfirePort or flaredbPort is
+        set. With TLS, the service's certificate must name it.
+      '';
+    };
+
+    timeout = mkOption {
+      type = types.ints.positive;
+      default = 600;
+      description = "Seconds a join waits for the controller (`--timeout`); then the agent exits 69 and systemd retries.";
+    };
+
+    healthTimeout = mkOption {
+      type = types.ints.positive;
+      default = 120;
+      description = "Seconds to wait for the local service to be healthy (`--health-timeout`).";
+    };
+
+    stateDir = mkOption {
+      type = types.str;
+      default = "/var/lib/first-boot-automation";
+      description = "Where the marker files (.chainfire-joined, ...) live.";
+    };
+
+    endpoints = mkOption {
+      type = types.listOf types.str;
+      default = [ ];
+      example = [
+        "https://10.0.1.10:2379"
+        "https://10.0.1.11:2379"
+      ];
+      description = "Chainfire endpoints (`--endpoints`). Empty: the config's leader_url.";
+    };
+
+    tls = {
+      caFile = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        example = "/etc/nixos/secrets/ca.crt";
+        description = "CA that signed Chainfire's server certificate (`--cacert`). null: the config's tls.ca_file.";
+      };
+      certFile = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        example = "/etc/nixos/secrets/node04.crt";
+        description = "This node's client certificate (`--cert`).";
+      };
+      keyFile = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        example = "/etc/nixos/secrets/node04.key";
+        description = "Its private key (`--key`); mode 0600, or the agent warns.";
+      };
+    };
+
+    auth = {
+      user = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        example = "membership-agent-node04";
+        description = "etcd user (`--user`), made by `membershipctl rbac apply`.";
+      };
+      passwordFile = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        example = "/etc/nixos/secrets/membership-agent.password";
+        description = "File holding that user's password (`--password-file`); never put the password in the Nix store.";
+      };
+    };
+
+    logLevel = mkOption {
+      type = types.enum [
+        "debug"
+        "info"
+        "warn"
+        "error"
+      ];
+      default = "info";
+      description = "Log level of the agent's JSON lines.";
+    };
+  };
+
+  config = mkIf cfg.enable {
+    assertions = [
+      {
+        assertion = (cfg.tls.certFile == null) == (cfg.tls.keyFile == null);
+        message = "services.first-boot-automation.tls: certFile and keyFile go together.";
+      }
+      {
+        assertion = (cfg.auth.user == null) == (cfg.auth.passwordFile == null);
+        message = "services.first-boot-automation.auth: user needs passwordFile (and passwordFile a user).";
+      }
+    ];
+
+    systemd.services = {
+      chainfire-cluster-join = mkIf cfg.enableChainfire (agentUnit {
+        description = "Join the Chainfire cluster on first boot";
+        after = [ "chainfire.service" ];
+        before = [ "flaredb-cluster-join.service" ];
+        args = [
+          "join"
+          "chainfire"
+        ]
+        ++ connectionArgs
+        ++ waitArgs
+        ++ localUrlArgs cfg.chainfirePort;
+        remainAfterExit = true;
+      });
+
+      flaredb-cluster-join = mkIf cfg.enableFlareDB (agentUnit {
+        description = "Join the FlareDB cluster after Chainfire";
+        after = [
+          "chainfire-cluster-join.service"
+          "flaredb.service"
+        ];
+        requires = optionals cfg.enableChainfire [ "chainfire-cluster-join.service" ];
+        args = [
+          "join"
+          "flaredb"
+        ]
+        ++ connectionArgs
+        ++ waitArgs
+        ++ localUrlArgs cfg.flaredbPort;
+        remainAfterExit = true;
+      });
+
+      iam-initial-setup = mkIf cfg.enableIAM (agentUnit {
+        description = "IAM initial setup and registration of this node";
+        after = [
+          "flaredb-cluster-join.service"
+          "iam.service"
+        ];
+        args = [ "iam-setup" ] ++ connectionArgs ++ waitArgs;
+        remainAfterExit = true;
+      });
+
+      cluster-health-check = mkIf cfg.enableHealthCheck (agentUnit {
+        description = "Check cluster health on first boot";
+        after = [
+          "chainfire-cluster-join.service"
+          "flaredb-cluster-join.service"
+          "iam-initial-setup.service"
+        ];
+        args = [ "health-check" ] ++ connectionArgs;
+        remainAfterExit = false;
+      });
+    };
+  };
+}

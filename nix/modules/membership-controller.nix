@@ -1,0 +1,360 @@
+# membership-controller on the control-plane nodes: every replica watches the
+# NodeMembership records, one leader at a time reconciles them.
+#
+#   imports = [ ./nix/modules/membership-controller.nix ];
+#   services.membership-controller = {
+#     enable = true;
+#     endpoints = [ "https://10.0.1.10:2379" "https://10.0.1.11:2379" "https://10.0.1.12:2379" ];
+#     tls = {
+#       caFile = "/etc/nixos/secrets/ca.crt";
+#       certFile = "/etc/nixos/secrets/membership-controller.crt";
+#       keyFile = "/etc/nixos/secrets/membership-controller.key";
+#     };
+#     auth = {
+#       user = "membership-controller";
+#       passwordFile = "/etc/nixos/secrets/membership-controller.password";
+#     };
+#     iam = {
+#       endpoints = [ "https://10.0.1.10:8080" ];
+#       tls.caFile = "/etc/nixos/secrets/ca.crt";
+#       adminSecretFile = "/etc/nixos/secrets/iam-admin.json";
+#     };
+#   };
+#
+# Secrets (the key, the password, the IAM admin secret) are referenced by
+# path and read at run time; none of them enters the Nix store. The files
+# must be readable by `user` (default membership-controller) and by nobody
+# else: the controller refuses to start (exit 78) with a key that group or
+# others may read.
+{
+  config,
+  lib,
+  pkgs,
+  utils,
+  ...
+}:
+
+let
+  cfg = config.services.membership-controller;
+  inherit (lib)
+    filterAttrs
+    mkEnableOption
+    mkIf
+    mkOption
+    optionalAttrs
+    optionals
+    types
+    ;
+
+  tlsOptions = {
+    caFile = mkOption {
+      type = types.nullOr types.str;
+      default = null;
+      description = "CA that signed the service's server certificate.";
+    };
+    certFile = mkOption {
+      type = types.nullOr types.str;
+      default = null;
+      description = "Client certificate for mTLS (with keyFile).";
+    };
+    keyFile = mkOption {
+      type = types.nullOr types.str;
+      default = null;
+      description = "Private key of certFile; mode 0600, owned by the controller's user.";
+    };
+  };
+
+  # FlareDB's and IAM's blocks of the configuration file (docs/controller-config.md).
+  httpServiceOptions = {
+    endpoints = mkOption {
+      type = types.listOf types.str;
+      description = "Admin API URLs, tried in order.";
+    };
+    tls = tlsOptions;
+    requestTimeoutMs = mkOption {
+      type = types.ints.between 100 600000;
+      default = 5000;
+      description = "Deadline of one HTTP request.";
+    };
+    retries = mkOption {
+      type = types.ints.between 0 20;
+      default = 3;
+      description = "Retries of transient failures within one call.";
+    };
+  };
+
+  nonNull = filterAttrs (_: v: v != null);
+
+  serviceSettings =
+    s:
+    {
+      inherit (s) endpoints requestTimeoutMs retries;
+    }
+    // optionalAttrs (s.tls.caFile != null) { tls = nonNull s.tls; };
+
+  settings =
+    {
+      chainfire.callTimeoutMs = cfg.callTimeoutMs;
+    }
+    // optionalAttrs (cfg.flaredb != null) { flaredb = serviceSettings cfg.flaredb; }
+    // optionalAttrs (cfg.iam != null) {
+      iam = serviceSettings cfg.iam // {
+        inherit (cfg.iam) adminSecretFile;
+      };
+    };
+
+  configFile = pkgs.writeText "membership-controller.json" (builtins.toJSON settings);
+
+  args =
+    [
+      "${cfg.package}/bin/membership-controller"
+      "--endpoints"
+      (lib.concatStringsSep "," cfg.endpoints)
+      "--prefix"
+      cfg.prefix
+      "--config"
+      "${configFile}"
+      "--lease-ttl"
+      (toString cfg.leaseTtl)
+      "--workers"
+      (toString cfg.workers)
+      "--resync-period"
+      cfg.resyncPeriod
+      "--metrics-addr"
+      cfg.metricsAddr
+      "--log-level"
+      cfg.logLevel
+    ]
+    ++ optionals (cfg.identity != null) [
+      "--identity"
+      cfg.identity
+    ]
+    ++ optionals (cfg.tls.caFile != null) [
+      "--cacert"
+      cfg.tls.caFile
+    ]
+    ++ optionals (cfg.tls.certFile != null) [
+      "--cert"
+      cfg.tls.certFile
+      "--key"
+      cfg.tls.keyFile
+    ]
+    ++ optionals (cfg.auth.user != null) [
+      "--user"
+      cfg.auth.user
+      "--password-file"
+      cfg.auth.passwordFile
+    ]
+    ++ cfg.extraArgs;
+in
+{
+  options.services.membership-controller = {
+    enable = mkEnableOption "the PhotonCloud membership controller";
+
+    package = mkOption {
+      type = types.package;
+      default = pkgs.callPackage ../package.nix { };
+      defaultText = lib.literalExpression "pkgs.callPackage ./nix/package.nix { }";
+      description = "The photoncloud-membership package (provides membership-controller).";
+    };
+
+    endpoints = mkOption {
+      type = types.listOf types.str;
+      example = [
+        "https://10.0.1.10:2379"
+        "https://10.0.1.11:2379"
+        "https://10.0.1.12:2379"
+      ];
+      description = "Chainfire endpoints (`--endpoints`).";
+    };
+
+    prefix = mkOption {
+      type = types.str;
+      default = "/photoncloud/membership/v1";
+      description = "Key prefix of the membership records (`--prefix`).";
+    };
+
+    tls = tlsOptions;
+
+    auth = {
+      user = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        example = "membership-controller";
+        description = "etcd user (`--user`), made by `membershipctl rbac apply`.";
+      };
+      passwordFile = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        description = "File holding the etcd password (`--password-file`).";
+      };
+    };
+
+    identity = mkOption {
+      type = types.nullOr types.str;
+      default = null;
+      description = "Name in the leader election; null: hostname/pid.";
+    };
+
+    leaseTtl = mkOption {
+      type = types.ints.positive;
+      default = 10;
+      description = "Leader lease TTL in seconds; a standby takes over within this after a crash.";
+    };
+
+    workers = mkOption {
+      type = types.ints.positive;
+      default = 4;
+      description = "Concurrent reconciles.";
+    };
+
+    resyncPeriod = mkOption {
+      type = types.str;
+      default = "30s";
+      description = "How often every record is reconciled again.";
+    };
+
+    metricsAddr = mkOption {
+      type = types.str;
+      default = "127.0.0.1:9477";
+      description = ''Where /metrics, /healthz and /readyz are served ("off" to disable).'';
+    };
+
+    logLevel = mkOption {
+      type = types.enum [
+        "debug"
+        "info"
+        "warn"
+        "error"
+        "silent"
+      ];
+      default = "info";
+      description = "Log level.";
+    };
+
+    callTimeoutMs = mkOption {
+      type = types.ints.between 100 600000;
+      default = 5000;
+      description = "Deadline of every etcd call (chainfire.callTimeoutMs in the configuration file).";
+    };
+
+    flaredb = mkOption {
+      type = types.nullOr (types.submodule { options = httpServiceOptions; });
+      default = null;
+      description = "FlareDB's admin API; null: FlareDB membership is not reconciled.";
+    };
+
+    iam = mkOption {
+      type = types.nullOr (
+        types.submodule {
+          options = httpServiceOptions // {
+            adminSecretFile = mkOption {
+              type = types.str;
+              description = ''File with the initial admin user and password, `{"user": "...", "password": "..."}`; mode 0600.'';
+            };
+          };
+        }
+      );
+      default = null;
+      description = "IAM's admin API; null: IAM registration is not reconciled.";
+    };
+
+    extraArgs = mkOption {
+      type = types.listOf types.str;
+      default = [ ];
+      description = "More command-line arguments.";
+    };
+
+    user = mkOption {
+      type = types.str;
+      default = "membership-controller";
+      description = "System user the controller runs as; it must be able to read the key and password files.";
+    };
+
+    group = mkOption {
+      type = types.str;
+      default = "membership-controller";
+      description = "System group of that user.";
+    };
+  };
+
+  config = mkIf cfg.enable {
+    assertions = [
+      {
+        assertion = cfg.endpoints != [ ];
+        message = "services.membership-controller.endpoints: name at least one Chainfire endpoint.";
+      }
+      {
+        assertion = (cfg.tls.certFile == null) == (cfg.tls.keyFile == null);
+        message = "services.membership-controller.tls: certFile and keyFile go together.";
+      }
+      {
+        assertion = (cfg.auth.user == null) == (cfg.auth.passwordFile == null);
+        message = "services.membership-controller.auth: user needs passwordFile (and passwordFile a user).";
+      }
+    ];
+
+    users.users = mkIf (cfg.user == "membership-controller") {
+      membership-controller = {
+        isSystemUser = true;
+        group = cfg.group;
+        description = "PhotonCloud membership controller";
+      };
+    };
+    users.groups = mkIf (cfg.group == "membership-controller") { membership-controller = { }; };
+
+    systemd.services.membership-controller = {
+      description = "PhotonCloud membership controller";
+      wants = [ "network-online.target" ];
+      after = [
+        "network-online.target"
+        "chainfire.service"
+      ];
+      wantedBy = [ "multi-user.target" ];
+      serviceConfig = {
+        Type = "simple";
+        ExecStart = utils.escapeSystemdExecArgs args;
+        # SIGTERM resigns leadership so that a standby takes over at once.
+        KillSignal = "SIGTERM";
+        TimeoutStopSec = "30s";
+        Restart = "on-failure";
+        RestartSec = "5s";
+        # usage and configuration errors (a loose key mode, say) need a person
+        RestartPreventExitStatus = "64 78";
+
+        # A fixed user, so that key and password files can be owned by it.
+        User = cfg.user;
+        Group = cfg.group;
+        DynamicUser = false;
+
+        # Hardening: the controller only talks to the network and reads its files.
+        NoNewPrivileges = true;
+        ProtectSystem = "strict";
+        ProtectHome = true;
+        PrivateTmp = true;
+        PrivateDevices = true;
+        ProtectKernelTunables = true;
+        ProtectKernelModules = true;
+        ProtectKernelLogs = true;
+        ProtectControlGroups = true;
+        ProtectClock = true;
+        ProtectHostname = true;
+        ProtectProc = "invisible";
+        RestrictAddressFamilies = [
+          "AF_INET"
+          "AF_INET6"
+          "AF_UNIX"
+        ];
+        RestrictNamespaces = true;
+        RestrictRealtime = true;
+        RestrictSUIDSGID = true;
+        LockPersonality = true;
+        SystemCallArchitectures = "native";
+        CapabilityBoundingSet = "";
+        AmbientCapabilities = "";
+        UMask = "0077";
+        # No MemoryDenyWriteExecute: V8's JIT needs writable executable pages.
+      };
+    };
+  };
+}

@@ -1,0 +1,446 @@
+// Checks the deployment files against the real tools: nix-instantiate parses
+// every .nix file and evaluates the modules, systemd-analyze verifies every
+// unit, and every unit's ExecStart is run against the built programs to show
+// that they accept its flags.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { chmod, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { basename, dirname, join, relative } from 'node:path';
+import { parseControllerConfig } from '../../src/controller/config.js';
+import { binPath, runProcess } from '../support/processes.js';
+import { tempDir } from '../support/fixtures.js';
+
+// binPath is <root>/dist/src/bin/<name>.js
+const root = dirname(dirname(dirname(dirname(binPath('membershipctl')))));
+const SYSTEMD_DIR = join(root, 'deploy', 'systemd');
+const NIX_DIR = join(root, 'nix');
+const AGENT_UNITS = ['chainfire-cluster-join', 'flaredb-cluster-join', 'iam-initial-setup', 'cluster-health-check'];
+const STUB_STORE = '/nix/store/00000000000000000000000000000000-photoncloud-membership-0.1.0';
+
+// ---------------------------------------------------------------------------
+// Unit files
+
+type Section = Map<string, string[]>;
+type Unit = Map<string, Section>;
+
+/** systemd's ini dialect: sections, `Key=value`, repeated keys accumulate, `#`/`;` comments. */
+function parseUnit(text: string): Unit {
+  const unit: Unit = new Map();
+  let section: Section | undefined;
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#') || line.startsWith(';')) continue;
+    const header = /^\[(.+)\]$/.exec(line);
+    if (header) {
+      section = new Map();
+      unit.set(header[1]!, section);
+      continue;
+    }
+    const eq = line.indexOf('=');
+    assert.ok(section && eq > 0, `not a Key=value line inside a section: ${line}`);
+    const key = line.slice(0, eq).trim();
+    section.set(key, [...(section.get(key) ?? []), line.slice(eq + 1).trim()]);
+  }
+  return unit;
+}
+
+function value(unit: Unit, section: string, key: string): string | undefined {
+  return unit.get(section)?.get(key)?.at(-1);
+}
+
+/** A space-separated list setting, all lines of it. */
+function words(unit: Unit, section: string, key: string): string[] {
+  return (unit.get(section)?.get(key) ?? []).flatMap((v) => v.split(/\s+/)).filter(Boolean);
+}
+
+/** `KEY=value` lines of an environment file (comments and blank lines skipped). */
+function parseEnvFile(text: string): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const line of text.split('\n')) {
+    const m = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(line.trim());
+    if (m) env[m[1]!] = m[2]!.replace(/^"(.*)"$/, '$1');
+  }
+  return env;
+}
+
+/**
+ * ExecStart as systemd splits it: words, "double-quoted" words with
+ * backslash escapes, `$$` and `%%` for literal `$` and `%`; `${VAR}` expands
+ * inside a word, a lone `$VAR` word expands to its value split on spaces
+ * (nothing when unset).
+ */
+function execArgv(execStart: string, env: Record<string, string>): string[] {
+  const out: string[] = [];
+  const tokens = execStart.match(/"(?:[^"\\]|\\.)*"|\S+/g) ?? [];
+  for (const token of tokens) {
+    const quoted = token.startsWith('"');
+    let word = quoted ? (JSON.parse(token) as string) : token;
+    const lone = /^\$([A-Za-z_][A-Za-z0-9_]*)$/.exec(word);
+    if (lone && !quoted) {
+      out.push(...(env[lone[1]!] ?? '').split(/\s+/).filter(Boolean));
+      continue;
+    }
+    word = word.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, name: string) => env[name] ?? '');
+    out.push(word.replaceAll('$$', '$').replaceAll('%%', '%'));
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// Nix
+
+async function nixFiles(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { withFileTypes: true, recursive: true });
+  return entries.filter((e) => e.isFile() && e.name.endsWith('.nix')).map((e) => join(e.parentPath, e.name)).sort();
+}
+
+/**
+ * Stand-ins for the parts of nixpkgs the modules use, so that they can be
+ * evaluated here without a nixpkgs checkout: options become their defaults
+ * (overridden per test), mkIf is resolved, and escapeSystemdExecArgs quotes
+ * as nixpkgs' utils does. pkgs.writeText traces its text, which is how the
+ * test reads the generated configuration file.
+ */
+const NIX_HARNESS = `
+{ overrides }:
+let
+  lib = rec {
+    mkOption = o: o // { _isOption = true; };
+    mkEnableOption = d: { _isOption = true; default = false; description = d; };
+    mkIf = condition: content: { _type = "if"; inherit condition content; };
+    optionals = c: l: if c then l else [ ];
+    optionalAttrs = c: a: if c then a else { };
+    filterAttrs = p: a: builtins.listToAttrs (builtins.filter (x: p x.name x.value)
+      (map (name: { inherit name; value = a.\${name}; }) (builtins.attrNames a)));
+    concatStringsSep = builtins.concatStringsSep;
+    literalExpression = text: { _type = "literalExpression"; inherit text; };
+    fakeHash = "sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+    cleanSourceWith = { src, filter }: { inherit filter; };
+    platforms.linux = [ "x86_64-linux" ];
+    types = {
+      str = "str"; bool = "bool"; port = "port"; package = "package";
+      nullOr = t: "nullOr"; listOf = t: "listOf"; enum = l: "enum"; submodule = m: "submodule";
+      ints = { positive = "positive"; between = a: b: "between"; };
+    };
+  };
+  pkgs = {
+    callPackage = path: args: "${STUB_STORE}";
+    writeText = name: text: builtins.trace "writeText \${name} \${text}" "/nix/store/00000000000000000000000000000000-\${name}";
+  };
+  utils.escapeSystemdExecArgs = args: builtins.concatStringsSep " "
+    (map (a: builtins.replaceStrings [ "%" "$" ] [ "%%" "$$" ] (builtins.toJSON a)) args);
+
+  defaultsOf = opts: builtins.mapAttrs (_: o: if o ? _isOption then o.default or null else defaultsOf o) opts;
+  merge = a: b: a // builtins.mapAttrs (n: v: if builtins.isAttrs v && builtins.isAttrs (a.\${n} or null) then merge a.\${n} v else v) b;
+  resolve = v:
+    if builtins.isAttrs v && (v._type or null) == "if" then (if v.condition then resolve v.content else null)
+    else if builtins.isAttrs v then
+      let r = builtins.mapAttrs (_: resolve) v;
+      in builtins.removeAttrs r (builtins.filter (n: r.\${n} == null) (builtins.attrNames r))
+    else if builtins.isList v then map resolve v
+    else v;
+
+  evalModule = file: name: settings:
+    let
+      module = import file { inherit lib pkgs utils config; };
+      config.services.\${name} = merge (defaultsOf module.options.services.\${name}) settings;
+    in resolve module.config;
+
+  package = import ${JSON.stringify(join(NIX_DIR, 'package.nix'))} { inherit lib; buildNpmPackage = a: a; nodejs_20 = "nodejs-20"; };
+  pinned = import ${JSON.stringify(join(NIX_DIR, 'package.nix'))} { inherit lib; buildNpmPackage = a: a; nodejs_20 = "nodejs-20"; npmDepsHash = "sha256-pinned"; };
+in {
+  package = {
+    inherit (package) pname version npmDepsHash npmBuildScript doCheck;
+    pinnedHash = pinned.npmDepsHash;
+    keeps = map (p: package.src.filter p "directory") [ "/x/src" "/x/node_modules" "/x/dist" "/x/.git" ];
+  };
+  firstBoot = builtins.mapAttrs (_: s: evalModule ${JSON.stringify(join(NIX_DIR, 'modules', 'first-boot-automation.nix'))} "first-boot-automation" s) overrides.firstBoot;
+  controller = builtins.mapAttrs (_: s: evalModule ${JSON.stringify(join(NIX_DIR, 'modules', 'membership-controller.nix'))} "membership-controller" s) overrides.controller;
+}
+`;
+
+interface NixUnit {
+  description: string;
+  after?: string[];
+  before?: string[];
+  requires?: string[];
+  wants?: string[];
+  wantedBy?: string[];
+  serviceConfig: Record<string, string | number | boolean | string[]>;
+}
+interface NixConfig {
+  assertions?: { assertion: boolean; message: string }[];
+  systemd?: { services: Record<string, NixUnit> };
+  users?: { users: Record<string, unknown>; groups: Record<string, unknown> };
+}
+
+/** A NixOS unit rendered the way NixOS writes unit files (lists as repeated lines, booleans as true/false). */
+function renderNixUnit(u: NixUnit): string {
+  const line = (k: string, v: unknown): string[] =>
+    Array.isArray(v) ? v.map((x) => `${k}=${String(x)}`) : [`${k}=${typeof v === 'boolean' ? (v ? 'true' : 'false') : String(v)}`];
+  const unit = [
+    '[Unit]',
+    `Description=${u.description}`,
+    ...(['after', 'before', 'requires', 'wants'] as const).flatMap((k) =>
+      (u[k] ?? []).length > 0 ? [`${k[0]!.toUpperCase()}${k.slice(1)}=${u[k]!.join(' ')}`] : [],
+    ),
+    '',
+    '[Service]',
+    ...Object.entries(u.serviceConfig).flatMap(([k, v]) => line(k, v)),
+    '',
+    '[Install]',
+    `WantedBy=${(u.wantedBy ?? []).join(' ')}`,
+  ];
+  return unit.join('\n') + '\n';
+}
+
+// ---------------------------------------------------------------------------
+
+describe('deployment files: NixOS modules, package and systemd units', () => {
+  let dir: string;
+  let shimDir: string;
+  let nixEval: {
+    package: { pname: string; version: string; npmDepsHash: string; npmBuildScript: string; doCheck: boolean; pinnedHash: string; keeps: boolean[] };
+    firstBoot: Record<string, NixConfig>;
+    controller: Record<string, NixConfig>;
+  };
+  let traced = '';
+  let missingConfig: string;
+
+  before(async () => {
+    dir = await tempDir('deploy-files-');
+    missingConfig = join(dir, 'no-such-cluster-config.json');
+    // systemd-analyze verify checks that each ExecStart binary exists and is
+    // executable. On an installed host /usr/bin/first-boot-agent is npm's link
+    // to dist/src/bin/first-boot-agent.js; this container has no such install,
+    // so the copies verified below point ExecStart at launchers in a temp dir
+    // that run the very same built programs (and are run below to prove it).
+    shimDir = join(dir, 'bin');
+    await mkdir(shimDir);
+    for (const name of ['first-boot-agent', 'membership-controller', 'membershipctl'] as const) {
+      const shim = join(shimDir, name);
+      await writeFile(shim, `#!/bin/sh\nexec '${process.execPath}' '${binPath(name)}' "$@"\n`);
+      await chmod(shim, 0o755);
+    }
+  });
+
+  after(async () => {
+    if (!process.env.KEEP_TEST_DIRS) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('every .nix file parses (nix-instantiate --parse)', async () => {
+    const files = await nixFiles(NIX_DIR);
+    assert.deepEqual(files.map((f) => relative(root, f)), [
+      'nix/modules/first-boot-automation.nix',
+      'nix/modules/membership-controller.nix',
+      'nix/package.nix',
+    ]);
+    for (const file of files) {
+      const r = await runProcess('nix-instantiate', ['--parse', file], { timeoutMs: 30_000 });
+      assert.equal(r.code, 0, `${file}:\n${r.stderr}`);
+      assert.equal(r.stderr.trim(), '', `${file}: ${r.stderr}`);
+    }
+  });
+
+  it('the modules evaluate, with stand-ins for nixpkgs, into the seed\'s units and a valid controller configuration', async () => {
+    const tls = { caFile: '/etc/nixos/secrets/ca.crt', certFile: '/etc/nixos/secrets/node04.crt', keyFile: '/etc/nixos/secrets/node04.key' };
+    const overrides = {
+      firstBoot: {
+        defaults: { enable: true, configFile: missingConfig, stateDir: join(dir, 'nix-state') },
+        secured: {
+          enable: true, configFile: missingConfig, stateDir: join(dir, 'nix-state'),
+          endpoints: ['https://10.0.1.10:2379', 'https://10.0.1.11:2379'], tls,
+          auth: { user: 'membership-agent-node04', passwordFile: '/etc/nixos/secrets/agent.password' },
+          chainfirePort: 2379, timeout: 300,
+        },
+        noChainfireNoIam: { enable: true, enableChainfire: false, enableIAM: false },
+        disabled: {},
+      },
+      controller: {
+        full: {
+          enable: true,
+          endpoints: ['https://10.0.1.10:2379'],
+          tls: { caFile: tls.caFile, certFile: '/etc/photoncloud/controller.crt', keyFile: '/etc/photoncloud/controller.key' },
+          auth: { user: 'membership-controller', passwordFile: '/etc/photoncloud/controller.password' },
+          flaredb: { endpoints: ['https://10.0.1.10:2479'], tls: { caFile: tls.caFile, certFile: null, keyFile: null }, requestTimeoutMs: 5000, retries: 3 },
+          iam: { endpoints: ['https://10.0.1.10:8080'], tls: { caFile: tls.caFile, certFile: null, keyFile: null }, requestTimeoutMs: 2000, retries: 2, adminSecretFile: '/etc/photoncloud/iam-admin.json' },
+        },
+      },
+    };
+    const harness = join(dir, 'harness.nix');
+    await writeFile(harness, NIX_HARNESS);
+    const r = await runProcess(
+      'nix-instantiate',
+      ['--eval', '--strict', '--json', harness, '--arg', 'overrides', `builtins.fromJSON ${JSON.stringify(JSON.stringify(overrides))}`],
+      { timeoutMs: 60_000 },
+    );
+    assert.equal(r.code, 0, r.stderr);
+    nixEval = JSON.parse(r.stdout) as typeof nixEval;
+    traced = r.stderr;
+
+    // package.nix: the placeholder hash until the user pins one.
+    assert.equal(nixEval.package.pname, 'photoncloud-membership');
+    assert.equal(nixEval.package.npmDepsHash, 'sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=');
+    assert.equal(nixEval.package.pinnedHash, 'sha256-pinned');
+    assert.equal(nixEval.package.npmBuildScript, 'build');
+    assert.deepEqual(nixEval.package.keeps, [true, false, false, false]);
+
+    const { defaults, secured, noChainfireNoIam, disabled } = nixEval.firstBoot;
+    assert.equal(disabled as unknown, null, 'a disabled module (mkIf false) defines nothing');
+    for (const c of [defaults!, secured!]) {
+      assert.ok(c.assertions!.every((a) => a.assertion), JSON.stringify(c.assertions));
+      const units = c.systemd!.services;
+      assert.deepEqual(Object.keys(units).sort(), [...AGENT_UNITS].sort());
+      const cf = units['chainfire-cluster-join']!;
+      assert.deepEqual(cf.after, ['network-online.target', 'chainfire.service']);
+      assert.deepEqual(cf.before, ['flaredb-cluster-join.service']);
+      const fd = units['flaredb-cluster-join']!;
+      assert.deepEqual(fd.after, ['network-online.target', 'chainfire-cluster-join.service', 'flaredb.service']);
+      assert.deepEqual(fd.requires, ['chainfire-cluster-join.service']);
+      assert.deepEqual(units['iam-initial-setup']!.after, ['network-online.target', 'flaredb-cluster-join.service', 'iam.service']);
+      assert.deepEqual(units['cluster-health-check']!.after, [
+        'network-online.target', 'chainfire-cluster-join.service', 'flaredb-cluster-join.service', 'iam-initial-setup.service',
+      ]);
+      for (const name of AGENT_UNITS) {
+        const s = units[name]!.serviceConfig;
+        assert.equal(s.Type, 'oneshot', name);
+        assert.equal(s.RemainAfterExit, name !== 'cluster-health-check', name);
+        assert.equal(s.Restart, 'on-failure', name);
+        assert.equal(s.RestartPreventExitStatus, '64 65 78', name);
+      }
+    }
+    assert.match(String(defaults!.systemd!.services['chainfire-cluster-join']!.serviceConfig.ExecStart),
+      /^"\/nix\/store\/[^"]+\/bin\/first-boot-agent" "join" "chainfire" "--config" "[^"]+" "--log-level" "info" "--state-dir" /);
+    const securedStart = String(secured!.systemd!.services['chainfire-cluster-join']!.serviceConfig.ExecStart);
+    for (const fragment of ['"--endpoints" "https://10.0.1.10:2379,https://10.0.1.11:2379"', '"--cacert" "/etc/nixos/secrets/ca.crt"',
+      '"--key" "/etc/nixos/secrets/node04.key"', '"--user" "membership-agent-node04"', '"--timeout" "300s"', '"--local-url" "https://localhost:2379"']) {
+      assert.ok(securedStart.includes(fragment), `${fragment} missing from ${securedStart}`);
+    }
+    assert.equal(secured!.systemd!.services['chainfire-cluster-join']!.serviceConfig.TimeoutStartSec, '480s');
+    const limited = noChainfireNoIam!.systemd!.services;
+    assert.deepEqual(Object.keys(limited).sort(), ['cluster-health-check', 'flaredb-cluster-join']);
+    assert.deepEqual(limited['flaredb-cluster-join']!.requires, [], 'no Requires= on a unit that is not defined');
+
+    const controller = nixEval.controller.full!;
+    assert.ok(controller.assertions!.every((a) => a.assertion));
+    const svc = controller.systemd!.services['membership-controller']!.serviceConfig;
+    assert.equal(svc.User, 'membership-controller');
+    assert.equal(svc.DynamicUser, false);
+    assert.equal(svc.ProtectSystem, 'strict');
+    assert.equal(svc.NoNewPrivileges, true);
+    assert.ok(controller.users!.users['membership-controller'], 'the system user is defined');
+    const start = String(svc.ExecStart);
+    assert.match(start, /"--config" "\/nix\/store\/[^"]+-membership-controller\.json"/);
+    assert.ok(start.includes('"--password-file" "/etc/photoncloud/controller.password"'), start);
+
+    // The generated configuration file is one the controller accepts.
+    const json = /trace: writeText membership-controller\.json (\{.*\})$/m.exec(traced)?.[1];
+    assert.ok(json, `no configuration file was generated:\n${traced}`);
+    const parsed = parseControllerConfig(json, 'membership-controller.json');
+    assert.deepEqual(parsed.iam?.endpoints, ['https://10.0.1.10:8080']);
+    assert.equal(parsed.iam?.adminSecretFile, '/etc/photoncloud/iam-admin.json');
+    assert.deepEqual(parsed.flaredb?.tls, { caFile: '/etc/nixos/secrets/ca.crt' });
+    assert.equal(parsed.chainfire.callTimeoutMs, 5000);
+  });
+
+  it('systemd-analyze verify passes, without a warning, on the plain units and on the units the modules make', async () => {
+    const plainDir = join(dir, 'plain');
+    const nixDir = join(dir, 'from-nix');
+    await mkdir(plainDir);
+    await mkdir(nixDir);
+    for (const file of (await readdir(SYSTEMD_DIR)).filter((f) => f.endsWith('.service'))) {
+      const text = await readFile(join(SYSTEMD_DIR, file), 'utf8');
+      // The copy's ExecStart points at the launchers (see before()).
+      await writeFile(join(plainDir, file), text.replaceAll('/usr/bin/', `${shimDir}/`));
+    }
+    assert.ok(nixEval, 'the evaluation test ran first');
+    const units = { ...nixEval.firstBoot.secured!.systemd!.services, ...nixEval.controller.full!.systemd!.services };
+    for (const [name, u] of Object.entries(units)) {
+      await writeFile(join(nixDir, `${name}.service`), renderNixUnit(u).replaceAll(`${STUB_STORE}/bin/`, `${shimDir}/`));
+    }
+    // Units named only in After= (chainfire.service, flaredb.service,
+    // iam.service, network-online.target) need not exist: ordering against a
+    // unit that is not loaded is no error. Requires= names only units verified
+    // together here, so no stand-in units are needed.
+    for (const d of [plainDir, nixDir]) {
+      const files = (await readdir(d)).map((f) => join(d, f)).sort();
+      assert.equal(files.length, 5, `${d}: ${files.join(', ')}`);
+      const r = await runProcess('systemd-analyze', ['verify', '--man=no', '--recursive-errors=yes', ...files], { timeoutMs: 60_000 });
+      assert.equal(r.code, 0, `${d}:\n${r.stdout}${r.stderr}`);
+      // verify exits 0 even for unknown keys or bad values: it only warns.
+      assert.equal(r.stderr.trim(), '', `${d}: systemd-analyze warned:\n${r.stderr}`);
+    }
+  });
+
+  it('the plain units carry the seed\'s ordering, oneshot settings and RestartPreventExitStatus=64 65 78', async () => {
+    const unit = async (name: string) => parseUnit(await readFile(join(SYSTEMD_DIR, `${name}.service`), 'utf8'));
+    const cf = await unit('chainfire-cluster-join');
+    assert.deepEqual(words(cf, 'Unit', 'After'), ['network-online.target', 'chainfire.service']);
+    assert.deepEqual(words(cf, 'Unit', 'Before'), ['flaredb-cluster-join.service']);
+    const fd = await unit('flaredb-cluster-join');
+    assert.deepEqual(words(fd, 'Unit', 'After'), ['network-online.target', 'chainfire-cluster-join.service', 'flaredb.service']);
+    assert.deepEqual(words(fd, 'Unit', 'Requires'), ['chainfire-cluster-join.service']);
+    const iam = await unit('iam-initial-setup');
+    assert.deepEqual(words(iam, 'Unit', 'After'), ['network-online.target', 'flaredb-cluster-join.service', 'iam.service']);
+    const hc = await unit('cluster-health-check');
+    assert.deepEqual(words(hc, 'Unit', 'After'), [
+      'network-online.target', 'chainfire-cluster-join.service', 'flaredb-cluster-join.service', 'iam-initial-setup.service',
+    ]);
+    for (const name of AGENT_UNITS) {
+      const u = await unit(name);
+      assert.equal(value(u, 'Service', 'Type'), 'oneshot', name);
+      assert.equal(value(u, 'Service', 'RemainAfterExit'), name === 'cluster-health-check' ? 'false' : 'true', name);
+      assert.equal(value(u, 'Service', 'Restart'), 'on-failure', name);
+      assert.equal(value(u, 'Service', 'RestartPreventExitStatus'), '64 65 78', name);
+      assert.equal(value(u, 'Service', 'EnvironmentFile'), '-/etc/photoncloud/first-boot.env', name);
+      assert.match(value(u, 'Service', 'ExecStart') ?? '', /^\/usr\/bin\/first-boot-agent /, name);
+      assert.deepEqual(words(u, 'Install', 'WantedBy'), ['multi-user.target'], name);
+    }
+    const controller = await unit('membership-controller');
+    assert.equal(value(controller, 'Service', 'User'), 'membership-controller');
+    assert.equal(value(controller, 'Service', 'ProtectSystem'), 'strict');
+    assert.equal(value(controller, 'Service', 'NoNewPrivileges'), 'true');
+    assert.equal(value(controller, 'Service', 'EnvironmentFile'), '/etc/photoncloud/membership-controller.env');
+    assert.equal(value(controller, 'Service', 'RestartPreventExitStatus'), '64 78');
+  });
+
+  it('the sysusers file creates the user membership-controller.service runs as (dry run in an empty root)', async () => {
+    const sysroot = join(dir, 'sysroot');
+    await mkdir(join(sysroot, 'etc'), { recursive: true });
+    const r = await runProcess('systemd-sysusers', ['--root', sysroot, '--dry-run', join(SYSTEMD_DIR, 'photoncloud-membership.sysusers.conf')], { timeoutMs: 30_000 });
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout + r.stderr, /Creating user 'membership-controller'/);
+    assert.doesNotMatch(r.stdout + r.stderr, /ignoring|Failed/i);
+  });
+
+  it('every ExecStart, expanded as systemd would, is accepted by the built programs (a missing config gives 78, not a usage error)', async () => {
+    const stateDir = join(dir, 'plain-state');
+    const agentEnv = {
+      ...parseEnvFile(await readFile(join(SYSTEMD_DIR, 'first-boot.env.example'), 'utf8')),
+      FIRST_BOOT_CONFIG: missingConfig,
+      FIRST_BOOT_STATE_DIR: stateDir,
+    };
+    const controllerEnv = parseEnvFile(await readFile(join(SYSTEMD_DIR, 'membership-controller.env.example'), 'utf8'));
+    const runs: { unit: string; argv: string[]; env: Record<string, string> }[] = [];
+    for (const file of (await readdir(SYSTEMD_DIR)).filter((f) => f.endsWith('.service'))) {
+      const u = parseUnit(await readFile(join(SYSTEMD_DIR, file), 'utf8'));
+      const defaults = parseEnvFile((u.get('Service')?.get('Environment') ?? []).join('\n'));
+      const env = { ...defaults, ...(file === 'membership-controller.service' ? controllerEnv : agentEnv) };
+      runs.push({ unit: `deploy/systemd/${file}`, argv: execArgv(value(u, 'Service', 'ExecStart')!, env), env });
+    }
+    const secured = nixEval.firstBoot.secured!.systemd!.services;
+    for (const [name, u] of Object.entries({ ...secured, ...nixEval.controller.full!.systemd!.services })) {
+      runs.push({ unit: `nix ${name}`, argv: execArgv(String(u.serviceConfig.ExecStart), {}), env: {} });
+    }
+    assert.equal(runs.length, 10);
+    for (const { unit, argv, env } of runs) {
+      const program = basename(argv[0]!);
+      assert.ok(['first-boot-agent', 'membership-controller'].includes(program), `${unit}: ${argv[0]}`);
+      const r = await runProcess(join(shimDir, program), argv.slice(1), { env: { CHAINFIRE_ENDPOINTS: env.CHAINFIRE_ENDPOINTS ?? '' }, timeoutMs: 30_000 });
+      const out = r.stdout + r.stderr;
+      assert.equal(r.code, 78, `${unit}: ${argv.join(' ')}\nexit ${r.code}:\n${out}`);
+      assert.doesNotMatch(out, /unknown option|too many arguments|missing required/i, unit);
+      assert.match(out, /cluster-config|membership-controller\.json|no-such-cluster-config/, `${unit}: the error names the config\n${out}`);
+    }
+  });
+});
