@@ -23,7 +23,7 @@ import { httpOptions, type ControllerConfig } from './config.js';
 import { PHASES } from '../schema/status.js';
 import { connect, type ConnectionOptions } from '../store/connection.js';
 import { KeyLayout, type RecordKind } from '../store/keys.js';
-import { decodeAgentReport, decodeDesired, decodeStatus } from '../store/records.js';
+import { decodeAgentReport, decodeDesired, decodeStatus, parseJsonOrUndefined } from '../store/records.js';
 import { ItemExponentialRateLimiter } from '../workqueue/rate-limiter.js';
 import { WorkQueue } from '../workqueue/queue.js';
 
@@ -92,7 +92,7 @@ export class MembershipController {
       resource: 'operations',
       log,
       decode: (kv) => {
-        const parsed = membershipOperation.safeParse(safeJson(kv.value));
+        const parsed = membershipOperation.safeParse(parseJsonOrUndefined(kv.value));
         return parsed.success
           ? { op: parsed.data, modRevision: kv.modRevision }
           : { modRevision: kv.modRevision, problem: formatIssues(parsed.error) };
@@ -105,7 +105,7 @@ export class MembershipController {
       resource: 'cluster-config',
       log,
       decode: (kv) => {
-        const parsed = clusterConfigRecord.safeParse(safeJson(kv.value));
+        const parsed = clusterConfigRecord.safeParse(parseJsonOrUndefined(kv.value));
         if (!parsed.success) {
           log.error({ problem: formatIssues(parsed.error) }, 'cluster/config is invalid; using the defaults (and not pausing) until it is fixed');
           return { problem: formatIssues(parsed.error) };
@@ -372,13 +372,5 @@ export class MembershipController {
       if (phase !== undefined) counts.set(phase, (counts.get(phase) ?? 0) + 1);
     }
     for (const [phase, n] of counts) this.metrics.nodes.set({ phase }, n);
-  }
-}
-
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
   }
 }

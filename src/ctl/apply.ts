@@ -5,7 +5,7 @@ import { formatIssues } from '../schema/common.js';
 import { nodeMembership, type NodeMembership } from '../schema/node-membership.js';
 import { clusterConfigToMembership, loadClusterConfig } from '../schema/cluster-config.js';
 import type { KeyLayout } from '../store/keys.js';
-import { canonicalJson, encodeRecord } from '../store/records.js';
+import { canonicalJson, encodeRecord, parseJsonOrUndefined } from '../store/records.js';
 
 export const CREATED_AT_ANNOTATION = 'membership.photoncloud.io/created-at';
 
@@ -95,7 +95,7 @@ export async function applyRecords(
       compares.push([key, kv ? Number(kv.mod_revision) : 0]);
       let existing: NodeMembership | undefined;
       if (kv) {
-        const parsed = nodeMembership.safeParse(safeJson(kv.value.toString()));
+        const parsed = nodeMembership.safeParse(parseJsonOrUndefined(kv.value.toString()));
         if (parsed.success) existing = parsed.data;
       }
       const createdAt = existing?.metadata.annotations[CREATED_AT_ANNOTATION] ?? now.toISOString();
@@ -120,12 +120,4 @@ export async function applyRecords(
     }
   }
   return results;
-}
-
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
 }

@@ -5,7 +5,7 @@ import { nodeMembership } from '../schema/node-membership.js';
 import { clusterConfigRecord, type ClusterConfigRecord } from '../schema/operation.js';
 import { nodeMembershipStatus, type StatusBody } from '../schema/status.js';
 import type { KeyLayout } from '../store/keys.js';
-import { encodeRecord } from '../store/records.js';
+import { encodeRecord, parseJsonOrUndefined } from '../store/records.js';
 
 /** Sets a node's desired state to Absent; a concurrent writer makes it fail rather than be overwritten. */
 export async function markAbsent(client: Etcd3, keys: KeyLayout, node: string): Promise<'marked' | 'already'> {
@@ -13,7 +13,7 @@ export async function markAbsent(client: Etcd3, keys: KeyLayout, node: string): 
   const res = await client.get(key).exec();
   const kv = res.kvs[0];
   if (kv === undefined) throw new MembershipError('NOT_FOUND', `nodemembership ${node} not found (membershipctl get lists all)`);
-  const parsed = nodeMembership.safeParse(safeJson(kv.value.toString()));
+  const parsed = nodeMembership.safeParse(parseJsonOrUndefined(kv.value.toString()));
   if (!parsed.success) {
     throw new MembershipError('CONFIG_INVALID', `desired record of ${node} is invalid; fix it with membershipctl apply before deleting`);
   }
@@ -29,7 +29,7 @@ export async function markAbsent(client: Etcd3, keys: KeyLayout, node: string): 
 export async function readStatus(client: Etcd3, keys: KeyLayout, node: string): Promise<StatusBody | undefined> {
   const raw = await client.get(keys.status(node)).string();
   if (raw === null) return undefined;
-  const parsed = nodeMembershipStatus.safeParse(safeJson(raw));
+  const parsed = nodeMembershipStatus.safeParse(parseJsonOrUndefined(raw));
   return parsed.success ? parsed.data.status : undefined;
 }
 
@@ -72,7 +72,7 @@ export async function waitRemovedAndDelete(
         }
       };
       watcher.on('put', (kv) => {
-        const parsed = nodeMembershipStatus.safeParse(safeJson(kv.value.toString()));
+        const parsed = nodeMembershipStatus.safeParse(parseJsonOrUndefined(kv.value.toString()));
         look(parsed.success ? parsed.data.status : undefined);
       });
       watcher.on('error', (err) => {
@@ -96,19 +96,11 @@ export async function updateClusterConfig(
 ): Promise<ClusterConfigRecord['spec']> {
   const key = keys.clusterConfig();
   const kv = (await client.get(key).exec()).kvs[0];
-  const parsed = clusterConfigRecord.safeParse(kv ? safeJson(kv.value.toString()) : {});
+  const parsed = clusterConfigRecord.safeParse(kv ? parseJsonOrUndefined(kv.value.toString()) : {});
   if (!parsed.success) throw new MembershipError('CONFIG_INVALID', `cluster/config is invalid; fix or delete ${key} first`);
   const record: ClusterConfigRecord = { ...parsed.data, apiVersion: API_VERSION, kind: 'ClusterConfig' };
   change(record.spec);
   const txn = await client.if(key, 'Mod', '==', kv ? kv.mod_revision : 0).then(client.put(key).value(encodeRecord(record))).commit();
   if (!txn.succeeded) throw new MembershipError('CONFLICT', 'cluster/config changed while it was being updated; run the command again');
   return record.spec;
-}
-
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
 }

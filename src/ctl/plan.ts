@@ -1,4 +1,5 @@
 import type { Etcd3 } from 'etcd3';
+import { parseJsonOrUndefined } from '../store/records.js';
 import { ChainfireDriver } from '../drivers/chainfire.js';
 import { HttpFlareDBDriver } from '../drivers/flaredb.js';
 import { HttpIAMDriver } from '../drivers/iam.js';
@@ -78,11 +79,11 @@ export async function planNodes(
     const iamBootstrapped = iam ? await iam.bootstrapStatus().then((s) => s.initialized, () => false) : false;
     const operations: Partial<Record<Service, MembershipOperation>> = {};
     for (const kv of (await client.getAll().prefix(`${keys.prefix}/operations/`).exec()).kvs) {
-      const parsed = membershipOperation.safeParse(safeJson(kv.value.toString()));
+      const parsed = membershipOperation.safeParse(parseJsonOrUndefined(kv.value.toString()));
       if (parsed.success) operations[parsed.data.service] = parsed.data;
     }
     const rawConfig = await client.get(keys.clusterConfig()).string();
-    const policyParsed = clusterConfigRecord.safeParse(rawConfig === null ? {} : safeJson(rawConfig));
+    const policyParsed = clusterConfigRecord.safeParse(rawConfig === null ? {} : parseJsonOrUndefined(rawConfig));
     const policy = policyParsed.success ? policyParsed.data.spec : DEFAULT_POLICY;
     const records = views.flatMap((v) => (v.desired?.value ? [v.desired.value] : []));
 
@@ -126,12 +127,4 @@ export async function planNodes(
 export function renderPlan(rows: PlanRow[], notes: string[]): string {
   const table = formatColumns([['NODE', 'PHASE', 'NEXT', 'WHY'], ...rows.map((r) => [r.node, r.phase, r.next, r.why])]);
   return table + notes.map((n) => `note: ${n}\n`).join('');
-}
-
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
 }

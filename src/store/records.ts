@@ -104,3 +104,12 @@ export function canonicalJson(value: unknown): string {
     return sorted;
   });
 }
+
+/** JSON.parse that yields undefined for text that is not JSON: the schema check that follows reports it. */
+export function parseJsonOrUndefined(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
