@@ -4,7 +4,7 @@ import { findDone, healthCheck, joinService, loadContext, type AgentFlags } from
 import { DEFAULT_STATE_DIR } from '../agent/markers.js';
 import { EXIT, addConnectionFlags, durationMs, positiveNumber, runCli } from '../cli/common.js';
 import type { MembershipError } from '../errors.js';
-import { createLogger } from '../log.js';
+import { LOG_FORMATS, createLogger, logFormatFromArgv, setLogFormat } from '../log.js';
 import type { Service } from '../schema/agent-report.js';
 
 /** The contract's exit codes for the agent (sysexits). */
@@ -35,9 +35,16 @@ function waitingCommand(cmd: Command): Command {
       .option('--health-timeout <duration>', 'how long to wait for the local service to be healthy', durationMs('--health-timeout'), 120_000)
       .option('--local-url <url>', 'URL of the local service (default: from the config)')
       .option('--heartbeat-ttl <seconds>', 'TTL of the heartbeat lease', positiveNumber('--heartbeat-ttl'), 10)
-      .addOption(new Option('--log-level <level>').choices(['debug', 'info', 'warn', 'error']).default('info')),
+      .addOption(new Option('--log-level <level>').choices(['debug', 'info', 'warn', 'error']).default('info'))
+      .addOption(logFormatOption()),
   );
 }
+
+/** Read from argv before parsing, so that every logger (the error log too) uses it; the option validates it. */
+function logFormatOption(): Option {
+  return new Option('--log-format <format>', 'json: one JSON object per line; pretty: one readable line per entry').choices(LOG_FORMATS).default('json');
+}
+setLogFormat(logFormatFromArgv(process.argv));
 
 const program = new Command('first-boot-agent')
   .description('First-boot agent: waits for the local service and for the membership controller, then writes its marker.')
@@ -96,6 +103,7 @@ addConnectionFlags(
     .description('check every service this node runs; exit 69 when one is unhealthy')
     .requiredOption('--config <file>', 'cluster-config.json of this node')
     .addOption(new Option('--log-level <level>').choices(['debug', 'info', 'warn', 'error']).default('info'))
+    .addOption(logFormatOption())
     .addHelpText('after', '\nExit codes: 0 all healthy, 64 usage, 69 a service is unhealthy, 78 bad config.\n\nExamples:\n  first-boot-agent health-check --config /etc/nixos/secrets/cluster-config.json'),
 ).action(async (opts) => {
   const log = createLogger({ level: opts.logLevel, base: { service: 'cluster' } }).child({ operation: 'health-check' });

@@ -1,9 +1,9 @@
 #!/usr/bin/env node
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { addConnectionFlags, connectionFrom, defaultExitCode, durationMs, logLevelOption, positiveNumber, runCli } from '../cli/common.js';
 import { MembershipController } from '../controller/controller.js';
 import { loadControllerConfig } from '../controller/config.js';
-import { createLogger } from '../log.js';
+import { LOG_FORMATS, createLogger, setLogFormat, type LogFormat } from '../log.js';
 
 const program = addConnectionFlags(
   new Command('membership-controller')
@@ -24,7 +24,9 @@ Examples:
   .option('--resync-period <duration>', 'how often every record is reconciled again', durationMs('--resync-period'), 30_000)
   .option('--metrics-addr <host:port>', 'where to serve /metrics, /healthz and /readyz ("off" to disable)', '127.0.0.1:9477')
   .addOption(logLevelOption())
+  .addOption(new Option('--log-format <format>', 'json: one JSON object per line; pretty: one readable line per entry').choices(LOG_FORMATS).default('json'))
   .action(async (opts) => {
+    setLogFormat(opts.logFormat as LogFormat);
     const log = createLogger({ level: opts.logLevel, base: { service: 'membership-controller' } });
     const config = opts.config !== undefined ? await loadControllerConfig(opts.config) : undefined;
     const connection = connectionFrom(opts);

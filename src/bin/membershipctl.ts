@@ -1,51 +1,122 @@
 #!/usr/bin/env node
-import { Command, Option } from 'commander';
+import { Argument, Command, Option } from 'commander';
 import { applyRecords, parseRecords, readInput, recordsFromClusterConfig } from '../ctl/apply.js';
-import { readViews, renderDescribe, renderTable } from '../ctl/view.js';
+import { EXIT_INTERRUPTED, ctlExitCode, withClient } from '../ctl/client.js';
+import { completionScript } from '../ctl/completion.js';
 import { markAbsent, updateClusterConfig, waitRemovedAndDelete } from '../ctl/lifecycle.js';
+import {
+  chainfireRows, flaredbRows, observeChainfire, observeFlareDB, renderChainfireRows, renderFlareDBRows,
+} from '../ctl/members.js';
 import { planNodes, renderPlan } from '../ctl/plan.js';
-import { loadControllerConfig } from '../controller/config.js';
-import { durationMs } from '../cli/common.js';
-import { addConnectionFlags, connectionFrom, defaultExitCode, runCli } from '../cli/common.js';
+import { addRbacCommand } from '../ctl/rbac.js';
+import { OUTPUT_FORMATS, RESOURCE, readOperations, readViews, renderDescribe, renderViews, type OutputFormat } from '../ctl/view.js';
+import { ProgressLine, WAIT_FORMS, describeWaitFor, parseWaitFor, waitFor } from '../ctl/wait.js';
+import { WatchPrinter, watchViews } from '../ctl/watch.js';
+import { httpOptions, loadControllerConfig } from '../controller/config.js';
+import { HttpFlareDBDriver } from '../drivers/flaredb.js';
+import { addConnectionFlags, connectionFrom, durationMs, runCli } from '../cli/common.js';
 import { MembershipError } from '../errors.js';
 import { nodeNameProblem } from '../schema/common.js';
-import { connect } from '../store/connection.js';
-import { KeyLayout } from '../store/keys.js';
-import type { Etcd3 } from 'etcd3';
+
+const EXIT_CODES = `Exit codes:
+  0   done
+  1   not found, or a concurrent change won (run the command again)
+  64  usage: unknown command or flag, bad argument
+  65  rejected: the controller cannot get there for this spec (InvalidSpec, Conflict, phase Failed)
+  69  Chainfire (or FlareDB) unreachable, or a wait timed out
+  70  internal error
+  77  Chainfire refused the credentials or the user's permissions
+  78  a file (--config, -f) is missing, unreadable or invalid
+  130 wait interrupted (Ctrl-C)`;
 
 const program = new Command('membershipctl')
-  .description('Operate NodeMembership records in Chainfire: apply, get, describe.')
-  .showHelpAfterError('(run with --help for usage)');
+  .description('Operate NodeMembership records in Chainfire, the way kubectl operates Kubernetes objects.')
+  .showHelpAfterError('(run with --help for usage)')
+  .helpCommand(false)
+  .addHelpText(
+    'after',
+    `
+Commands that talk to Chainfire take the connection flags --endpoints (or CHAINFIRE_ENDPOINTS), --cacert
+--cert --key, --user (password from CHAINFIRE_PASSWORD or --password-file) and --prefix.
+"membershipctl COMMAND --help" shows a command's flags, examples and exit codes; docs/membershipctl.md has more.
 
-/** Runs `fn` with a connected client, closing it afterwards. */
-async function withClient<T>(opts: Record<string, any>, fn: (client: Etcd3, keys: KeyLayout) => Promise<T>): Promise<T> {
-  const connection = connectionFrom(opts);
-  const client = connect(connection);
-  try {
-    return await fn(client, new KeyLayout(connection.prefix));
-  } finally {
-    client.close();
-  }
-}
-
-addConnectionFlags(
-  program
-    .command('apply')
-    .description('create or update NodeMembership records')
-    .option('-f, --filename <file>', 'JSON file with one record, an array, or a List ("-" reads stdin)')
-    .option('--from-cluster-config <file>', 'build the record from a node\'s cluster-config.json')
-    .option('--dry-run', 'validate only; write nothing')
-    .addHelpText(
-      'after',
-      `
 Examples:
   membershipctl apply -f node04.json
-  cat nodes.json | membershipctl apply -f -
-  membershipctl apply --from-cluster-config /etc/nixos/secrets/cluster-config.json`,
-    ),
+  membershipctl get -o wide
+  membershipctl get -w
+  membershipctl describe node04
+  membershipctl wait node04 --for condition=Ready --timeout 10m
+  membershipctl members chainfire
+  membershipctl delete node04
+  source <(membershipctl completion bash)
+
+${EXIT_CODES}`,
+  );
+
+const COMMON_EXITS = '0 done, 1 not found, 64 usage, 69 Chainfire unreachable, 77 access refused';
+
+/** Examples and the command's exit codes, after its own help. */
+function help(cmd: Command, examples: string[], notes = '', exits = COMMON_EXITS): Command {
+  return cmd.addHelpText(
+    'after',
+    `${notes ? `\n${notes}\n` : ''}\nExamples:\n${examples.map((e) => `  ${e}`).join('\n')}\n\n` +
+      `Exit codes: ${exits} (membershipctl --help explains them all).`,
+  );
+}
+
+/** A duration flag whose help shows the default as a duration. */
+function durationOption(flags: string, description: string, defaultMs: number, shown: string): Option {
+  const name = flags.split(' ')[0]!;
+  return new Option(flags, description).argParser(durationMs(name)).default(defaultMs, shown);
+}
+
+function checkName(name: string): void {
+  const problem = nodeNameProblem(name);
+  if (problem !== undefined) throw new MembershipError('USAGE', `${problem} (node names are DNS-1123 labels, e.g. node04)`);
+}
+
+const notFound = (name: string) => new MembershipError('NOT_FOUND', `nodemembership ${name} not found (membershipctl get lists all)`);
+
+/** Resolves on Ctrl-C or SIGTERM (and removes its handlers). */
+function interrupted(): { promise: Promise<'signal'>; cancel(): void } {
+  let handler: () => void = () => undefined;
+  const promise = new Promise<'signal'>((resolve) => {
+    handler = () => resolve('signal');
+    process.once('SIGINT', handler);
+    process.once('SIGTERM', handler);
+  });
+  return {
+    promise,
+    cancel: () => {
+      process.removeListener('SIGINT', handler);
+      process.removeListener('SIGTERM', handler);
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------
+// apply
+
+addConnectionFlags(
+  help(
+    program
+      .command('apply')
+      .description('create or update NodeMembership records')
+      .option('-f, --filename <file>', 'JSON file with one record, an array, or a List ("-" reads stdin)')
+      .option('--from-cluster-config <file>', 'build the record from a node\'s cluster-config.json')
+      .option('--dry-run', 'validate only; write nothing'),
+    [
+      'membershipctl apply -f node04.json',
+      'cat nodes.json | membershipctl apply -f -',
+      'membershipctl apply --from-cluster-config /etc/nixos/secrets/cluster-config.json',
+      'membershipctl apply -f node04.json --dry-run',
+    ],
+    'Prints nodemembership/NAME created, configured or unchanged for each record. A file with one invalid\nrecord writes nothing.',
+    '0 done, 64 usage, 69 Chainfire unreachable, 77 access refused, 78 the file is missing or a record is invalid',
+  ),
 ).action(async (opts) => {
   if ((opts.filename === undefined) === (opts.fromClusterConfig === undefined)) {
-    throw new MembershipError('USAGE', 'apply needs exactly one of -f FILE or --from-cluster-config FILE');
+    throw new MembershipError('USAGE', 'apply needs exactly one of -f FILE or --from-cluster-config FILE (see membershipctl apply --help)');
   }
   const records =
     opts.filename !== undefined
@@ -55,80 +126,227 @@ Examples:
           return records;
         });
   if (opts.dryRun) {
-    for (const r of records) process.stdout.write(`nodemembership/${r.metadata.name} valid (dry run)\n`);
+    for (const r of records) process.stdout.write(`${RESOURCE}/${r.metadata.name} valid (dry run)\n`);
     return;
   }
   const results = await withClient(opts, (client, keys) => applyRecords(client, keys, records));
-  for (const r of results) process.stdout.write(`nodemembership/${r.name} ${r.outcome}\n`);
+  for (const r of results) process.stdout.write(`${RESOURCE}/${r.name} ${r.outcome}\n`);
 });
 
+// ---------------------------------------------------------------------------
+// get
+
 addConnectionFlags(
-  program
-    .command('get')
-    .description('list NodeMemberships with their phase and per-service membership')
-    .argument('[name]', 'only this node')
-    .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
-    .addHelpText('after', '\nExamples:\n  membershipctl get\n  membershipctl get node04 -o json'),
+  help(
+    program
+      .command('get')
+      .description('list NodeMemberships with their phase and per-service membership')
+      .argument('[name]', 'only this node')
+      .addOption(new Option('-o, --output <format>', 'output format').choices(OUTPUT_FORMATS).default('table'))
+      .option('-w, --watch', 'after the list, print a line for every change until Ctrl-C')
+      .option('--watch-timeout <duration>', 'with --watch: stop after this long (exit 0)', durationMs('--watch-timeout')),
+    [
+      'membershipctl get',
+      'membershipctl get node04 -o yaml',
+      'membershipctl get -o wide',
+      'membershipctl get -o json | jq -r \'.items[] | select(.status.phase != "Ready") | .metadata.name\'',
+      'membershipctl get -o name',
+      'membershipctl get -w',
+      'membershipctl get node04 -w --watch-timeout 5m',
+    ],
+    'Columns: NAME ROLE STATE PHASE CHAINFIRE FLAREDB IAM AGE; -o wide adds NODE-IP, DATACENTER/RACK,\n' +
+      'MEMBER-ID (Chainfire), GENERATION (of the desired record) and OBSERVED (the generation the controller\n' +
+      'last acted on). A service column says "-" when the node should not be a member, True when it is, and\n' +
+      'otherwise Status(Reason). With --watch, tables go on with one line per change; json prints one object\n' +
+      'per line, yaml one document per change.',
+  ),
 ).action(async (name: string | undefined, opts) => {
   if (name !== undefined) checkName(name);
-  const views = await withClient(opts, (client, keys) => readViews(client, keys, name));
-  if (name !== undefined && views.length === 0) {
-    throw new MembershipError('NOT_FOUND', `nodemembership ${name} not found (membershipctl get lists all)`);
+  const format = opts.output as OutputFormat;
+  if (opts.watchTimeout !== undefined && !opts.watch) {
+    throw new MembershipError('USAGE', '--watch-timeout only applies with --watch (-w)');
   }
-  if (opts.output === 'json') {
-    const items = views.map((v) => ({
-      ...(v.desired?.value ?? { metadata: { name: v.node } }),
-      ...(v.desired?.problem ? { problem: v.desired.problem } : {}),
-      status: v.status?.value?.status,
-    }));
-    process.stdout.write(JSON.stringify(name !== undefined ? items[0] : { kind: 'List', items }, null, 2) + '\n');
+  if (!opts.watch) {
+    const views = await withClient(opts, (client, keys) => readViews(client, keys, name));
+    if (name !== undefined && views.length === 0) throw notFound(name);
+    process.stdout.write(renderViews(views, format, name !== undefined));
     return;
   }
-  process.stdout.write(views.length === 0 ? 'No NodeMemberships found.\n' : renderTable(views));
+  await withClient(opts, async (client, keys) => {
+    const printer = new WatchPrinter(format, (s) => process.stdout.write(s));
+    const watch = await watchViews(client, keys, name, (node, view) => printer.change(node, view));
+    const signal = interrupted();
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      if (name !== undefined && watch.initial.length === 0) throw notFound(name);
+      printer.initial(watch.initial);
+      const timeout = new Promise<'timeout'>((resolve) => {
+        if (opts.watchTimeout !== undefined) timer = setTimeout(() => resolve('timeout'), opts.watchTimeout);
+      });
+      await Promise.race([signal.promise, timeout]);
+    } finally {
+      clearTimeout(timer);
+      signal.cancel();
+      await watch.stop();
+    }
+  });
 });
 
+// ---------------------------------------------------------------------------
+// describe
+
 addConnectionFlags(
-  program
-    .command('describe')
-    .description('show a node\'s spec, status, conditions and agent report')
-    .argument('<name>', 'node name')
-    .addHelpText('after', '\nExamples:\n  membershipctl describe node04'),
+  help(
+    program
+      .command('describe')
+      .description('show a node\'s spec, status, conditions, changes in flight and agent report')
+      .argument('<name>', 'node name'),
+    ['membershipctl describe node04'],
+    '"In flight" lists the membership change recorded in operations/<service> for the node (one per\n' +
+      'service at a time), and another node\'s change that this node\'s changes of that service wait for.',
+  ),
 ).action(async (name: string, opts) => {
   checkName(name);
-  const views = await withClient(opts, (client, keys) => readViews(client, keys, name));
+  const [views, operations] = await withClient(opts, (client, keys) => Promise.all([readViews(client, keys, name), readOperations(client, keys)]));
   const v = views[0];
-  if (v === undefined) throw new MembershipError('NOT_FOUND', `nodemembership ${name} not found (membershipctl get lists all)`);
-  process.stdout.write(renderDescribe(v));
+  if (v === undefined) throw notFound(name);
+  process.stdout.write(renderDescribe(v, Date.now(), operations));
 });
 
+// ---------------------------------------------------------------------------
+// wait
+
 addConnectionFlags(
-  program
-    .command('delete')
-    .description('decommission a node: set state Absent, wait until it is Removed from every service, then delete its records')
-    .argument('<name>', 'node name')
-    .option('--no-wait', 'only set state Absent and return')
-    .option('--timeout <duration>', 'how long to wait for the removal', durationMs('--timeout'), 600_000)
-    .addHelpText(
-      'after',
-      '\nA removal that would break quorum waits with reason QuorumProtection until it is safe.\n\nExamples:\n  membershipctl delete node04\n  membershipctl delete node04 --no-wait',
-    ),
+  help(
+    program
+      .command('wait')
+      .description('block until a node reaches a condition or phase, or is deleted')
+      .argument('<name>', 'node name')
+      .requiredOption('--for <what>', `what to wait for: ${WAIT_FORMS.join('; ')}`)
+      .addOption(durationOption('--timeout <duration>', 'give up after this long (exit 69)', 600_000, '10m')),
+    [
+      'membershipctl wait node04 --for condition=Ready --timeout 10m',
+      'membershipctl wait node04 --for condition=ChainfireMember',
+      'membershipctl wait node04 --for phase=Removed',
+      'membershipctl wait node04 --for delete --timeout 15m',
+    ],
+    'A condition or phase counts once the controller has observed the current generation of the desired\n' +
+      'record. On a terminal, progress is one line updated in place; otherwise (piped, in a log) one line per\n' +
+      'change, on stderr. On success stdout says "nodemembership/NAME condition met" (or the phase, or\n' +
+      'deleted). Exit 69 on timeout, with the last conditions seen; 65 at once when the node failed for this\n' +
+      'generation (InvalidSpec, Conflict); 1 when the node does not exist; 130 on Ctrl-C.',
+    '0 met, 1 not found, 64 usage, 65 cannot be met for this generation, 69 timed out or Chainfire unreachable, 77 access refused, 130 interrupted',
+  ),
+).action(async (name: string, opts) => {
+  checkName(name);
+  const what = parseWaitFor(String(opts.for));
+  const progress = new ProgressLine(process.stderr);
+  const ticker = progress.live ? setInterval(() => progress.redraw(), 1000) : undefined;
+  ticker?.unref();
+  const signal = interrupted();
+  void signal.promise.then(() => {
+    progress.done();
+    process.stderr.write(`interrupted while waiting for ${name} ${describeWaitFor(what)}\n`);
+    process.exit(EXIT_INTERRUPTED);
+  });
+  try {
+    await withClient(opts, (client, keys) =>
+      waitFor({ client, keys, node: name, for: what, timeoutMs: opts.timeout, onProgress: (s) => progress.update(`${name}: ${s}`) }),
+    );
+  } finally {
+    if (ticker) clearInterval(ticker);
+    signal.cancel();
+    progress.done();
+  }
+  const met = what.kind === 'delete' ? 'deleted' : what.kind === 'phase' ? `phase ${what.phase}` : 'condition met';
+  process.stdout.write(`${RESOURCE}/${name} ${met}\n`);
+});
+
+// ---------------------------------------------------------------------------
+// members
+
+addConnectionFlags(
+  help(
+    program
+      .command('members')
+      .description('what Chainfire or FlareDB itself reports as members, marked against the desired records')
+      .addArgument(new Argument('<service>', 'service to ask').choices(['chainfire', 'flaredb']))
+      .option('--config <file>', 'the controller\'s configuration file: where FlareDB is (needed for flaredb)')
+      .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table')),
+    [
+      'membershipctl members chainfire',
+      'membershipctl members flaredb --config /etc/photoncloud/membership-controller.json',
+      'membershipctl members chainfire -o json',
+    ],
+    'Chainfire: etcd\'s member list (ID in hex, as etcdctl prints it), ROLE voter or learner, HEALTH from\n' +
+      'each member\'s /health ("unknown" while a learner\'s etcd has not started). FlareDB: its admin API\'s\n' +
+      'member list. DESIRED names the node whose record claims the member (by peer URL for Chainfire, by id\n' +
+      'for FlareDB), or <orphan> when none does; a record with state Present whose member does not exist\n' +
+      'gets a row with ID <missing>.',
+    '0 done, 64 usage, 69 Chainfire or FlareDB unreachable, 77 access refused, 78 --config missing or invalid',
+  ),
+).action(async (service: 'chainfire' | 'flaredb', opts) => {
+  if (service === 'flaredb') {
+    if (opts.config === undefined) {
+      throw new MembershipError('USAGE', 'members flaredb needs --config FILE: the controller\'s configuration, which says where FlareDB is');
+    }
+    const config = await loadControllerConfig(opts.config);
+    if (config.flaredb === undefined) {
+      throw new MembershipError('CONFIG_INVALID', `${opts.config}: no "flaredb" section, so FlareDB cannot be asked (see docs/controller-config.md)`);
+    }
+    const views = await withClient(opts, (client, keys) => readViews(client, keys));
+    const records = views.flatMap((v) => (v.desired?.value ? [v.desired.value] : []));
+    const rows = flaredbRows(await observeFlareDB(new HttpFlareDBDriver(httpOptions(config.flaredb))), records);
+    process.stdout.write(opts.output === 'json' ? JSON.stringify(rows, null, 2) + '\n' : renderFlareDBRows(rows));
+    return;
+  }
+  if (opts.config !== undefined) throw new MembershipError('USAGE', '--config applies to members flaredb only; Chainfire comes from the connection flags');
+  const connection = connectionFrom(opts);
+  const rows = await withClient(opts, async (client, keys) => {
+    const [views, observed] = await Promise.all([readViews(client, keys), observeChainfire(client, connection)]);
+    const records = views.flatMap((v) => (v.desired?.value ? [v.desired.value] : []));
+    return chainfireRows(observed.members, observed.health, observed.leaderId, records);
+  });
+  process.stdout.write(opts.output === 'json' ? JSON.stringify(rows, null, 2) + '\n' : renderChainfireRows(rows));
+});
+
+// ---------------------------------------------------------------------------
+// delete, pause, resume, plan
+
+addConnectionFlags(
+  help(
+    program
+      .command('delete')
+      .description('decommission a node: set state Absent, wait until it is Removed from every service, then delete its records')
+      .argument('<name>', 'node name')
+      .option('--no-wait', 'only set state Absent and return')
+      .addOption(durationOption('--timeout <duration>', 'how long to wait for the removal (exit 69 after)', 600_000, '10m')),
+    ['membershipctl delete node04', 'membershipctl delete node04 --no-wait && membershipctl wait node04 --for phase=Removed'],
+    'A removal that would break quorum waits with reason QuorumProtection until it is safe; the progress\n' +
+      'lines say so. Deleting only the desired key (with etcdctl) never removes a member.',
+    '0 removed and deleted, 1 not found or the record changed meanwhile, 64 usage, 69 timed out or Chainfire unreachable, 77 access refused, 78 the record is invalid',
+  ),
 ).action(async (name: string, opts) => {
   checkName(name);
   await withClient(opts, async (client, keys) => {
     const marked = await markAbsent(client, keys, name);
-    process.stdout.write(`nodemembership/${name} ${marked === 'marked' ? 'marked Absent' : 'already Absent'}\n`);
+    process.stdout.write(`${RESOURCE}/${name} ${marked === 'marked' ? 'marked Absent' : 'already Absent'}\n`);
     if (!opts.wait) return;
     await waitRemovedAndDelete(client, keys, name, opts.timeout, (line) => process.stdout.write(`  ${line}\n`));
-    process.stdout.write(`nodemembership/${name} deleted\n`);
+    process.stdout.write(`${RESOURCE}/${name} deleted\n`);
   });
 });
 
 for (const [verb, paused] of [['pause', true], ['resume', false]] as const) {
   addConnectionFlags(
-    program
-      .command(verb)
-      .description(paused ? 'stop all membership changes (statuses say Paused)' : 'allow membership changes again')
-      .addHelpText('after', `\nExamples:\n  membershipctl ${verb}`),
+    help(
+      program.command(verb).description(paused ? 'stop all membership changes (statuses say Paused)' : 'allow membership changes again'),
+      paused ? ['membershipctl pause', 'membershipctl pause && membershipctl plan'] : ['membershipctl resume'],
+      paused
+        ? 'Writes spec.paused=true to cluster/config. A change already recorded in operations/<service> is\nnot started anew; nothing else changes until membershipctl resume.'
+        : 'Writes spec.paused=false to cluster/config; the controller picks up where it stopped.',
+      '0 done, 1 cluster/config changed meanwhile (run it again), 64 usage, 69 Chainfire unreachable, 77 access refused, 78 cluster/config is invalid',
+    ),
   ).action(async (opts) => {
     await withClient(opts, (client, keys) =>
       updateClusterConfig(client, keys, (spec) => {
@@ -140,12 +358,16 @@ for (const [verb, paused] of [['pause', true], ['resume', false]] as const) {
 }
 
 addConnectionFlags(
-  program
-    .command('plan')
-    .description('show what the controller would do next for each node; changes nothing')
-    .option('--config <file>', 'the controller\'s configuration file, to observe FlareDB and IAM too')
-    .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
-    .addHelpText('after', '\nExamples:\n  membershipctl plan\n  membershipctl plan --config /etc/photoncloud/membership-controller.json -o json'),
+  help(
+    program
+      .command('plan')
+      .description('show what the controller would do next for each node; changes nothing')
+      .option('--config <file>', 'the controller\'s configuration file, to observe FlareDB and IAM too')
+      .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table')),
+    ['membershipctl plan', 'membershipctl plan --config /etc/photoncloud/membership-controller.json -o json'],
+    'NEXT is the one action the controller would take now for the node, WHY the condition that holds it.',
+    '0 done, 64 usage, 69 Chainfire unreachable, 77 access refused, 78 --config missing or invalid',
+  ),
 ).action(async (opts) => {
   const config = opts.config !== undefined ? await loadControllerConfig(opts.config) : undefined;
   const connection = connectionFrom(opts);
@@ -158,9 +380,55 @@ addConnectionFlags(
   process.stdout.write(rows.length === 0 ? 'No NodeMemberships found.\n' : renderPlan(rows, notes));
 });
 
-function checkName(name: string): void {
-  const problem = nodeNameProblem(name);
-  if (problem !== undefined) throw new MembershipError('USAGE', problem);
+// ---------------------------------------------------------------------------
+// rbac (its own file), completion, help
+
+addRbacCommand(program);
+const rbac = program.commands.find((c) => c.name() === 'rbac');
+if (rbac !== undefined && rbac.commands.length > 0) {
+  help(
+    rbac,
+    ['membershipctl rbac apply --nodes node01,node02,node03 --out-dir /root/membership-credentials --enable-auth', 'membershipctl rbac apply --help'],
+    '',
+    '0 done, 64 usage, 69 Chainfire unreachable, 77 access refused',
+  );
 }
 
-await runCli(program, process.argv, defaultExitCode);
+help(
+  program
+    .command('completion')
+    .description('print a shell completion script (commands, flags, node names)')
+    .addArgument(new Argument('<shell>', 'shell to complete in').choices(['bash', 'zsh'])),
+  [
+    'source <(membershipctl completion bash)',
+    'membershipctl completion bash > /etc/bash_completion.d/membershipctl',
+    'membershipctl completion zsh > "${fpath[1]}/_membershipctl"',
+  ],
+  'Node names are completed with "membershipctl get -o name", using the connection flags already typed\n(or CHAINFIRE_ENDPOINTS).',
+  '0 done, 64 usage',
+).action((shell: 'bash' | 'zsh') => {
+  process.stdout.write(completionScript(program, shell));
+});
+
+help(
+  program
+    .command('help')
+    .description('show help for a command')
+    .argument('[command...]', 'the command, e.g. get or rbac apply'),
+  ['membershipctl help', 'membershipctl help wait', 'membershipctl help rbac apply'],
+  '',
+  '0 done, 64 unknown command',
+).action((path: string[]) => {
+  let cmd: Command = program;
+  for (const word of path) {
+    const next = cmd.commands.find((c) => c.name() === word || c.aliases().includes(word));
+    if (next === undefined) {
+      const known = cmd.commands.map((c) => c.name()).join(', ');
+      throw new MembershipError('USAGE', `unknown command ${JSON.stringify(path.join(' '))}; commands: ${known}`);
+    }
+    cmd = next;
+  }
+  cmd.outputHelp();
+});
+
+await runCli(program, process.argv, ctlExitCode);

@@ -25,7 +25,7 @@ describe('a leader killed at each step of a join and of a removal: the standby c
     const p = startProcess(
       process.execPath,
       [binPath('membership-controller'), '--endpoints', cluster.endpoints.join(','), '--identity', identity,
-        '--lease-ttl', '2', '--resync-period', '3s', '--metrics-addr', 'off', '--log-level', 'debug'],
+        '--lease-ttl', '4', '--resync-period', '3s', '--metrics-addr', 'off', '--log-level', 'debug'],
       failpoint ? { env: { MEMBERSHIP_FAILPOINTS: failpoint } } : {},
     );
     running.push(p);
@@ -49,6 +49,13 @@ describe('a leader killed at each step of a join and of a removal: the standby c
     assert.equal(new Set(peers).size, peers.length, `${what}: a duplicate member`);
     return members;
   };
+
+  /** The armed leader's exit, bounded: a leader that lost its term before reaching the failpoint fails the test, not hangs it. */
+  const died = (leader: ProcessHandle, step: string) =>
+    Promise.race([
+      leader.exited,
+      new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`the armed leader did not reach ${step} within 120 s`)), 120_000).unref()),
+    ]);
 
   const stopAll = async () => {
     for (const p of running.splice(0)) {
@@ -83,8 +90,8 @@ describe('a leader killed at each step of a join and of a removal: the standby c
         binPath('first-boot-agent'), 'join', 'chainfire', '--config', config, '--state-dir', join(dir, node),
         '--endpoints', cluster.endpoints.join(','), '--start-command', plan.startCommand, '--local-url', plan.clientUrl, '--timeout', '120s',
       ], { timeoutMs: 150_000 });
-      const died = await leader.exited;
-      assert.equal(died.signal, 'SIGKILL', `the armed leader did not reach ${step}`);
+      const exit = await died(leader, step);
+      assert.equal(exit.signal, 'SIGKILL', `the armed leader did not reach ${step}`);
       assert.equal(agent.code, 0, agent.stdout + agent.stderr);
       await standby.waitForLine(/became leader/, 30_000);
       const members = await settle(`join ${step}`);
@@ -114,8 +121,8 @@ describe('a leader killed at each step of a join and of a removal: the standby c
       }
       const { leader, standby } = await pair(step, `remove-${i}`);
       const del = await ctl(cluster.endpoints, ['delete', node, '--timeout', '90s']);
-      const died = await leader.exited;
-      assert.equal(died.signal, 'SIGKILL', `the armed leader did not reach ${step}`);
+      const exit = await died(leader, step);
+      assert.equal(exit.signal, 'SIGKILL', `the armed leader did not reach ${step}`);
       assert.equal(del.code, 0, del.stdout + del.stderr);
       await standby.waitForLine(/became leader/, 30_000);
       const members = await settle(`removal ${step}`);

@@ -129,7 +129,7 @@ describe('with one of three etcd members killed, reconciling goes on and a remov
     const st = await eventually('node02 QuorumProtection', async () => {
       const s = await readStatus(client, 'node02');
       return s?.status.conditions.find((c) => c.reason === 'QuorumProtection') ? s : undefined;
-    }, 60_000);
+    }, 150_000);
     const msg = st.status.conditions.find((c) => c.reason === 'QuorumProtection')!.message;
     assert.match(msg, /quorum needs 2/);
     assert.equal((await client.cluster.memberList({})).members.length, 3, 'no member was removed');
