@@ -42,8 +42,10 @@ function cleanup(): Promise<void> {
   })();
   return cleaning;
 }
+let interrupted = false;
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   process.on(sig, () => {
+    interrupted = true;
     console.log(`\n${sig}: stopping everything the demo started...`);
     void cleanup().then(() => process.exit(130));
   });
@@ -223,6 +225,7 @@ main().then(
     process.exit(0);
   },
   async (err: unknown) => {
+    if (interrupted) return; // the signal handler is cleaning up and exits
     console.error(`\ndemo failed: ${err instanceof Error ? err.message : String(err)}`);
     await cleanup();
     process.exit(1);
