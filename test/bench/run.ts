@@ -1,0 +1,109 @@
+/**
+ * `npm run bench [-- --quick] [-- --json FILE] [-- --only join,scale]`: every
+ * scenario against its own real 3-member etcd on 127.0.0.1, a table on
+ * stdout, and everything measured as JSON when asked.
+ */
+import { execFileSync } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import { parseArgs } from 'node:util';
+import { etcdBinary } from '../support/etcd-cluster.js';
+import { loadAverage } from './proc.js';
+import { agentScenario } from './scenarios/agent.js';
+import { failoverScenario } from './scenarios/failover.js';
+import { joinScenario } from './scenarios/join.js';
+import { recoveryScenario } from './scenarios/recovery.js';
+import { scaleScenario } from './scenarios/scale.js';
+import { FULL, QUICK, type BenchParams, type ScenarioResult } from './types.js';
+
+const SCENARIOS: Record<string, (p: BenchParams, log: (s: string) => void) => Promise<ScenarioResult>> = {
+  join: joinScenario,
+  recovery: recoveryScenario,
+  failover: failoverScenario,
+  scale: scaleScenario,
+  agent: agentScenario,
+};
+
+function machine(): Record<string, unknown> {
+  let etcdVersion = 'unknown';
+  try {
+    etcdVersion = /etcd Version: (\S+)/.exec(execFileSync(etcdBinary(), ['--version'], { encoding: 'utf8' }))?.[1] ?? 'unknown';
+  } catch {
+    // reported as unknown
+  }
+  return {
+    nproc: os.availableParallelism(),
+    cpu: os.cpus()[0]?.model ?? 'unknown',
+    memoryGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
+    node: process.version,
+    etcd: etcdVersion,
+    kernel: os.release(),
+  };
+}
+
+function printTable(results: ScenarioResult[]): void {
+  const width = Math.max(...results.flatMap((r) => r.rows.map(([label]) => label.length)), 10);
+  for (const r of results) {
+    console.log(`\n${r.title}  [${(r.durationMs / 1000).toFixed(1)} s]`);
+    for (const [label, value] of r.rows) console.log(`  ${label.padEnd(width)}  ${value}`);
+  }
+  console.log('\nTargets');
+  for (const r of results) {
+    for (const t of r.targets) {
+      const verdict = t.met === undefined ? 'NOT RUN' : t.met ? 'met' : 'NOT MET';
+      console.log(`  [${verdict.padEnd(7)}] ${t.target}: ${t.measured}`);
+    }
+  }
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      quick: { type: 'boolean', default: false },
+      json: { type: 'string' },
+      only: { type: 'string' },
+      sizes: { type: 'string' },
+    },
+  });
+  const params: BenchParams = structuredClone(values.quick ? QUICK : FULL);
+  if (values.sizes) params.scale.sizes = values.sizes.split(',').map(Number);
+  const names = values.only ? values.only.split(',') : Object.keys(SCENARIOS);
+  for (const n of names) if (!SCENARIOS[n]) throw new Error(`unknown scenario ${n}; known: ${Object.keys(SCENARIOS).join(', ')}`);
+
+  const info = machine();
+  const loadBefore = loadAverage();
+  const log = (s: string) => process.stderr.write(`[bench ${((performance.now() - t0) / 1000).toFixed(1).padStart(6)} s] ${s}\n`);
+  const t0 = performance.now();
+  log(`${values.quick ? 'quick' : 'full'} run: ${names.join(', ')}; load average ${loadBefore.join(' ')}`);
+  const results: ScenarioResult[] = [];
+  for (const name of names) {
+    log(`scenario ${name}`);
+    results.push(await SCENARIOS[name]!(params, log));
+  }
+  const loadAfter = loadAverage();
+  console.log(
+    `\nmachine: ${info.nproc} CPUs (${String(info.cpu)}), ${String(info.memoryGiB)} GiB, node ${String(info.node)}, etcd ${String(info.etcd)}; ` +
+      `load average before ${loadBefore.join(' ')}, after ${loadAfter.join(' ')}; ${values.quick ? '--quick' : 'full'} run in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+  );
+  printTable(results);
+  if (values.json) {
+    const out = {
+      at: new Date().toISOString(),
+      mode: values.quick ? 'quick' : 'full',
+      machine: { ...info, loadAverageBefore: loadBefore, loadAverageAfter: loadAfter },
+      params,
+      totalSeconds: Math.round((performance.now() - t0) / 100) / 10,
+      scenarios: Object.fromEntries(results.map((r) => [r.name, { title: r.title, durationSeconds: Math.round(r.durationMs / 100) / 10, targets: r.targets, ...r.data }])),
+    };
+    await writeFile(values.json, `${JSON.stringify(out, null, 2)}\n`);
+    log(`wrote ${values.json}`);
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    process.exit(1);
+  },
+);

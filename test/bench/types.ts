@@ -1,0 +1,64 @@
+/** What each scenario hands back to the runner: table rows, target verdicts and raw data for the JSON file. */
+
+export interface TargetVerdict {
+  /** the target as stated, e.g. "join overhead p99 <= 100 ms" */
+  target: string;
+  /** what was measured, e.g. "p99 43.1 ms (200 joins)" */
+  measured: string;
+  /** undefined when the scenario did not measure it (e.g. 10,000 nodes in --quick) */
+  met: boolean | undefined;
+}
+
+export interface ScenarioResult {
+  name: string;
+  title: string;
+  /** label, value: one table row each */
+  rows: Array<[string, string]>;
+  targets: TargetVerdict[];
+  /** everything measured, for --json */
+  data: Record<string, unknown>;
+  durationMs: number;
+}
+
+export interface BenchParams {
+  quick: boolean;
+  join: {
+    /** IAM-only joins with the agent's wait logic in this process */
+    iamInProcess: number;
+    /** IAM-only joins with first-boot-agent processes */
+    iamProcess: number;
+    /** Chainfire learner joins (agent processes starting real etcd members) */
+    chainfire: number;
+    /** the seed's loop, everything answering at once */
+    seed: number;
+  };
+  recovery: {
+    outageMs: number;
+    /** nodes joined through the controller and seed loops run during the outage */
+    nodes: number;
+    /** a second outage longer than the seed's 5 attempts cover; 0 to skip */
+    longOutageMs: number;
+  };
+  failover: { leaseTtlSeconds: number; kill: number; term: number };
+  scale: { sizes: number[]; resyncPeriodMs: number; timeoutMs: number; rawTxns: number; workers: number };
+  /** `imports`: also time each dependency's import in a fresh process */
+  agent: { samples: number; imports: boolean };
+}
+
+export const QUICK: BenchParams = {
+  quick: true,
+  join: { iamInProcess: 20, iamProcess: 2, chainfire: 1, seed: 1 },
+  recovery: { outageMs: 5_000, nodes: 1, longOutageMs: 0 },
+  failover: { leaseTtlSeconds: 5, kill: 1, term: 1 },
+  scale: { sizes: [150], resyncPeriodMs: 5_000, timeoutMs: 45_000, rawTxns: 500, workers: 4 },
+  agent: { samples: 2, imports: false },
+};
+
+export const FULL: BenchParams = {
+  quick: false,
+  join: { iamInProcess: 200, iamProcess: 20, chainfire: 10, seed: 3 },
+  recovery: { outageMs: 20_000, nodes: 3, longOutageMs: 45_000 },
+  failover: { leaseTtlSeconds: 5, kill: 5, term: 5 },
+  scale: { sizes: [1_000, 10_000], resyncPeriodMs: 30_000, timeoutMs: 45 * 60_000, rawTxns: 5_000, workers: 4 },
+  agent: { samples: 10, imports: true },
+};
