@@ -296,9 +296,16 @@ export class MembershipController {
     const onDesired = enqueue('desired');
     const onAgent = enqueue('agents');
     const onStatus = enqueue('status');
-    // A change that ends or a policy that changes can unblock any node.
-    const onOperationOrConfig = (e: { type: string }) => {
-      if (e.type === 'delete' || e.type === 'put') resyncAll();
+    // A policy change can unblock any node: look at all of them. A change that
+    // ends unblocks only the nodes waiting for it: look at those, not at every
+    // node (with thousands of nodes that would be a full resync per change).
+    const onConfig = () => resyncAll();
+    const onOperation = (e: { type: string }) => {
+      if (e.type !== 'delete') return;
+      for (const rec of this.statuses.values()) {
+        const waiting = rec.value?.status.conditions.some((c) => c.reason === 'WaitingForOtherChange');
+        if (waiting && rec.nameProblem === undefined) queue.add(rec.node);
+      }
     };
     const resyncAll = () => {
       queue.add(CLUSTER_KEY);
@@ -307,8 +314,8 @@ export class MembershipController {
     this.desired.on('event', onDesired);
     this.agents.on('event', onAgent);
     this.statuses.on('event', onStatus);
-    this.operationCache.on('event', onOperationOrConfig);
-    this.configCache.on('event', onOperationOrConfig);
+    this.operationCache.on('event', onOperation);
+    this.configCache.on('event', onConfig);
     resyncAll();
     const resync = setInterval(resyncAll, this.opts.resyncPeriodMs);
     resync.unref();
@@ -322,8 +329,8 @@ export class MembershipController {
     this.desired.off('event', onDesired);
     this.agents.off('event', onAgent);
     this.statuses.off('event', onStatus);
-    this.operationCache.off('event', onOperationOrConfig);
-    this.configCache.off('event', onOperationOrConfig);
+    this.operationCache.off('event', onOperation);
+    this.configCache.off('event', onConfig);
     queue.shutDown();
     await Promise.all(workers);
     this.queue = undefined;
