@@ -41,10 +41,11 @@ function machine(): Record<string, unknown> {
   };
 }
 
-function printTable(results: ScenarioResult[]): void {
+function printTable(results: ScenarioResult[], loads: Record<string, { before: number[]; after: number[] }>): void {
   const width = Math.max(...results.flatMap((r) => r.rows.map(([label]) => label.length)), 10);
   for (const r of results) {
-    console.log(`\n${r.title}  [${(r.durationMs / 1000).toFixed(1)} s]`);
+    const load = loads[r.name];
+    console.log(`\n${r.title}  [${(r.durationMs / 1000).toFixed(1)} s; load average ${load?.before[0] ?? '?'} -> ${load?.after[0] ?? '?'}]`);
     for (const [label, value] of r.rows) console.log(`  ${label.padEnd(width)}  ${value}`);
   }
   console.log('\nTargets');
@@ -76,16 +77,19 @@ async function main(): Promise<void> {
   const t0 = performance.now();
   log(`${values.quick ? 'quick' : 'full'} run: ${names.join(', ')}; load average ${loadBefore.join(' ')}`);
   const results: ScenarioResult[] = [];
+  const loadPerScenario: Record<string, { before: number[]; after: number[] }> = {};
   for (const name of names) {
-    log(`scenario ${name}`);
+    const before = loadAverage();
+    log(`scenario ${name} (load average ${before.join(' ')})`);
     results.push(await SCENARIOS[name]!(params, log));
+    loadPerScenario[name] = { before, after: loadAverage() };
   }
   const loadAfter = loadAverage();
   console.log(
     `\nmachine: ${info.nproc} CPUs (${String(info.cpu)}), ${String(info.memoryGiB)} GiB, node ${String(info.node)}, etcd ${String(info.etcd)}; ` +
       `load average before ${loadBefore.join(' ')}, after ${loadAfter.join(' ')}; ${values.quick ? '--quick' : 'full'} run in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
   );
-  printTable(results);
+  printTable(results, loadPerScenario);
   if (values.json) {
     const out = {
       at: new Date().toISOString(),
@@ -93,7 +97,12 @@ async function main(): Promise<void> {
       machine: { ...info, loadAverageBefore: loadBefore, loadAverageAfter: loadAfter },
       params,
       totalSeconds: Math.round((performance.now() - t0) / 100) / 10,
-      scenarios: Object.fromEntries(results.map((r) => [r.name, { title: r.title, durationSeconds: Math.round(r.durationMs / 100) / 10, targets: r.targets, ...r.data }])),
+      scenarios: Object.fromEntries(
+        results.map((r) => [
+          r.name,
+          { title: r.title, durationSeconds: Math.round(r.durationMs / 100) / 10, loadAverage: loadPerScenario[r.name], targets: r.targets, ...r.data },
+        ]),
+      ),
     };
     await writeFile(values.json, `${JSON.stringify(out, null, 2)}\n`);
     log(`wrote ${values.json}`);

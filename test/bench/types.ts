@@ -59,6 +59,6 @@ export const FULL: BenchParams = {
   join: { iamInProcess: 200, iamProcess: 20, chainfire: 10, seed: 3 },
   recovery: { outageMs: 20_000, nodes: 3, longOutageMs: 45_000 },
   failover: { leaseTtlSeconds: 5, kill: 5, term: 5 },
-  scale: { sizes: [1_000, 10_000], resyncPeriodMs: 30_000, timeoutMs: 45 * 60_000, rawTxns: 5_000, workers: 4 },
+  scale: { sizes: [1_000, 10_000], resyncPeriodMs: 30_000, timeoutMs: 15 * 60_000, rawTxns: 5_000, workers: 4 },
   agent: { samples: 10, imports: true },
 };

@@ -44,7 +44,12 @@ export async function joinScenario(params: BenchParams, log: (s: string) => void
 
     log(`  ${p.iamProcess} IAM-only joins, first-boot-agent processes`);
     const asProcess: number[] = [];
-    for (let i = 0; i < p.iamProcess; i++) asProcess.push(await iamJoinProcess(env, `iamp-${String(i).padStart(3, '0')}`));
+    const asProcessOwnClock: number[] = [];
+    for (let i = 0; i < p.iamProcess; i++) {
+      const r = await iamJoinProcess(env, `iamp-${String(i).padStart(3, '0')}`);
+      asProcess.push(r.overheadMs);
+      asProcessOwnClock.push(r.ownClockMs);
+    }
 
     log(`  ${p.chainfire} Chainfire learner joins (real etcd members started by the agent)`);
     const chainfire: ChainfireJoin[] = [];
@@ -66,6 +71,7 @@ export async function joinScenario(params: BenchParams, log: (s: string) => void
 
     const s = summarize(inProcess);
     const sp = summarize(asProcess);
+    const spOwn = summarize(asProcessOwnClock);
     const total = summarize(chainfire.map((c) => c.totalMs));
     const seedS = summarize(seed);
     const phase = (f: (c: ChainfireJoin) => number) => summarize(chainfire.map(f)).p50;
@@ -79,6 +85,7 @@ export async function joinScenario(params: BenchParams, log: (s: string) => void
           `change recorded ${ms(phases.recorded.p50)}, IAM registered ${ms(phases.registered.p50)}, change done ${ms(phases.done.p50)}, status written ${ms(phases.status.p50)}`,
         ],
         ['IAM-only, agent process', `p50 ${ms(sp.p50)}  p99 ${ms(sp.p99)}  max ${ms(sp.max)}  (n=${sp.n})`],
+        ['  by the agent\'s own log timestamp', `p50 ${ms(spOwn.p50)}  p99 ${ms(spOwn.p99)}  max ${ms(spOwn.max)}`],
         ['Chainfire learner join', `p50 ${ms(total.p50)}  p99 ${ms(total.p99)}  max ${ms(total.max)}  (n=${total.n})`],
         [
           '  its phases (p50)',
@@ -96,6 +103,7 @@ export async function joinScenario(params: BenchParams, log: (s: string) => void
       data: {
         iamInProcessMs: roundSummary(s),
         iamProcessMs: roundSummary(sp),
+        iamProcessOwnClockMs: roundSummary(spOwn),
         desiredPutAckMs: roundSummary(summarize(putAcks)),
         controllerStepsFromPutMs: Object.fromEntries(Object.entries(phases).map(([k, v]) => [k, roundSummary(v)])),
         chainfireTotalMs: roundSummary(total),
@@ -168,18 +176,25 @@ function agentArgs(env: BenchEnv, name: string, configPath: string): string[] {
   ];
 }
 
-async function iamJoinProcess(env: BenchEnv, name: string): Promise<number> {
+/**
+ * With a first-boot-agent process: the time its line arrives here, and the
+ * timestamp the agent itself put on it (millisecond wall clock), which leaves
+ * out the pipe and this process's event loop.
+ */
+async function iamJoinProcess(env: BenchEnv, name: string): Promise<{ overheadMs: number; ownClockMs: number }> {
   const config = env.workerConfig(name, { iam: true });
   const configPath = await env.writeConfig(name, config);
   const agent = startProcess(process.execPath, [binPath('first-boot-agent'), 'iam-setup', ...agentArgs(env, name, configPath)]);
   await agent.waitForLine(/no desired record/, 30_000);
-  const sawTrue = agent.waitForLine(/IAMRegistered=True/, 60_000).then(() => performance.now());
+  const sawTrue = agent.waitForLine(/IAMRegistered=True/, 60_000).then((line) => ({ at: performance.now(), line }));
+  const wall = Date.now();
   const t0 = performance.now();
   await env.putDesired(env.recordOf(config));
   const t1 = await sawTrue;
   const exit = await agent.exited;
   if (exit.code !== 0) throw new Error(`agent ${name} exited with ${exit.code}: ${agent.lines.slice(-5).join('\n')}`);
-  return t1 - t0;
+  const stamped = Date.parse((JSON.parse(t1.line) as { timestamp: string }).timestamp);
+  return { overheadMs: t1.at - t0, ownClockMs: stamped - wall };
 }
 
 export interface ChainfireJoin {
