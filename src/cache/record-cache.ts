@@ -85,6 +85,23 @@ export class RecordCache<T> extends EventEmitter {
     await w?.cancel().catch(() => undefined);
   }
 
+  /**
+   * Takes in a record this process itself just wrote at `modRevision`, before
+   * the watch delivers it, so that readers see their own writes at once; the
+   * watch's event for that revision is then skipped (not decoded again). Only
+   * when the watch has not yet passed that revision: otherwise what it
+   * delivered (including a later change or delete) is already newer.
+   */
+  assume(key: string, record: T, modRevision: number): void {
+    if (modRevision <= this.revision) return;
+    const previous = this.items.get(key);
+    this.modRevisions.set(key, modRevision);
+    this.items.set(key, record);
+    const event: CacheEvent<T> = { type: 'put', key, record };
+    if (previous !== undefined) event.previous = previous;
+    this.emit('event', event);
+  }
+
   override on(event: 'event', listener: (e: CacheEvent<T>) => void): this;
   override on(event: string, listener: (...args: any[]) => void): this {
     return super.on(event, listener);

@@ -9,9 +9,10 @@ import type { Logger } from '../log.js';
 import { ControllerMetrics, resetLeaderGauges } from '../metrics/controller-metrics.js';
 import { startMetricsServer } from '../metrics/server.js';
 import { NodeReconciler, type OperationsInFlight } from '../reconcile/node-reconciler.js';
-import { addressConflicts } from '../reconcile/conflicts.js';
+import { RaftAddressIndex } from '../reconcile/conflicts.js';
+import { ServiceRecovery } from '../reconcile/service-recovery.js';
 import type { ChainfireMember, VoterPlacement } from '../reconcile/chainfire-step.js';
-import { chainfirePeerUrl } from '../schema/node-membership.js';
+import { chainfirePeerUrl, type NodeMembership } from '../schema/node-membership.js';
 import { clusterConfigRecord, DEFAULT_POLICY, membershipOperation, type MembershipOperation, type MembershipPolicy } from '../schema/operation.js';
 import { formatIssues } from '../schema/common.js';
 import type { Service } from '../schema/agent-report.js';
@@ -20,10 +21,10 @@ import { HttpFlareDBDriver } from '../drivers/flaredb.js';
 import { HttpIAMDriver, readAdminSecret } from '../drivers/iam.js';
 import type { FlareDBDriver, IAMDriver } from '../drivers/types.js';
 import { httpOptions, type ControllerConfig } from './config.js';
-import { PHASES } from '../schema/status.js';
+import { PHASES, type NodeMembershipStatus } from '../schema/status.js';
 import { connect, type ConnectionOptions } from '../store/connection.js';
 import { KeyLayout, type RecordKind } from '../store/keys.js';
-import { decodeAgentReport, decodeDesired, decodeStatus, parseJsonOrUndefined } from '../store/records.js';
+import { decodeAgentReport, decodeDesired, decodeStatus, parseJsonOrUndefined, type StoredRecord } from '../store/records.js';
 import { ItemExponentialRateLimiter } from '../workqueue/rate-limiter.js';
 import { WorkQueue } from '../workqueue/queue.js';
 
@@ -62,6 +63,11 @@ export class MembershipController {
   private readonly flaredb: FlareDBDriver | undefined;
   private readonly iam: IAMDriver | undefined;
   private queue: WorkQueue | undefined;
+  private recovery: ServiceRecovery | undefined;
+  /** raft addresses claimed by Present records, kept from desired-record events */
+  private readonly addresses = new RaftAddressIndex();
+  /** nodes whose status says WaitingForOtherChange, kept from status events */
+  private readonly waitingForChange = new Set<string>();
   private readonly stop = new AbortController();
   private leadership: Leadership | undefined;
   private running: Promise<void> | undefined;
@@ -182,8 +188,20 @@ export class MembershipController {
       signal: this.stop.signal,
       onFailedAttempt: ({ error }) => log.warn({ err: errorMessage(error) }, 'cannot list records from Chainfire; retrying'),
     });
-    this.statuses.on('event', () => this.countPhases());
+    // Indexes kept from events, so that no reconcile scans every record.
+    for (const [key, rec] of this.desired.entries()) this.indexDesired(key, rec);
+    this.desired.on('event', (e) => this.indexDesired(e.key, e.record));
     this.countPhases();
+    for (const [key, rec] of this.statuses.entries()) this.indexStatus(key, rec);
+    this.statuses.on('event', (e) => {
+      const before = e.previous?.value?.status.phase;
+      const after = e.record?.value?.status.phase;
+      if (before !== after) {
+        if (before !== undefined) this.metrics.nodes.dec({ phase: before });
+        if (after !== undefined) this.metrics.nodes.inc({ phase: after });
+      }
+      this.indexStatus(e.key, e.record);
+    });
     log.info({ identity: this.identity, desired: this.desired.size }, 'caches synced');
     this.running = this.campaignLoop();
   }
@@ -218,7 +236,19 @@ export class MembershipController {
 
   /** Other Present records that claim one of `node`'s raft addresses. */
   addressConflicts(node: string): string[] {
-    return addressConflicts(node, this.desired.values().flatMap((r) => (r.value ? [r.value] : [])));
+    return this.addresses.conflicts(node);
+  }
+
+  private indexDesired(key: string, rec: StoredRecord<NodeMembership> | undefined): void {
+    const { node, nameProblem } = this.keys.nodeOf('desired', key);
+    if (nameProblem === undefined) this.addresses.set(node, rec?.value);
+  }
+
+  private indexStatus(key: string, rec: StoredRecord<NodeMembershipStatus> | undefined): void {
+    const { node, nameProblem } = this.keys.nodeOf('status', key);
+    if (nameProblem !== undefined) return;
+    if (rec?.value?.status.conditions.some((c) => c.reason === 'WaitingForOtherChange')) this.waitingForChange.add(node);
+    else this.waitingForChange.delete(node);
   }
 
   /** Where the voters are, and which nodes with a reporting agent wait to join Chainfire. */
@@ -281,6 +311,18 @@ export class MembershipController {
       metrics: this.metrics.queueMetrics,
     });
     this.queue = queue;
+    const recovery = new ServiceRecovery({
+      probes: {
+        chainfire: () => this.reconciler.probe('chainfire'),
+        ...(this.flaredb ? { flaredb: () => this.reconciler.probe('flaredb', leadership.signal) } : {}),
+        ...(this.iam ? { iam: () => this.reconciler.probe('iam', leadership.signal) } : {}),
+      },
+      onRecovered: (service, nodes) => {
+        log.info({ service, nodes: nodes.length }, 'service answers again; looking at the nodes that waited for it');
+        for (const node of nodes) queue.add(node);
+      },
+    });
+    this.recovery = recovery;
     this.cluster.reset();
     this.reconciler.invalidateLists();
     const enqueue = (kind: RecordKind) => (e: { key: string; type: string }) => {
@@ -290,7 +332,6 @@ export class MembershipController {
         return;
       }
       if (kind === 'status' && e.type === 'put') return; // our own writes
-      if (kind === 'status') this.reconciler.forget(node);
       queue.add(node);
     };
     const onDesired = enqueue('desired');
@@ -302,10 +343,7 @@ export class MembershipController {
     const onConfig = () => resyncAll();
     const onOperation = (e: { type: string }) => {
       if (e.type !== 'delete') return;
-      for (const rec of this.statuses.values()) {
-        const waiting = rec.value?.status.conditions.some((c) => c.reason === 'WaitingForOtherChange');
-        if (waiting && rec.nameProblem === undefined) queue.add(rec.node);
-      }
+      for (const node of this.waitingForChange) queue.add(node);
     };
     const resyncAll = () => {
       queue.add(CLUSTER_KEY);
@@ -331,9 +369,11 @@ export class MembershipController {
     this.statuses.off('event', onStatus);
     this.operationCache.off('event', onOperation);
     this.configCache.off('event', onConfig);
+    recovery.stop();
     queue.shutDown();
     await Promise.all(workers);
     this.queue = undefined;
+    this.recovery = undefined;
   }
 
   private async work(queue: WorkQueue, leadership: Leadership): Promise<void> {
@@ -348,6 +388,7 @@ export class MembershipController {
         const result =
           node === CLUSTER_KEY ? await this.cluster.reconcile(leadership) : await this.reconciler.reconcile(node, leadership);
         queue.forget(node);
+        for (const service of result.waitingFor ?? []) this.recovery?.wait(service, node);
         if (result.requeueAfterMs !== undefined) {
           queue.addAfter(node, result.requeueAfterMs);
           this.metrics.reconcileTotal.inc({ controller, result: 'requeue_after' });

@@ -8,6 +8,8 @@
  *  O3  IAM is never acted on before FlareDBMember=True
  *  O4  a Ready node whose FlareDB (or IAM) cannot be observed keeps its status and is looked at again
  *  O5  a node mid-join whose FlareDB (or IAM) cannot be observed shows the condition Unknown/ServiceUnavailable
+ *  O6  another node's change in flight holds back a FlareDB change (one at a time, with a message that does
+ *      not change while it waits) but not an IAM registration, which changes no quorum
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -274,8 +276,8 @@ describe('decideNode O1: a simulated join with Chainfire, FlareDB and IAM', () =
     assert.equal(last.requeueAfterMs, undefined);
   });
 
-  it('records each change before it starts and ends the join with no change in flight', () => {
-    assert.deepEqual(trace.inFlight, [[], ['chainfire'], ['chainfire'], ['chainfire'], [], ['flaredb'], [], ['iam']]);
+  it('records each Raft membership change before it starts (not the IAM registration) and ends the join with no change in flight', () => {
+    assert.deepEqual(trace.inFlight, [[], ['chainfire'], ['chainfire'], ['chainfire'], [], ['flaredb'], [], []]);
     assert.deepEqual(trace.world.operations, {});
   });
 
@@ -494,5 +496,49 @@ describe('decideNode: a joined service that cannot be seen for a moment keeps it
     const blind = decideNode(inputs({ previous: asPrevious(stepOne), chainfire: { members: [node01, voter] }, agent: agent('healthy'), flaredb: { unavailable: 'down' }, now: new Date(Date.parse(flaredbBefore!.lastTransitionTime) + 60_000) }));
     assert.deepEqual(cond(blind, 'FlareDBMember'), flaredbBefore);
     assert.deepEqual(blind.status.flaredb, stepOne.status.flaredb);
+  });
+});
+
+describe('decideNode O6: other nodes\' changes in flight', () => {
+  const op = (service: Service, node: string, startedAt: string): MembershipOperation => ({
+    apiVersion: 'membership.photoncloud.io/v1alpha1',
+    kind: 'MembershipOperation',
+    service,
+    node,
+    change: 'join',
+    startedAt,
+    startedBy: 'node01/4312 (term 3)',
+  });
+  const chainfireJoined = { chainfire: { members: [node01, voter] } };
+
+  it('another node\'s FlareDB join holds back this node\'s FlareDB join: no action, no change recorded', () => {
+    const d = decideNode(inputs({ ...chainfireJoined, operations: { flaredb: op('flaredb', 'node05', '2026-11-24T09:59:00Z') } }));
+    assert.equal(d.action, undefined);
+    assert.equal(d.operations, undefined);
+    assert.equal(cond(d, 'FlareDBMember')?.reason, 'WaitingForOtherChange');
+    assert.equal(cond(d, 'Ready')?.reason, 'WaitingForOtherChange');
+    assert.ok(d.requeueAfterMs !== undefined);
+  });
+
+  it('the waiting message does not change when the change in flight does: no status rewrite per change', () => {
+    const a = decideNode(inputs({ ...chainfireJoined, operations: { flaredb: op('flaredb', 'node05', '2026-11-24T09:59:00Z') } }));
+    const b = decideNode(inputs({ ...chainfireJoined, previous: asPrevious(a), operations: { flaredb: op('flaredb', 'node06', '2026-11-24T10:00:07Z') } }));
+    assert.equal(canonicalJson(b.status), canonicalJson(a.status));
+    assert.match(cond(a, 'FlareDBMember')?.message ?? '', /operations\/flaredb/);
+  });
+
+  it('another node\'s IAM registration in flight does not hold back this node\'s: registered at once, nothing recorded', () => {
+    const flaredbJoined = { ...chainfireJoined, flaredb: { members: [flare01, flareMe] } };
+    const d = decideNode(inputs({ ...flaredbJoined, operations: { iam: op('iam', 'node05', '2026-11-24T09:59:00Z') } }));
+    assert.deepEqual(d.action, { service: 'iam', kind: 'registerNode', registration: REGISTRATION });
+    assert.equal(d.operations, undefined);
+  });
+
+  it('an IAM change record left by this node (an older controller) is ended once the registration is seen', () => {
+    const done = { ...chainfireJoined, flaredb: { members: [flare01, flareMe] }, iam: { members: [iam01, REGISTRATION] } };
+    const d = decideNode(inputs({ ...done, operations: { iam: op('iam', NODE, '2026-11-24T09:59:00Z') } }));
+    assert.equal(d.action, undefined);
+    assert.deepEqual(d.operations, [{ service: 'iam', finish: true }]);
+    assert.equal(d.status.phase, 'Ready');
   });
 });

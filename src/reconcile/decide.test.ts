@@ -6,6 +6,7 @@ import type { Condition, StatusBody } from '../schema/status.js';
 import { canonicalJson } from '../store/records.js';
 import type { ChainfireMember } from './chainfire-step.js';
 import { decideNode, invalidSpecStatus, type NodeDecision, type NodeInputs } from './decide.js';
+import { UNAVAILABLE_RETRY_MS } from './step.js';
 
 const NODE = 'node04';
 const PEER = 'https://10.0.1.13:2380';
@@ -211,7 +212,7 @@ describe('decideNode: phases and conditions', () => {
       ['Ready', 'False', 'ServiceUnavailable'],
     ]);
     assert.match(cond(d, 'Ready')?.message ?? '', /deadline exceeded/);
-    assert.equal(d.requeueAfterMs, 2000);
+    assert.equal(d.requeueAfterMs, UNAVAILABLE_RETRY_MS);
     assert.equal(d.action, undefined);
   });
 

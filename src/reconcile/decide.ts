@@ -180,13 +180,22 @@ export function decideNode(input: NodeInputs): NodeDecision {
       entry[1] = { ...withoutAction(step), condition: { ...step.condition, status: step.condition.status === 'True' ? 'True' : 'False', reason: 'Paused', message: `membership changes are paused (membershipctl resume); next: ${step.condition.message}` } };
       continue;
     }
+    // IAM registrations are not Raft membership: each is one idempotent call that
+    // changes no quorum, so they run side by side and are not recorded in
+    // operations/iam. Chainfire and FlareDB changes stay one at a time.
+    if (service === 'iam') {
+      action = step.action;
+      continue;
+    }
     if (op !== undefined && !mine) {
       entry[1] = {
         ...withoutAction(step),
         condition: {
           ...step.condition,
           reason: 'WaitingForOtherChange',
-          message: `${op.node}'s ${op.change} of ${service} is in flight since ${op.startedAt}; one change at a time`,
+          // Stable while it waits: naming the change in flight would rewrite every waiting
+          // status each time a change ends. `membershipctl describe` shows which one it is.
+          message: `waiting for the ${NAMES[service]} change in flight (operations/${service}); one change at a time`,
         },
         requeueAfterMs: 2000,
       };
@@ -317,6 +326,8 @@ function agentCondition(present: boolean, allMember: boolean, node: string): Con
   }
   return { type: 'AgentReady', status: 'False', reason: 'WaitingForAgent', message: `waiting for ${node}'s first-boot agent to report` };
 }
+
+const NAMES: Record<Service, string> = { chainfire: 'Chainfire', flaredb: 'FlareDB', iam: 'IAM' };
 
 function readyMessage(steps: StepResult<object>[]): string {
   if (steps.length === 0) return 'no service membership requested';

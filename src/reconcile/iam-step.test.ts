@@ -23,7 +23,7 @@ import assert from 'node:assert/strict';
 import type { IamNodeRegistration } from '../drivers/types.js';
 import type { NodeMembership } from '../schema/node-membership.js';
 import { decideIAM, registrationOf, type IAMStepInput } from './iam-step.js';
-import { UNAVAILABLE_RETRY_MS } from './step.js';
+import { IAM_SETUP_POLL_MS, UNAVAILABLE_RETRY_MS } from './step.js';
 
 const NODE = 'node04';
 
@@ -167,7 +167,7 @@ describe('decideIAM B6: the initial IAM setup is not done', () => {
     assert.equal(r.condition.status, 'False');
     assert.equal(r.condition.reason, 'WaitingForIAMSetup');
     assert.equal(r.action, undefined);
-    assert.equal(r.requeueAfterMs, UNAVAILABLE_RETRY_MS);
+    assert.equal(r.requeueAfterMs, IAM_SETUP_POLL_MS);
     assert.equal(r.progressed, true);
     assert.deepEqual(r.block, {});
   });

@@ -1,7 +1,7 @@
 import type { IamNodeRegistration } from '../drivers/types.js';
 import type { NodeMembership } from '../schema/node-membership.js';
 import type { ConditionDraft } from './conditions.js';
-import { UNAVAILABLE_RETRY_MS, withActionFailure, type Observation, type StepResult } from './step.js';
+import { IAM_SETUP_POLL_MS, UNAVAILABLE_RETRY_MS, withActionFailure, type Observation, type StepResult } from './step.js';
 
 export interface IAMStepInput {
   node: string;
@@ -62,7 +62,7 @@ function decide(input: IAMStepInput): StepResult | undefined {
     };
   }
   const want = registrationOf(node, spec);
-  const current = observed.members.find((n) => n.id === node);
+  const current = observed.find ? observed.find(node) : observed.members.find((n) => n.id === node);
   if (spec.state === 'Absent') {
     if (current === undefined) return { condition: cond('False', 'Removed', `${node} is not registered with IAM`), block: {}, progressed: true, settled: true };
     if (input.waitingFor !== undefined) {
@@ -94,7 +94,7 @@ function decide(input: IAMStepInput): StepResult | undefined {
     return {
       condition: cond('False', 'WaitingForIAMSetup', 'the cluster\'s initial IAM setup has not completed yet'),
       block: {},
-      requeueAfterMs: UNAVAILABLE_RETRY_MS,
+      requeueAfterMs: IAM_SETUP_POLL_MS,
       progressed: true,
     };
   }

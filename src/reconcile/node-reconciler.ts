@@ -23,6 +23,8 @@ export type OperationsInFlight = Partial<Record<Service, { op: MembershipOperati
 
 export interface ReconcileResult {
   requeueAfterMs?: number;
+  /** services the node could not see: it waits for them to answer again (ServiceRecovery) */
+  waitingFor?: Service[];
 }
 
 export interface NodeReconcilerDeps {
@@ -54,8 +56,6 @@ export interface NodeReconcilerDeps {
  */
 export class NodeReconciler {
   private readonly deps: NodeReconcilerDeps;
-  /** What this leader last wrote per node; cleared when a new term starts. */
-  private written = new Map<string, { term: number; status: StatusBody }>();
   private readonly flaredbMembers: ListCache<FlareDBMember> | undefined;
   private readonly iamNodes: ListCache<IamNodeRegistration> | undefined;
 
@@ -63,11 +63,7 @@ export class NodeReconciler {
     this.deps = deps;
     const { flaredb, iam } = deps;
     if (flaredb) this.flaredbMembers = new ListCache((signal) => flaredb.listMembers(signal));
-    if (iam) this.iamNodes = new ListCache((signal) => iam.listNodes(signal));
-  }
-
-  forget(node: string): void {
-    this.written.delete(node);
+    if (iam) this.iamNodes = new ListCache((signal) => iam.listNodes(signal), 250, (n) => n.id);
   }
 
   async reconcile(node: string, leadership: Leadership): Promise<ReconcileResult> {
@@ -75,7 +71,7 @@ export class NodeReconciler {
     const now = this.deps.now?.() ?? new Date();
     const desired = this.deps.desired.get(keys.desired(node));
     if (desired === undefined) return {}; // a deleted desired record never removes a member
-    const previous = this.previousStatus(node, leadership.term);
+    const previous = this.previousStatus(node);
 
     if (desired.value === undefined) {
       const status = invalidSpecStatus(desired.problem ?? 'invalid record', desired.modRevision, previous, now);
@@ -89,6 +85,8 @@ export class NodeReconciler {
     const signal = leadership.signal;
     // What this reconcile itself records or ends, on top of what the watch has delivered so far.
     const inFlight: OperationsInFlight = { ...this.deps.operations() };
+    // After its own registration the list is updated in place: no full list of IAM per join.
+    let iamUpdatedLocally = false;
     const observe = async (fresh: boolean): Promise<NodeInputs> => {
       const chainfire = spec.chainfire ? await this.observeChainfire(fresh) : { members: [] };
       const removingChainfire = spec.state === 'Absent' && spec.chainfire !== undefined && 'members' in chainfire;
@@ -103,9 +101,9 @@ export class NodeReconciler {
         // Health and leadership matter only for taking a voter out.
         ...(removingChainfire ? { chainfireHealth: await this.deps.chainfire.health(chainfire.members) } : {}),
         ...(removingChainfire ? await leaderOf(this.deps.chainfire) : {}),
-        ...(this.deps.placement && 'members' in chainfire && spec.state === 'Present' ? { placement: this.deps.placement(chainfire.members) } : {}),
+        ...(this.deps.placement && spec.chainfire && 'members' in chainfire && spec.state === 'Present' ? { placement: this.deps.placement(chainfire.members) } : {}),
         ...(spec.flaredb ? { flaredb: await observeList(this.flaredbMembers, fresh, signal) } : {}),
-        ...(spec.iam ? { iam: await observeList(this.iamNodes, fresh, signal) } : {}),
+        ...(spec.iam ? { iam: await observeList(this.iamNodes, fresh && !iamUpdatedLocally, signal) } : {}),
         iamBootstrapped: this.deps.iamBootstrapped(),
         operations: Object.fromEntries(Object.entries(inFlight).map(([svc, v]) => [svc, v!.op])),
         policy: this.deps.policy(),
@@ -113,7 +111,8 @@ export class NodeReconciler {
       };
     };
 
-    let decision = decideNode(await observe(false));
+    let seen = await observe(false);
+    let decision = decideNode(seen);
     const changes: OperationChange[] = [...(decision.operations ?? [])];
     if (decision.action !== undefined) {
       this.assertLeader(leadership);
@@ -126,6 +125,7 @@ export class NodeReconciler {
       try {
         failpoint(`before-${action.kind}`);
         refused = await this.act(node, action, signal);
+        iamUpdatedLocally = action.kind === 'registerNode';
         failpoint(`after-${action.kind}`);
       } catch (err) {
         if (!isMembershipError(err, 'UNAVAILABLE') && !isMembershipError(err, 'SERVICE_ERROR')) throw err;
@@ -135,12 +135,24 @@ export class NodeReconciler {
         throw err;
       }
       for (const change of changes.filter((c) => c.finish)) await this.finishOperation(change.service, inFlight, leadership);
-      decision = decideNode({ ...(await observe(true)), ...(refused ? { promoteRefused: refused } : {}) });
+      seen = await observe(true);
+      decision = decideNode({ ...seen, ...(refused ? { promoteRefused: refused } : {}) });
       changes.splice(0, changes.length, ...(decision.action === undefined ? (decision.operations ?? []) : []));
     }
     for (const change of changes.filter((c) => c.finish && !c.start)) await this.finishOperation(change.service, inFlight, leadership);
     await this.writeStatus(node, decision.status, leadership, desired.modRevision);
-    return decision.requeueAfterMs !== undefined ? { requeueAfterMs: decision.requeueAfterMs } : {};
+    const waitingFor = unseen(seen);
+    return {
+      ...(decision.requeueAfterMs !== undefined ? { requeueAfterMs: decision.requeueAfterMs } : {}),
+      ...(waitingFor.length > 0 ? { waitingFor } : {}),
+    };
+  }
+
+  /** Asks a service for its members afresh (filling the shared list): the probe of ServiceRecovery. */
+  async probe(service: Service, signal?: AbortSignal): Promise<void> {
+    if (service === 'chainfire') await this.deps.chainfire.listMembers(true);
+    else if (service === 'flaredb') await this.flaredbMembers?.get(true, signal);
+    else await this.iamNodes?.get(true, signal);
   }
 
   /** Records the change before it starts: a compare-and-swap, so two workers cannot both start one. */
@@ -182,9 +194,8 @@ export class NodeReconciler {
         return undefined;
       }
       case 'registerNode':
-        this.iamNodes?.invalidate();
         await this.deps.iam!.registerNode(action.registration, signal);
-        this.iamNodes?.invalidate();
+        this.iamNodes?.upsert(action.registration);
         log.info({ node, service: 'iam' }, 'registered node with IAM');
         return undefined;
       case 'addLearner':
@@ -246,9 +257,8 @@ export class NodeReconciler {
     this.deps.chainfire.invalidate();
   }
 
-  private previousStatus(node: string, term: number): StatusBody | undefined {
-    const mine = this.written.get(node);
-    if (mine !== undefined && mine.term === term) return mine.status;
+  /** The node's status as last written, by this controller (taken into the cache at once) or another. */
+  private previousStatus(node: string): StatusBody | undefined {
     return this.deps.statuses.get(this.deps.keys.status(node))?.value?.status;
   }
 
@@ -262,7 +272,7 @@ export class NodeReconciler {
   /** `generation`: the desired record's mod revision this reconcile read; the write lands only while it is unchanged. */
   private async writeStatus(node: string, status: NodeDecision['status'], leadership: Leadership, generation: number): Promise<void> {
     const canonical = canonicalJson(status);
-    const previous = this.previousStatus(node, leadership.term);
+    const previous = this.previousStatus(node);
     if (previous !== undefined) {
       const { controller: _stamp, ...rest } = previous;
       if (canonicalJson(rest) === canonical) return;
@@ -277,8 +287,11 @@ export class NodeReconciler {
     // Only while the desired record is the one this status describes: a status
     // must not reappear after `membershipctl delete` removed both.
     const desiredKey = this.deps.keys.desired(node);
-    await leadership.writer.putIfUnchanged(this.deps.keys.status(node), encodeRecord(record), generation, desiredKey);
-    this.written.set(node, { term: leadership.term, status: body });
+    const key = this.deps.keys.status(node);
+    const revision = await leadership.writer.putIfUnchangedGrouped(key, encodeRecord(record), generation, desiredKey);
+    // Read-your-writes: the next reconcile compares with this status even before the watch delivers it.
+    const createRevision = this.deps.statuses.get(key)?.createRevision ?? revision;
+    this.deps.statuses.assume(key, { key, node, modRevision: revision, createRevision, value: record }, revision);
     this.deps.onStatusWrite?.(node, body);
     this.deps.log.info(
       { node, phase: body.phase, conditions: body.conditions.map((c) => `${c.type}=${c.status}/${c.reason}`).join(' ') },
@@ -287,10 +300,20 @@ export class NodeReconciler {
   }
 }
 
+/** The services whose observation failed. */
+function unseen(inputs: NodeInputs): Service[] {
+  const out: Service[] = [];
+  if ('unavailable' in inputs.chainfire) out.push('chainfire');
+  if (inputs.flaredb !== undefined && 'unavailable' in inputs.flaredb) out.push('flaredb');
+  if (inputs.iam !== undefined && 'unavailable' in inputs.iam) out.push('iam');
+  return out;
+}
+
 async function observeList<T>(cache: ListCache<T> | undefined, fresh: boolean, signal: AbortSignal): Promise<Observation<T>> {
   if (cache === undefined) return { notConfigured: true };
   try {
-    return { members: await cache.get(fresh, signal) };
+    const members = await cache.get(fresh, signal);
+    return { members, find: (id) => cache.lookup(members, id) };
   } catch (err) {
     return { unavailable: errorMessage(err) };
   }

@@ -43,9 +43,22 @@ export interface StepResult<B = Record<string, unknown>> {
 }
 
 /** An observation of a service that may have failed, or not be configured at all. */
-export type Observation<T> = { members: T[] } | { unavailable: string } | { notConfigured: true };
+export type Observation<T> =
+  /** `find`, when given, looks an id up without scanning `members` */
+  | { members: T[]; find?: (id: string) => T | undefined }
+  | { unavailable: string }
+  | { notConfigured: true };
 
-export const UNAVAILABLE_RETRY_MS = 2000;
+/**
+ * How soon a node is looked at again when a service could not be seen: only a
+ * safety net. The controller probes each unavailable service for all the
+ * nodes that wait for it and wakes them as soon as it answers
+ * (ServiceRecovery), so nodes neither poll the service nor wait this long.
+ */
+export const UNAVAILABLE_RETRY_MS = 10_000;
+
+/** How often a node waiting for the cluster's initial IAM setup looks again (it is also woken when the setup is done). */
+export const IAM_SETUP_POLL_MS = 2000;
 
 /**
  * The step's own answer when its action failed earlier in this reconcile: the

@@ -12,6 +12,25 @@ export interface FencedWriterOptions {
   onRejected?: () => void;
 }
 
+/** One put of a batch: lands only while `guardKey` has `modRevision` (0: absent). */
+export interface GuardedPut {
+  key: string;
+  value: string;
+  guardKey: string;
+  modRevision: number;
+}
+
+/** etcd refuses transactions with more than --max-txn-ops (128 by default) compares or operations. */
+export const MAX_BATCH = 64;
+/** Transactions of grouped puts in flight at once; further puts gather into the next one. */
+const MAX_BATCHES_IN_FLIGHT = 2;
+
+interface Waiting {
+  put: GuardedPut;
+  resolve: (revision: number) => void;
+  reject: (err: unknown) => void;
+}
+
 /**
  * Every write the leader makes goes through here: an etcd transaction that
  * lands only while the leader key still has the create revision of this term.
@@ -81,6 +100,96 @@ export class FencedWriter {
       throw new FencedWriteRejected(key, String(this.term));
     }
     throw new MembershipError('CONFLICT', `${guardKey} changed since it was read; will look again`);
+  }
+
+  /**
+   * putIfUnchanged for callers that may run concurrently (status writes from
+   * many workers): puts submitted while earlier ones are being committed share
+   * the next transaction (group commit), so etcd makes one Raft entry for
+   * many of them. A lone put goes out at once: nothing waits for a batch to
+   * fill. Each caller gets its own outcome: the revision, CONFLICT for its
+   * guard, or the term's end for all.
+   */
+  putIfUnchangedGrouped(key: string, value: string, modRevision: number, guardKey: string = key): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.waiting.push({ put: { key, value, guardKey, modRevision }, resolve, reject });
+      this.flush();
+    });
+  }
+
+  private waiting: Waiting[] = [];
+  private batchesInFlight = 0;
+  private readonly keysInFlight = new Set<string>();
+
+  private flush(): void {
+    while (this.batchesInFlight < MAX_BATCHES_IN_FLIGHT && this.waiting.length > 0) {
+      const batch: Waiting[] = [];
+      const later: Waiting[] = [];
+      const keys = new Set<string>();
+      for (const w of this.waiting) {
+        // etcd refuses a transaction that puts one key twice; a key already being written waits for that write.
+        if (batch.length < MAX_BATCH && !keys.has(w.put.key) && !this.keysInFlight.has(w.put.key)) {
+          batch.push(w);
+          keys.add(w.put.key);
+        } else {
+          later.push(w);
+        }
+      }
+      if (batch.length === 0) return;
+      this.waiting = later;
+      this.batchesInFlight += 1;
+      for (const k of keys) this.keysInFlight.add(k);
+      this.putAllIfUnchanged(batch.map((w) => w.put))
+        .then(
+          (outcomes) => outcomes.forEach((o, i) => (o instanceof Error ? batch[i]!.reject(o) : batch[i]!.resolve(o))),
+          (err: unknown) => batch.forEach((w) => w.reject(err)),
+        )
+        .finally(() => {
+          this.batchesInFlight -= 1;
+          for (const k of keys) this.keysInFlight.delete(k);
+          this.flush();
+        });
+    }
+  }
+
+  /**
+   * Several guarded puts in one transaction fenced to the term. When a guard
+   * fails, the same transaction reads every guard key, so the puts whose
+   * guards still hold are sent again without the others (each round drops at
+   * least one). Per put: the revision it landed at, or a CONFLICT error.
+   */
+  async putAllIfUnchanged(puts: GuardedPut[]): Promise<Array<number | MembershipError>> {
+    if (puts.length === 0) return [];
+    if (!this.opts.stillLeader()) {
+      throw new MembershipError('NOT_LEADER', `not writing ${puts[0]!.key}: leadership of term ${this.term} has ended`);
+    }
+    const { client, leaderKey } = this.opts;
+    let txn = client.if(leaderKey, 'Create', '==', this.term);
+    for (const p of puts) txn = txn.and(p.guardKey, 'Mod', '==', p.modRevision);
+    const result = await txn
+      .then(...puts.map((p) => client.put(p.key).value(p.value)))
+      .else(client.get(leaderKey), ...puts.map((p) => client.get(p.guardKey)))
+      .commit();
+    if (result.succeeded) return puts.map(() => Number(result.header.revision));
+    const leader = result.responses[0]?.response_range?.kvs[0];
+    if (leader === undefined || Number(leader.create_revision) !== this.term) {
+      this.opts.onRejected?.();
+      throw new FencedWriteRejected(puts[0]!.key, String(this.term));
+    }
+    const outcomes: Array<number | MembershipError> = [];
+    const again: number[] = [];
+    puts.forEach((p, i) => {
+      const kv = result.responses[i + 1]?.response_range?.kvs[0];
+      const current = kv === undefined ? 0 : Number(kv.mod_revision);
+      if (current === p.modRevision) again.push(i);
+      else outcomes[i] = new MembershipError('CONFLICT', `${p.guardKey} changed since it was read; will look again`);
+    });
+    if (again.length === puts.length) {
+      throw new MembershipError('CONFLICT', `a transaction of ${puts.length} puts failed although every guard held; will look again`);
+    }
+    const retried = await this.putAllIfUnchanged(again.map((i) => puts[i]!));
+    again.forEach((i, j) => (outcomes[i] = retried[j]!));
+    return outcomes;
   }
 
   private async commit(

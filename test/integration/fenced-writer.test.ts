@@ -166,4 +166,41 @@ describe('FencedWriter against a real 3-member etcd', () => {
     assert.equal(await admin.get(target).string(), 'before');
     assert.equal(rejectedCalls, 1);
   });
+
+  it('grouped puts: concurrent callers share transactions, each gets its own outcome, a stale term lands nothing', { timeout: 120_000 }, async () => {
+    const keys = freshLayout();
+    const leader = await campaign(newClient(), keys.leaderDir(), 'controller-a');
+    // Guards as for status writes: each node's desired record at the revision read.
+    const guards = new Map<string, number>();
+    for (let i = 0; i < 60; i++) {
+      const r = await admin.put(keys.desired(`n${i}`)).value('{}').exec();
+      guards.set(`n${i}`, Number(r.header.revision));
+    }
+    // Ten desired records change after they were read: their status writes must not land.
+    for (let i = 0; i < 10; i++) await admin.put(keys.desired(`n${i}`)).value('{"changed":true}').exec();
+
+    const outcomes = await Promise.allSettled(
+      [...guards].map(([node, rev]) => leader.writer.putIfUnchangedGrouped(keys.status(node), `status of ${node}`, rev, keys.desired(node))),
+    );
+    const landed = outcomes.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : []));
+    const refused = outcomes.flatMap((o, i) => (o.status === 'rejected' ? [i] : []));
+    assert.deepEqual(refused, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], 'exactly the puts whose guard changed were refused');
+    for (const o of outcomes.slice(0, 10)) assert.ok(o.status === 'rejected' && isMembershipError(o.reason, 'CONFLICT'));
+    assert.equal(landed.length, 50);
+    const transactions = new Set(landed).size;
+    assert.ok(transactions < 10, `50 puts shared ${transactions} transactions`);
+    const stored = await admin.getAll().prefix(keys.dir('status')).strings();
+    assert.equal(Object.keys(stored).length, 50);
+    for (let i = 10; i < 60; i++) assert.equal(stored[keys.status(`n${i}`)], `status of n${i}`);
+
+    // A writer of an ended term: every grouped put is refused, none lands.
+    const stale = new FencedWriter({ client: newClient(), leaderKey: leader.key, term: leader.term - 1, stillLeader: () => true });
+    const staleOutcomes = await Promise.allSettled(
+      [...guards].slice(10, 20).map(([node, rev]) => stale.putIfUnchangedGrouped(keys.status(node), 'stale', rev, keys.desired(node))),
+    );
+    assert.ok(staleOutcomes.every((o) => o.status === 'rejected' && isFenced(o.reason)));
+    const after = await admin.getAll().prefix(keys.dir('status')).strings();
+    assert.ok(Object.values(after).every((v) => v !== 'stale'), 'no stale put landed');
+    await leader.resign();
+  });
 });

@@ -163,6 +163,53 @@ describe('RecordCache against a real 3-member etcd', () => {
     assert.equal(events.length, before, 'a stopped cache emits nothing');
   });
 
+  it('takes in its own writes at once, does not decode them again from the watch, and never goes back in time', { timeout: 120_000 }, async () => {
+    const keys = freshKeys();
+    const client = new Etcd3({ hosts: cluster.endpoints });
+    let decoded = 0;
+    const events: CacheEvent<Desired>[] = [];
+    const cache = new RecordCache<Desired>({
+      client,
+      prefix: keys.dir('desired'),
+      decode: (kv) => {
+        decoded += 1;
+        return decodeDesired(keys, kv);
+      },
+      resource: 'nodememberships',
+      log,
+    });
+    cache.on('event', (e) => events.push(e));
+    try {
+      await cache.start();
+      const key = keys.desired('node-a');
+      const value = desiredValue('node-a', 'worker');
+      const put = await admin.put(key).value(value).exec();
+      const revision = Number(put.header.revision);
+      const mine = decodeDesired(keys, { key, value, modRevision: revision, createRevision: revision });
+      cache.assume(key, mine, revision);
+      assert.equal(cache.get(key), mine, 'readable at once');
+      assert.deepEqual(events.map(summary), [`put node-a record=worker@${revision}`]);
+      // The watch delivers the same revision: no second event, no decode.
+      const marker = await admin.put(keys.desired('node-m')).value(desiredValue('node-m', 'worker')).exec();
+      await eventually('the watch to pass the marker', async () => (cache.lastRevision >= Number(marker.header.revision) ? true : undefined), 30_000, 20);
+      assert.equal(decoded, 1, 'only the marker was decoded');
+      assert.deepEqual(events.map(summary), [`put node-a record=worker@${revision}`, `put node-m record=worker@${marker.header.revision}`]);
+      assert.equal(cache.get(key), mine);
+
+      // A write the watch has already passed (here: deleted since) is not taken in.
+      const late = await admin.put(keys.desired('node-b')).value(desiredValue('node-b', 'worker')).exec();
+      await admin.delete().key(keys.desired('node-b')).exec();
+      await eventually('the delete to arrive', async () => (events.some((e) => e.type === 'delete') ? true : undefined), 30_000, 20);
+      const lateRev = Number(late.header.revision);
+      cache.assume(keys.desired('node-b'), decodeDesired(keys, { key: keys.desired('node-b'), value: desiredValue('node-b', 'worker'), modRevision: lateRev, createRevision: lateRev }), lateRev);
+      assert.equal(cache.get(keys.desired('node-b')), undefined, 'a deleted record does not come back');
+      assert.deepEqual(roles(cache), await rolesInEtcd(admin, keys));
+    } finally {
+      await cache.stop();
+      client.close();
+    }
+  });
+
   it(
     'resumes after its only etcd member was down: the changes made meanwhile arrive as events, without a re-list',
     { timeout: 180_000 },

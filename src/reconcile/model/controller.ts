@@ -183,12 +183,13 @@ export class ControllerModel {
         this.crash();
         return effect;
       }
-      // (2) one change per service: the action runs under this node's own record, and no other node's learner is joining
+      // (2) one Raft membership change per service: the action runs under this node's own record, and no other
+      // node's learner is joining. IAM registrations change no quorum and are not serialized.
       const holder = w.operations[action.service];
-      if (holder !== undefined && holder.op.node !== name) {
+      if (action.service !== 'iam' && holder !== undefined && holder.op.node !== name) {
         throw new ModelViolation(`${name}: ${label} while operations/${action.service} holds ${holder.op.node}'s ${holder.op.change}`);
       }
-      if (holder === undefined) {
+      if (holder === undefined && action.service !== 'iam') {
         const seen = inFlight[action.service];
         const staleOwn = seen !== undefined && seen.op.node === name && !Number.isNaN(seen.modRevision);
         throw new ModelViolation(
