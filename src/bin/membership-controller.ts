@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { Command, Option } from 'commander';
 import { addConnectionFlags, connectionFrom, defaultExitCode, durationMs, logLevelOption, positiveNumber, runCli } from '../cli/common.js';
-import { MembershipController } from '../controller/controller.js';
+import { DEFAULT_WORKERS, MembershipController } from '../controller/controller.js';
 import { loadControllerConfig } from '../controller/config.js';
 import { LOG_FORMATS, createLogger, setLogFormat, type LogFormat } from '../log.js';
 
@@ -20,7 +20,7 @@ Examples:
   .option('--config <file>', 'configuration file (JSON): FlareDB and IAM endpoints, TLS files, timeouts; see docs/controller-config.md')
   .option('--identity <id>', 'name this replica proclaims in the election (default hostname/pid)')
   .option('--lease-ttl <seconds>', 'leader lease TTL in seconds; a standby takes over within this after a crash', positiveNumber('--lease-ttl'), 10)
-  .option('--workers <n>', 'concurrent reconciles', positiveNumber('--workers'), 4)
+  .option('--workers <n>', 'concurrent reconciles', positiveNumber('--workers'), DEFAULT_WORKERS)
   .option('--resync-period <duration>', 'how often every record is reconciled again', durationMs('--resync-period'), 30_000)
   .option('--metrics-addr <host:port>', 'where to serve /metrics, /healthz and /readyz ("off" to disable)', '127.0.0.1:9477')
   .addOption(logLevelOption())

@@ -19,6 +19,9 @@ import type { MembershipOperation, MembershipPolicy } from '../schema/operation.
 import type { OperationChange } from './decide.js';
 import { failpoint } from '../failpoints.js';
 
+/** How long a listing of IAM's registrations is reused. */
+export const IAM_LIST_MAX_AGE_MS = 2000;
+
 export type OperationsInFlight = Partial<Record<Service, { op: MembershipOperation; modRevision: number }>>;
 
 export interface ReconcileResult {
@@ -63,7 +66,10 @@ export class NodeReconciler {
     this.deps = deps;
     const { flaredb, iam } = deps;
     if (flaredb) this.flaredbMembers = new ListCache((signal) => flaredb.listMembers(signal));
-    if (iam) this.iamNodes = new ListCache((signal) => iam.listNodes(signal), 250, (n) => n.id);
+    // IAM's list only tells which registrations to (re)make, each idempotent, and
+    // the controller's own registrations are applied to it in place: it may be
+    // older than FlareDB's, and a mass join does not list 10,000 nodes 4 times a second.
+    if (iam) this.iamNodes = new ListCache((signal) => iam.listNodes(signal), IAM_LIST_MAX_AGE_MS, (n) => n.id);
   }
 
   async reconcile(node: string, leadership: Leadership): Promise<ReconcileResult> {

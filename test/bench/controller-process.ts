@@ -8,7 +8,7 @@ import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
 import { freePort } from '../support/etcd-cluster.js';
-import { binPath, isProcessAlive, registerExitCleanup } from '../support/processes.js';
+import { binPath, controllerNodeOptions, isProcessAlive, registerExitCleanup } from '../support/processes.js';
 
 export interface ControllerProcessOptions {
   endpoints: string[];
@@ -52,9 +52,11 @@ export class ControllerProcess {
 
   static async start(opts: ControllerProcessOptions): Promise<ControllerProcess> {
     const metricsPort = await freePort();
-    // BENCH_CONTROLLER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the controllers of a run.
+    // As deployed: the node options of deploy/systemd/membership-controller.service (its heap limit).
+    // BENCH_CONTROLLER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" adds to them (profiles the controllers of a run).
     const nodeArgs = (process.env.BENCH_CONTROLLER_NODE_ARGS ?? '').split(' ').filter(Boolean);
     const args = [
+      ...controllerNodeOptions(),
       ...nodeArgs,
       binPath('membership-controller'),
       '--endpoints', opts.endpoints.join(','),
@@ -62,7 +64,7 @@ export class ControllerProcess {
       '--identity', opts.identity,
       '--lease-ttl', String(opts.leaseTtlSeconds),
       '--resync-period', opts.resyncPeriod,
-      '--workers', String(opts.workers ?? 4),
+      ...(opts.workers !== undefined ? ['--workers', String(opts.workers)] : []),
       '--metrics-addr', `127.0.0.1:${metricsPort}`,
       '--log-level', opts.logLevel ?? 'info',
       ...(opts.configPath ? ['--config', opts.configPath] : []),

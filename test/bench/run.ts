@@ -64,10 +64,12 @@ async function main(): Promise<void> {
       json: { type: 'string' },
       only: { type: 'string' },
       sizes: { type: 'string' },
+      workers: { type: 'string' },
     },
   });
   const params: BenchParams = structuredClone(values.quick ? QUICK : FULL);
   if (values.sizes) params.scale.sizes = values.sizes.split(',').map(Number);
+  if (values.workers) params.scale.workers = Number(values.workers);
   const names = values.only ? values.only.split(',') : Object.keys(SCENARIOS);
   for (const n of names) if (!SCENARIOS[n]) throw new Error(`unknown scenario ${n}; known: ${Object.keys(SCENARIOS).join(', ')}`);
 

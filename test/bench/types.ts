@@ -1,5 +1,6 @@
-/** What each scenario hands back to the runner: table rows, target verdicts and raw data for the JSON file. */
+import { DEFAULT_WORKERS } from '../../src/controller/controller.js';
 
+/** What each scenario hands back to the runner: table rows, target verdicts and raw data for the JSON file. */
 export interface TargetVerdict {
   /** the target as stated, e.g. "join overhead p99 <= 100 ms" */
   target: string;
@@ -50,7 +51,7 @@ export const QUICK: BenchParams = {
   join: { iamInProcess: 20, iamProcess: 2, chainfire: 1, seed: 1 },
   recovery: { outageMs: 5_000, nodes: 1, longOutageMs: 0 },
   failover: { leaseTtlSeconds: 5, kill: 1, term: 1 },
-  scale: { sizes: [150], resyncPeriodMs: 5_000, timeoutMs: 45_000, rawTxns: 500, workers: 4 },
+  scale: { sizes: [150], resyncPeriodMs: 5_000, timeoutMs: 45_000, rawTxns: 500, workers: DEFAULT_WORKERS },
   agent: { samples: 2, imports: false },
 };
 
@@ -59,6 +60,6 @@ export const FULL: BenchParams = {
   join: { iamInProcess: 200, iamProcess: 20, chainfire: 10, seed: 3 },
   recovery: { outageMs: 20_000, nodes: 3, longOutageMs: 45_000 },
   failover: { leaseTtlSeconds: 5, kill: 5, term: 5 },
-  scale: { sizes: [1_000, 10_000], resyncPeriodMs: 30_000, timeoutMs: 15 * 60_000, rawTxns: 5_000, workers: 4 },
+  scale: { sizes: [1_000, 10_000], resyncPeriodMs: 30_000, timeoutMs: 15 * 60_000, rawTxns: 5_000, workers: DEFAULT_WORKERS },
   agent: { samples: 10, imports: true },
 };

@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { chmod, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, relative } from 'node:path';
 import { parseControllerConfig } from '../../src/controller/config.js';
-import { binPath, runProcess } from '../support/processes.js';
+import { binPath, controllerNodeOptions, runProcess } from '../support/processes.js';
+import { DEFAULT_WORKERS } from '../../src/controller/controller.js';
 import { tempDir } from '../support/fixtures.js';
 
 // binPath is <root>/dist/src/bin/<name>.js
@@ -332,6 +333,11 @@ describe('deployment files: NixOS modules, package and systemd units', () => {
     const start = String(svc.ExecStart);
     assert.match(start, /"--config" "\/nix\/store\/[^"]+-membership-controller\.json"/);
     assert.ok(start.includes('"--password-file" "/etc/photoncloud/controller.password"'), start);
+    assert.ok(start.includes(`"--workers" "${DEFAULT_WORKERS}"`), `the module's default workers are the controller's: ${start}`);
+    // The V8 heap limit the benchmarks measured with, the same in the module and in deploy/systemd.
+    const environment = (controller.systemd!.services['membership-controller'] as NixUnit & { environment?: Record<string, string> }).environment;
+    assert.equal(environment?.NODE_OPTIONS, controllerNodeOptions().join(' '));
+    assert.match(environment?.NODE_OPTIONS ?? '', /^--max-old-space-size=\d+$/);
 
     // The generated configuration file is one the controller accepts.
     const json = /trace: writeText membership-controller\.json (\{.*\})$/m.exec(traced)?.[1];

@@ -293,3 +293,14 @@ export async function runProcess(
     clearTimeout(timer);
   }
 }
+
+/**
+ * The NODE_OPTIONS deploy/systemd/membership-controller.service runs the
+ * controller with (its V8 heap limit), so that benchmarks run it as deployed.
+ */
+export function controllerNodeOptions(): string[] {
+  const unit = readFileSync(path.join(repoRoot, 'deploy', 'systemd', 'membership-controller.service'), 'utf8');
+  const line = unit.split('\n').find((l) => l.startsWith('Environment=NODE_OPTIONS='));
+  if (line === undefined) throw new Error('membership-controller.service sets no NODE_OPTIONS');
+  return line.slice('Environment=NODE_OPTIONS='.length).split(' ').filter(Boolean);
+}

@@ -62,7 +62,8 @@ export interface ScaleRun {
   /** every etcd revision the controller added while converging (status, operations, cluster/status) */
   controllerEtcdWrites: number;
   controllerEtcdWritesPerSecond: number;
-  raw: { txns: number; concurrency: number; seconds: number; perSecond: number; valueBytes: number };
+  /** before and after the controller's run, combined: total txns / total seconds */
+  raw: { txns: number; concurrency: number; seconds: number; perSecond: number; valueBytes: number; before: number; after: number };
   /** statusWritesPerSecond / raw.perSecond */
   statusToRawRatio: number;
   readyToRawRatio: number;
@@ -84,7 +85,10 @@ export async function scaleScenario(params: BenchParams, log: (s: string) => voi
     const n = r.nodes.toLocaleString('en');
     rows.push([`${n} nodes: all Ready`, r.allReady ? `${ms(r.convergenceMs)} (apply took ${ms(r.applyMs)})` : `NO: ${r.readyAtEnd} Ready after ${ms(r.convergenceMs)}`]);
     rows.push([`${n} nodes: status writes`, `${r.statusWrites} = ${r.statusWritesPerSecond.toFixed(0)}/s; nodes Ready ${r.readyPerSecond.toFixed(0)}/s`]);
-    rows.push([`${n} nodes: raw fenced txns`, `${r.raw.perSecond.toFixed(0)}/s (${r.raw.txns} txns, ${r.raw.concurrency} concurrent) -> ratio ${pct(r.statusToRawRatio)} (Ready/s ${pct(r.readyToRawRatio)})`]);
+    rows.push([
+      `${n} nodes: raw fenced txns`,
+      `${r.raw.perSecond.toFixed(0)}/s (${r.raw.txns} txns, ${r.raw.concurrency} concurrent; ${r.raw.before.toFixed(0)}/s before the run, ${r.raw.after.toFixed(0)}/s after) -> ratio ${pct(r.statusToRawRatio)} (Ready/s ${pct(r.readyToRawRatio)})`,
+    ]);
     rows.push([`${n} nodes: all controller writes`, `${r.controllerEtcdWrites} etcd revisions (${(r.controllerEtcdWrites / r.nodes).toFixed(2)} per node), ${r.controllerEtcdWritesPerSecond.toFixed(0)}/s`]);
     rows.push([`${n} nodes: CPU while converging`, `controller ${r.controller.cpuSeconds.toFixed(1)} s, 3 etcd ${r.etcdCpuSeconds.toFixed(1)} s, bench ${r.benchCpuSeconds.toFixed(1)} s`]);
     const h = r.controller.heap;
@@ -163,8 +167,8 @@ async function scaleRun(size: number, params: BenchParams, log: (s: string) => v
     await waitFor('warm-up node Ready', () => (phase.get('warmup') === 'Ready' ? true : undefined), 60_000);
     const payload = (await env.client.get(env.keys.status('warmup')).string()) ?? '';
 
-    const raw = await rawFencedTxns(env, Math.min(p.rawTxns, size), p.workers, payload);
-    log(`    raw fenced txns: ${raw.perSecond.toFixed(0)}/s (${raw.txns} with ${raw.concurrency} concurrent, ${raw.valueBytes} B values)`);
+    const rawBefore = await rawFencedTxns(env, Math.min(p.rawTxns, size), p.workers, payload);
+    log(`    raw fenced txns: ${rawBefore.perSecond.toFixed(0)}/s (${rawBefore.txns} with ${rawBefore.concurrency} concurrent, ${rawBefore.valueBytes} B values)`);
     await quiesce(controller, 1000, 60_000);
 
     const records = Array.from({ length: size }, (_, i) => env.recordOf(env.workerConfig(`w${String(i).padStart(5, '0')}`, { iam: true })));
@@ -208,6 +212,19 @@ async function scaleRun(size: number, params: BenchParams, log: (s: string) => v
     const controllerEtcdWrites = rev1 - rev0 - batches;
     log(`    ${allReady ? 'all Ready' : `${ready - 1} Ready (bound reached)`} after ${ms(convergenceMs)}; ${writesAtReady} status writes; peak RSS ${mem.peakRssMiB.toFixed(1)} MiB`);
 
+    // Raw etcd again, on the same cluster now holding the records: the ratio uses both measurements.
+    const rawAfter = await rawFencedTxns(env, Math.min(p.rawTxns, size), p.workers, payload);
+    log(`    raw fenced txns after the run: ${rawAfter.perSecond.toFixed(0)}/s`);
+    const rawSeconds = rawBefore.seconds + rawAfter.seconds;
+    const raw: ScaleRun['raw'] = {
+      txns: rawBefore.txns + rawAfter.txns,
+      concurrency: p.workers,
+      seconds: round(rawSeconds, 3),
+      perSecond: (rawBefore.txns + rawAfter.txns) / rawSeconds,
+      valueBytes: rawBefore.valueBytes,
+      before: rawBefore.perSecond,
+      after: rawAfter.perSecond,
+    };
     const run: ScaleRun = {
       nodes: size,
       allReady,
@@ -243,7 +260,12 @@ async function scaleRun(size: number, params: BenchParams, log: (s: string) => v
  * shaped as the controller's status writes: compare the leader key's create
  * revision (the term) and the desired record's mod revision, then put.
  */
-async function rawFencedTxns(env: BenchEnv, count: number, concurrency: number, payload: string): Promise<ScaleRun['raw']> {
+async function rawFencedTxns(
+  env: BenchEnv,
+  count: number,
+  concurrency: number,
+  payload: string,
+): Promise<{ txns: number; concurrency: number; seconds: number; perSecond: number; valueBytes: number }> {
   const base = `${env.keys.prefix}/bench/raw/`;
   const leaderKey = `${env.keys.prefix}/bench/raw-leader`;
   const guardKey = `${env.keys.prefix}/bench/raw-desired`;
