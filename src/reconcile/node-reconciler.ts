@@ -148,8 +148,14 @@ export class NodeReconciler {
     for (const change of changes.filter((c) => c.finish && !c.start)) await this.finishOperation(change.service, inFlight, leadership);
     await this.writeStatus(node, decision.status, leadership, desired.modRevision);
     const waitingFor = unseen(seen);
+    // Waiting for another node's change that ended meanwhile (its end was seen
+    // before this status said the node waits, so nothing else would wake it): look again now.
+    const current = this.deps.operations();
+    const ended = decision.status.conditions.some((c) => c.reason === 'WaitingForOtherChange') &&
+      Object.entries(inFlight).some(([svc, v]) => v!.op.node !== node && current[svc as Service]?.modRevision !== v!.modRevision);
+    const requeueAfterMs = ended ? 0 : decision.requeueAfterMs;
     return {
-      ...(decision.requeueAfterMs !== undefined ? { requeueAfterMs: decision.requeueAfterMs } : {}),
+      ...(requeueAfterMs !== undefined ? { requeueAfterMs } : {}),
       ...(waitingFor.length > 0 ? { waitingFor } : {}),
     };
   }

@@ -136,4 +136,46 @@ describe('node04 joins Chainfire (real etcd), FlareDB and IAM (simulators) in or
     assert.equal(iam.bootstrapCount, 1);
     assert.equal(iam.count('POST', '/admin/bootstrap'), 1, 'one setup call in all');
   });
+
+  it('nodes that found FlareDB down are looked at again as soon as it answers, not after their own retry', async () => {
+    for (const earlier of controllers) earlier.kill('SIGTERM');
+    await Promise.all(controllers.map((earlier) => earlier.exited));
+    const c = startController(cluster.endpoints, 'c-recovery', ['--config', configPath]);
+    controllers.push(c);
+    await c.waitForLine(/became leader/, 30_000);
+    await flaredb.down();
+    const nodes = ['fdb-r1', 'fdb-r2', 'fdb-r3'];
+    for (const [i, node] of nodes.entries()) {
+      await client.put(keys.desired(node)).value(JSON.stringify({
+        apiVersion: 'membership.photoncloud.io/v1alpha1', kind: 'NodeMembership', metadata: { name: node },
+        spec: { role: 'worker', flaredb: { raftAddr: `127.0.0.1:${24900 + i}`, apiUrl: 'http://127.0.0.1:1' } },
+      }));
+      await client.put(keys.agent(node)).value(JSON.stringify({
+        apiVersion: 'membership.photoncloud.io/v1alpha1', kind: 'AgentReport', metadata: { name: node },
+        report: { agentVersion: 't', pid: 1, hostname: 'h', startedAt: new Date().toISOString(), mode: 'join', waitingFor: 'flaredb',
+          services: { flaredb: { healthy: true, checkedAt: new Date().toISOString() } } },
+      }));
+    }
+    for (const node of nodes) {
+      await eventually(`${node} to say FlareDB is unavailable`, async () => {
+        const st = await readStatus(client, node);
+        return st?.status.conditions.some((x) => x.type === 'FlareDBMember' && x.reason === 'ServiceUnavailable') ? true : undefined;
+      }, 30_000);
+    }
+    // Past the moment each node looked: only the controller's probe can notice the return in time.
+    await new Promise((r) => setTimeout(r, 1000));
+    const upAt = Date.now();
+    await flaredb.up();
+    for (const node of nodes) {
+      await eventually(`${node} Ready`, async () => ((await readStatus(client, node))?.status.phase === 'Ready' ? true : undefined), 30_000, 50);
+    }
+    const tookMs = Date.now() - upAt;
+    // A node's own retry after finding a service unavailable is 10 s (UNAVAILABLE_RETRY_MS): this bound
+    // fails without the probe, and is generous for a machine under load.
+    assert.ok(tookMs < 8000, `all three Ready ${tookMs} ms after FlareDB came back`);
+    assert.ok(await c.waitForLine(/service answers again; looking at the nodes that waited for it/, 1000));
+    for (const node of nodes) assert.equal(flaredb.members().filter((m) => m.id === node).length, 1, `${node} is a FlareDB member once`);
+    c.kill('SIGTERM');
+    await c.exited;
+  });
 });
