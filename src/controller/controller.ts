@@ -37,6 +37,9 @@ import { WorkQueue } from '../workqueue/queue.js';
  */
 export const DEFAULT_WORKERS = 32;
 
+/** After a membership change, the cluster-wide view (cluster/status, member gauges) is refreshed this soon; changes in between share one refresh. */
+const CLUSTER_VIEW_DELAY_MS = 1000;
+
 export interface ControllerOptions {
   connection: ConnectionOptions;
   identity?: string;
@@ -165,6 +168,8 @@ export class MembershipController {
       policy: () => this.policy(),
       addressConflicts: (node) => this.addressConflicts(node),
       placement: (members) => this.placement(members),
+      // Members per service, orphans and failure tolerance follow a change within a second, not at the next periodic look.
+      onMembershipChange: () => this.queue?.addAfter(CLUSTER_KEY, CLUSTER_VIEW_DELAY_MS),
       log: log.child({ component: 'reconciler' }),
     });
   }

@@ -50,6 +50,8 @@ export interface NodeReconcilerDeps {
   log: Logger;
   now?: () => Date;
   onStatusWrite?: (node: string, status: StatusBody) => void;
+  /** a membership action was carried out (the cluster-wide view is now out of date) */
+  onMembershipChange?: (service: Service) => void;
 }
 
 /**
@@ -132,6 +134,7 @@ export class NodeReconciler {
         failpoint(`before-${action.kind}`);
         refused = await this.act(node, action, signal);
         iamUpdatedLocally = action.kind === 'registerNode';
+        this.deps.onMembershipChange?.(action.service);
         failpoint(`after-${action.kind}`);
       } catch (err) {
         if (!isMembershipError(err, 'UNAVAILABLE') && !isMembershipError(err, 'SERVICE_ERROR')) throw err;

@@ -263,7 +263,8 @@ describe('controller metrics through a node04 join', () => {
     const afterJoin = await eventually('4 Ready', async () => {
       const s = await scrape(leader.port);
       return value(s, 'membership_nodes', { phase: 'Ready' }) === 4 ? s : undefined;
-    });
+    }, 60_000, 50);
+    const readyAt = Date.now();
     await assertPromtoolClean(afterJoin, 'after-join');
     for (const phase of PHASES.filter((p) => p !== 'Ready')) assert.equal(value(afterJoin, 'membership_nodes', { phase }), 0, phase);
     assert.ok(
@@ -286,7 +287,8 @@ describe('controller metrics through a node04 join', () => {
     assert.equal(value(s, 'leader_election_master_status', LEADER), 0);
     assert.equal(total(s, 'membership_reconcile_total'), 0, 'a standby reconciles nothing');
 
-    // The leader observes the services every 10 s: four voters, no learner, no orphan left.
+    // The leader observes the services every 10 s, and within a second of a change: four voters, no learner,
+    // no orphan left, well before the next periodic look.
     const observed = await eventually('4 Chainfire voters and no orphan observed', async () => {
       const x = await scrape(leader.port);
       return value(x, 'membership_service_members', { service: 'chainfire', role: 'voter' }) === 4 &&
@@ -295,6 +297,7 @@ describe('controller metrics through a node04 join', () => {
         : undefined;
     });
     assert.equal(value(observed, 'membership_service_members', { service: 'chainfire', role: 'learner' }), 0);
+    assert.ok(Date.now() - readyAt < 5000, `members observed ${Date.now() - readyAt} ms after node04 was Ready (periodic look: 10 s)`);
     // 4 healthy voters, quorum 3: still only one may fail.
     assert.equal(value(observed, 'membership_failure_tolerance', { service: 'chainfire' }), 1);
     assert.equal(value(observed, 'membership_operations_in_progress', { service: 'chainfire' }), 0);
