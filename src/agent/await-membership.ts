@@ -1,14 +1,14 @@
-import type { Etcd3 } from 'etcd3';
-import { RecordCache } from '../cache/record-cache.js';
 import { MembershipError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { NodeMembership } from '../schema/node-membership.js';
 import { TERMINAL_REASONS, type ConditionType, type NodeMembershipStatus, type StatusBody } from '../schema/status.js';
+import type { EtcdLite } from '../store/etcd-lite/client.js';
+import { WatchedKey } from '../store/etcd-lite/watched-key.js';
 import type { KeyLayout } from '../store/keys.js';
 import { decodeDesired, decodeStatus, type StoredRecord } from '../store/records.js';
 
 export interface AwaitMembershipOptions {
-  client: Etcd3;
+  client: EtcdLite;
   keys: KeyLayout;
   node: string;
   /** the condition that means done: ChainfireMember, FlareDBMember or IAMRegistered */
@@ -30,12 +30,12 @@ export interface AwaitMembershipOptions {
  */
 export async function awaitMembership(opts: AwaitMembershipOptions): Promise<void> {
   const { client, keys, node, log } = opts;
-  const desired = new RecordCache<StoredRecord<NodeMembership>>({
-    client, prefix: keys.desired(node), exact: true, resource: 'desired', log,
+  const desired = new WatchedKey<StoredRecord<NodeMembership>>({
+    client, key: keys.desired(node), resource: 'desired', log,
     decode: (kv) => decodeDesired(keys, kv),
   });
-  const status = new RecordCache<StoredRecord<NodeMembershipStatus>>({
-    client, prefix: keys.status(node), exact: true, resource: 'status', log,
+  const status = new WatchedKey<StoredRecord<NodeMembershipStatus>>({
+    client, key: keys.status(node), resource: 'status', log,
     decode: (kv) => decodeStatus(keys, kv),
   });
   let lastSeen = '';
@@ -66,8 +66,8 @@ export async function awaitMembership(opts: AwaitMembershipOptions): Promise<voi
       let listed = false;
       const evaluate = () => {
         if (!listed) return;
-        const want = desired.get(keys.desired(node));
-        const st = status.get(keys.status(node))?.value?.status;
+        const want = desired.value;
+        const st = status.value?.value?.status;
         if (want === undefined) return note(`no desired record ${keys.desired(node)} yet (apply one with membershipctl apply)`);
         if (st === undefined || st.observedGeneration < want.modRevision) {
           return note(`waiting for the controller to observe generation ${want.modRevision}`);
@@ -84,8 +84,8 @@ export async function awaitMembership(opts: AwaitMembershipOptions): Promise<voi
           pending = pending.then(() => opts.onProgress!(st)).catch((err: unknown) => finish(err));
         }
       };
-      desired.on('event', evaluate);
-      status.on('event', evaluate);
+      desired.on('change', evaluate);
+      status.on('change', evaluate);
       Promise.all([desired.start(), status.start()]).then(() => {
         listed = true;
         evaluate();

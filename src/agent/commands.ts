@@ -1,17 +1,17 @@
-import type { Dispatcher } from 'undici';
 import { MembershipError } from '../errors.js';
-import type { Logger } from '../log.js';
+import { createLogger, type Logger } from '../log.js';
+import type { HttpClient } from '../net/http-client.js';
 import type { Service } from '../schema/agent-report.js';
 import { clusterConfigToMembership, loadClusterConfig, type ClusterConfig } from '../schema/cluster-config.js';
 import type { NodeMembershipInput } from '../schema/node-membership.js';
 import type { ConditionType } from '../schema/status.js';
-import { connect, type RawConnectionFlags } from '../store/connection.js';
+import { resolveConnection, type RawConnectionFlags } from '../store/connection-options.js';
+import { EtcdLite } from '../store/etcd-lite/client.js';
 import { KeyLayout } from '../store/keys.js';
-import { resolveConnection } from '../store/connection.js';
 import { awaitMembership } from './await-membership.js';
-import { checkHealth, httpDispatcher, waitForHealth } from './health.js';
+import { checkHealth, localHttpClient, waitForHealth } from './local-health.js';
 import { joinChainfire } from './join-chainfire.js';
-import { findMarker, writeMarker, type MarkerName } from './markers.js';
+import { markersOf, writeMarker } from './markers.js';
 import { ReportPublisher } from './report.js';
 
 export interface AgentFlags extends RawConnectionFlags {
@@ -30,7 +30,8 @@ export interface AgentContext {
   config: ClusterConfig;
   membership: NodeMembershipInput;
   node: string;
-  dispatcher: Dispatcher | undefined;
+  /** for the local services' health endpoints, with the connection's TLS files */
+  http: HttpClient;
   log: Logger;
 }
 
@@ -42,7 +43,15 @@ export async function loadContext(flags: AgentFlags, log: Logger): Promise<Agent
     ...(flags.cert ?? config.tls?.cert_file ? { certFile: (flags.cert ?? config.tls?.cert_file)! } : {}),
     ...(flags.key ?? config.tls?.key_file ? { keyFile: (flags.key ?? config.tls?.key_file)! } : {}),
   };
-  return { flags, config, membership: clusterConfigToMembership(config), node: config.node_id, dispatcher: httpDispatcher(tls), log };
+  return { flags, config, membership: clusterConfigToMembership(config), node: config.node_id, http: localHttpClient(tls, warnInsecureKey), log };
+}
+
+/**
+ * The agent warns about a private key that group or others may read, and goes
+ * on: refusing would leave a node unable to boot into its cluster.
+ */
+function warnInsecureKey(message: string): void {
+  createLogger({ base: { service: 'first-boot-agent', operation: 'tls' } }).warn(message);
 }
 
 /** The URL of a local service, from the config; `--local-url` overrides it for the one service a join waits for. */
@@ -80,10 +89,9 @@ const NAMES: Record<Service, string> = { chainfire: 'Chainfire', flaredb: 'Flare
  */
 export async function joinService(ctx: AgentContext, service: Service): Promise<string> {
   const { flags, log, node } = ctx;
-  const markers: MarkerName[] =
-    service === 'iam' ? ['.iam-initialized'] : [`.${service}-joined` as MarkerName, `.${service}-initialized` as MarkerName];
+  const markers = markersOf(service);
   const healthOpts = {
-    ...(ctx.dispatcher ? { dispatcher: ctx.dispatcher } : {}),
+    http: ctx.http,
     onWaiting: (detail: string) => log.info({ node }, `waiting for local ${NAMES[service]}: ${detail}`),
   };
   if (!runs(ctx, service)) {
@@ -103,26 +111,29 @@ export async function joinService(ctx: AgentContext, service: Service): Promise<
     process.env,
     [ctx.config.leader_url],
   );
-  const client = connect(connection, { insecureKey: 'warn', warn: (m) => log.warn({ node }, m) });
+  const client = EtcdLite.connect(connection, { insecureKey: 'warn', warn: (m) => log.warn({ node }, m) });
   const keys = new KeyLayout(connection.prefix);
   const report = new ReportPublisher({ client, keys, node, waitingFor: service, mode: 'join', ttlSeconds: Math.max(2, Math.round(flags.heartbeatTtl)), log });
   try {
     if (service === 'chainfire') {
       await joinChainfire({
         client, keys, node, stateDir: flags.stateDir, timeoutMs: flags.timeout, healthTimeoutMs: flags.healthTimeout,
-        startCommand: flags.startCommand, localUrl, ...(ctx.dispatcher ? { dispatcher: ctx.dispatcher } : {}), report, log,
+        startCommand: flags.startCommand, localUrl, http: ctx.http, report, log,
       });
     } else {
-      // FlareDB and IAM run before they are members: wait for them locally first (bounded).
-      await report.publish(service, false, 'waiting for the local service');
-      await waitForHealth(localUrl, flags.healthTimeout, healthOpts);
+      // FlareDB and IAM run before they are members: wait for them locally first (bounded),
+      // while the first report goes out; a report that cannot be published ends the wait.
+      const unpublished = new AbortController();
+      const first = report.publish(service, false, 'waiting for the local service');
+      first.catch(() => unpublished.abort());
+      await Promise.all([first, waitForHealth(localUrl, flags.healthTimeout, { ...healthOpts, signal: unpublished.signal })]);
       await report.publish(service, true, `${localUrl} healthy`);
       log.info({ node }, `local ${NAMES[service]} is healthy; waiting for the controller`);
       await awaitMembership({ client, keys, node, condition: CONDITION[service], timeoutMs: flags.timeout, log });
     }
   } finally {
     await report.close();
-    client.close();
+    await client.close();
   }
   return writeMarker(flags.stateDir, markers[0]!);
 }
@@ -133,15 +144,11 @@ export async function healthCheck(ctx: AgentContext): Promise<boolean> {
   for (const service of ['chainfire', 'flaredb', 'iam'] as const) {
     if (!runs(ctx, service)) continue;
     const url = localUrlOf(ctx, service, false);
-    const r = await checkHealth(url, ctx.dispatcher ? { dispatcher: ctx.dispatcher } : {});
+    const r = await checkHealth(url, ctx.http);
     allHealthy &&= r.healthy;
     const line = { node: ctx.node, checked: service, healthy: r.healthy };
     if (r.healthy) ctx.log.info(line, `${NAMES[service]} healthy: ${r.detail}`);
     else ctx.log.error(line, `${NAMES[service]} unhealthy: ${r.detail}`);
   }
   return allHealthy;
-}
-
-export async function findDone(stateDir: string, service: Service): Promise<{ name: MarkerName; content: string } | undefined> {
-  return findMarker(stateDir, service === 'iam' ? ['.iam-initialized'] : [`.${service}-joined` as MarkerName, `.${service}-initialized` as MarkerName]);
 }

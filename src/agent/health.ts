@@ -1,15 +1,16 @@
+/**
+ * Health checks of a node's services over undici, as the controller makes
+ * them (src/drivers/chainfire.ts). The first-boot agent makes its own over
+ * Node's HTTP (local-health.ts), judged by the same rules.
+ */
 import { readFileSync } from 'node:fs';
-import pRetry from 'p-retry';
 import { Agent, request, type Dispatcher } from 'undici';
-import { MembershipError, errorMessage } from '../errors.js';
+import { errorMessage } from '../errors.js';
 import { createLogger } from '../log.js';
-import { checkPrivateKeyMode } from '../store/connection.js';
+import { checkPrivateKeyMode } from '../store/connection-options.js';
+import { healthTarget, judgeHealth, type TlsFiles } from './local-health.js';
 
-export interface TlsFiles {
-  caFile?: string;
-  certFile?: string;
-  keyFile?: string;
-}
+export type { TlsFiles };
 
 /**
  * The agent warns about a private key that group or others may read, and goes
@@ -38,7 +39,7 @@ export async function checkHealth(
   url: string,
   options: { dispatcher?: Dispatcher; timeoutMs?: number } = {},
 ): Promise<{ healthy: boolean; detail: string }> {
-  const target = new URL('/health', url).toString();
+  const target = healthTarget(url);
   try {
     const res = await request(target, {
       method: 'GET',
@@ -47,48 +48,8 @@ export async function checkHealth(
       signal: AbortSignal.timeout(options.timeoutMs ?? 2000),
       ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}),
     });
-    const text = await res.body.text();
-    if (res.statusCode !== 200) return { healthy: false, detail: `${target} answered HTTP ${res.statusCode}` };
-    try {
-      const body = JSON.parse(text) as { health?: unknown };
-      if (body.health !== undefined && String(body.health) !== 'true') return { healthy: false, detail: `${target}: health=${String(body.health)}` };
-    } catch {
-      // a non-JSON 200 is healthy: not every service answers like etcd
-    }
-    return { healthy: true, detail: `${target} answered HTTP 200` };
+    return judgeHealth(target, res.statusCode, await res.body.text());
   } catch (err) {
     return { healthy: false, detail: `${target}: ${errorMessage(err)}` };
-  }
-}
-
-/** Waits, bounded, until the local service is healthy; throws UNAVAILABLE with the last answer otherwise. */
-export async function waitForHealth(
-  url: string,
-  boundMs: number,
-  options: { dispatcher?: Dispatcher; onWaiting?: (detail: string) => void; signal?: AbortSignal } = {},
-): Promise<void> {
-  let last = 'no answer yet';
-  const started = Date.now();
-  try {
-    await pRetry(
-      async () => {
-        const r = await checkHealth(url, options.dispatcher ? { dispatcher: options.dispatcher } : {});
-        last = r.detail;
-        if (!r.healthy) throw new Error(r.detail);
-      },
-      {
-        retries: Number.POSITIVE_INFINITY,
-        minTimeout: 250,
-        maxTimeout: 2000,
-        maxRetryTime: boundMs,
-        ...(options.signal ? { signal: options.signal } : {}),
-        onFailedAttempt: ({ attemptNumber }) => {
-          if (attemptNumber % 5 === 1) options.onWaiting?.(last);
-        },
-        shouldRetry: () => Date.now() - started < boundMs,
-      },
-    );
-  } catch {
-    throw new MembershipError('UNAVAILABLE', `Health check timeout after ${Math.round(boundMs / 1000)}s: ${last}`);
   }
 }

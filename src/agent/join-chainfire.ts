@@ -1,18 +1,18 @@
 import { spawn } from 'node:child_process';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Etcd3 } from 'etcd3';
-import type { Dispatcher } from 'undici';
 import { MembershipError } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { HttpClient } from '../net/http-client.js';
 import type { StatusBody } from '../schema/status.js';
+import type { EtcdLite } from '../store/etcd-lite/client.js';
 import type { KeyLayout } from '../store/keys.js';
 import { awaitMembership } from './await-membership.js';
-import { checkHealth, waitForHealth } from './health.js';
+import { checkHealth, waitForHealth } from './local-health.js';
 import type { ReportPublisher } from './report.js';
 
 export interface ChainfireJoinOptions {
-  client: Etcd3;
+  client: EtcdLite;
   keys: KeyLayout;
   node: string;
   stateDir: string;
@@ -23,7 +23,8 @@ export interface ChainfireJoinOptions {
   /** shell command that starts the local etcd with CHAINFIRE_INITIAL_CLUSTER etc. in its environment */
   startCommand: string;
   localUrl: string;
-  dispatcher?: Dispatcher;
+  /** for the local etcd's health endpoint */
+  http: HttpClient;
   report: ReportPublisher;
   log: Logger;
 }
@@ -36,7 +37,7 @@ export interface ChainfireJoinOptions {
  */
 export async function joinChainfire(opts: ChainfireJoinOptions): Promise<void> {
   const { node, log, report } = opts;
-  const local = await checkHealth(opts.localUrl, opts.dispatcher ? { dispatcher: opts.dispatcher } : {});
+  const local = await checkHealth(opts.localUrl, opts.http);
   await report.publish('chainfire', local.healthy, local.detail);
   log.info({ node }, `waiting for the controller to add ${node} to Chainfire`);
   let started = local.healthy;
@@ -73,7 +74,7 @@ async function startLocal(opts: ChainfireJoinOptions, initialCluster: string): P
   log.info({ node, initialCluster, command: opts.startCommand }, 'learner added: starting local Chainfire');
   await runCommand(opts.startCommand, { ...env, CHAINFIRE_ENV_FILE: envFile });
   await waitForHealth(opts.localUrl, opts.healthTimeoutMs, {
-    ...(opts.dispatcher ? { dispatcher: opts.dispatcher } : {}),
+    http: opts.http,
     onWaiting: (detail) => log.info({ node }, `waiting for local Chainfire: ${detail}`),
   });
   await opts.report.publish('chainfire', true, 'local Chainfire healthy');

@@ -12,6 +12,16 @@ export type MarkerName =
 
 export const DEFAULT_STATE_DIR = '/var/lib/first-boot-automation';
 
+/** The markers that mean a service's step is done, the joined one first. */
+export function markersOf(service: 'chainfire' | 'flaredb' | 'iam'): MarkerName[] {
+  return service === 'iam' ? ['.iam-initialized'] : [`.${service}-joined`, `.${service}-initialized`];
+}
+
+/** The marker of a service that exists, if any: then there is nothing to do. */
+export function findDone(stateDir: string, service: 'chainfire' | 'flaredb' | 'iam'): Promise<{ name: MarkerName; content: string } | undefined> {
+  return findMarker(stateDir, markersOf(service));
+}
+
 /** The marker that exists, if any, with its content (a timestamp). */
 export async function findMarker(stateDir: string, names: MarkerName[]): Promise<{ name: MarkerName; content: string } | undefined> {
   for (const name of names) {

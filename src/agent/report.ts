@@ -1,9 +1,10 @@
 import { hostname } from 'node:os';
-import type { Etcd3, Lease } from 'etcd3';
 import { MembershipError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { AgentReport, Service } from '../schema/agent-report.js';
 import { API_VERSION } from '../schema/common.js';
+import type { EtcdLite } from '../store/etcd-lite/client.js';
+import { EtcdLiteLease } from '../store/etcd-lite/lease.js';
 import type { KeyLayout } from '../store/keys.js';
 import { encodeRecord } from '../store/records.js';
 
@@ -11,17 +12,27 @@ export const AGENT_VERSION = '0.1.0';
 
 /**
  * The agent's heartbeat: `agents/<node>` bound to a lease, so the controller
- * sees the agent vanish when it stops (the key expires with the lease).
+ * sees the agent vanish when it stops (the key expires with the lease). A
+ * lease that is lost while the agent runs (Chainfire unreachable for a whole
+ * TTL) is replaced: the report is published again under a new lease.
  */
 export class ReportPublisher {
-  private readonly lease: Lease;
+  private readonly lease: EtcdLiteLease;
   private readonly report: AgentReport;
   private readonly key: string;
+  private readonly log: Logger;
+  private closed = false;
+  private retry: NodeJS.Timeout | undefined;
 
-  constructor(opts: { client: Etcd3; keys: KeyLayout; node: string; waitingFor: Service; mode: 'join' | 'bootstrap'; ttlSeconds: number; log: Logger }) {
+  constructor(opts: { client: EtcdLite; keys: KeyLayout; node: string; waitingFor: Service; mode: 'join' | 'bootstrap'; ttlSeconds: number; log: Logger }) {
     this.key = opts.keys.agent(opts.node);
-    this.lease = opts.client.lease(opts.ttlSeconds);
-    this.lease.on('lost', (err) => opts.log.warn({ err: errorMessage(err) }, 'heartbeat lease lost; publishing again'));
+    this.log = opts.log;
+    this.lease = new EtcdLiteLease(opts.client, opts.ttlSeconds);
+    this.lease.on('lost', (err: unknown) => {
+      if (this.closed) return;
+      opts.log.warn({ err: errorMessage(err) }, 'heartbeat lease lost; publishing again');
+      this.republish();
+    });
     this.report = {
       apiVersion: API_VERSION,
       kind: 'AgentReport',
@@ -48,7 +59,7 @@ export class ReportPublisher {
       };
     }
     try {
-      await this.lease.put(this.key).value(encodeRecord(this.report));
+      await this.lease.put(this.key, encodeRecord(this.report));
     } catch (err) {
       throw new MembershipError('UNAVAILABLE', `cannot publish agent report to Chainfire: ${errorMessage(err)}`, { cause: err });
     }
@@ -56,6 +67,22 @@ export class ReportPublisher {
 
   /** Revokes the lease: the report disappears at once. */
   async close(): Promise<void> {
+    this.closed = true;
+    if (this.retry !== undefined) clearTimeout(this.retry);
     await this.lease.revoke().catch(() => undefined);
+  }
+
+  /** Publishes under a new lease, trying again every TTL/3 until it is published or the publisher is closed. */
+  private republish(): void {
+    if (this.closed || this.retry !== undefined) return;
+    this.publish().catch((err: unknown) => {
+      if (this.closed) return;
+      this.log.warn({ err: errorMessage(err) }, 'cannot publish the agent report again yet; retrying');
+      this.retry = setTimeout(() => {
+        this.retry = undefined;
+        this.republish();
+      }, Math.max(500, (this.lease.ttlSeconds * 1000) / 3));
+      this.retry.unref();
+    });
   }
 }

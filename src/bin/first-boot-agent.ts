@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { Argument, Command, Option } from 'commander';
-import { findDone, healthCheck, joinService, loadContext, type AgentFlags } from '../agent/commands.js';
-import { DEFAULT_STATE_DIR } from '../agent/markers.js';
+import type { AgentFlags } from '../agent/commands.js';
+import { DEFAULT_STATE_DIR, findDone } from '../agent/markers.js';
 import { EXIT, addConnectionFlags, durationMs, positiveNumber, runCli } from '../cli/common.js';
 import type { MembershipError } from '../errors.js';
 import { LOG_FORMATS, createLogger, logFormatFromArgv, setLogFormat } from '../log.js';
@@ -57,6 +57,8 @@ async function runWait(service: Service, operation: string, flags: AgentFlags & 
     log.info({ marker: done.name, since: done.content }, `already done (marker ${done.name} from ${done.content}); nothing to do`);
     return EXIT.OK;
   }
+  // What waits and talks to Chainfire is loaded only when there is something to wait for.
+  const { joinService, loadContext } = await import('../agent/commands.js');
   const ctx = await loadContext(flags, log);
   const marker = await joinService(ctx, service);
   log.info({ node: ctx.node, marker }, ctx.config.bootstrap ? 'Cluster initialized (bootstrap)' : 'Successfully joined cluster');
@@ -107,6 +109,7 @@ addConnectionFlags(
     .addHelpText('after', '\nExit codes: 0 all healthy, 64 usage, 69 a service is unhealthy, 78 bad config.\n\nExamples:\n  first-boot-agent health-check --config /etc/nixos/secrets/cluster-config.json'),
 ).action(async (opts) => {
   const log = createLogger({ level: opts.logLevel, base: { service: 'cluster' } }).child({ operation: 'health-check' });
+  const { healthCheck, loadContext } = await import('../agent/commands.js');
   const ctx = await loadContext({ ...opts, stateDir: DEFAULT_STATE_DIR, timeout: 0, healthTimeout: 0, startCommand: '', heartbeatTtl: 10 }, log);
   const ok = await healthCheck(ctx);
   log[ok ? 'info' : 'error']({ node: ctx.node, healthy: ok }, ok ? 'all services healthy' : 'at least one service is unhealthy');

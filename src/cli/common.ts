@@ -1,6 +1,6 @@
 import { Command, CommanderError, Option } from 'commander';
 import { MembershipError, errorMessage } from '../errors.js';
-import { resolveConnection, type ConnectionOptions, type RawConnectionFlags } from '../store/connection.js';
+import { resolveConnection, type ConnectionOptions, type RawConnectionFlags } from '../store/connection-options.js';
 import { DEFAULT_PREFIX } from '../store/keys.js';
 
 /** sysexits, as the contract's exit codes. */

@@ -1,10 +1,10 @@
 import { isIPv4, isIPv6 } from 'node:net';
 import { z } from 'zod';
+import { NODE_NAME_RE } from './names.js';
 
 export const API_VERSION = 'membership.photoncloud.io/v1alpha1';
 
-/** DNS-1123 label: what every `<node>` in a key must be. */
-export const NODE_NAME_RE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+export { NODE_NAME_RE, isValidNodeName, nodeNameProblem } from './names.js';
 
 export const nodeName = z
   .string()
@@ -12,18 +12,6 @@ export const nodeName = z
     message:
       'must be a DNS-1123 label: lowercase letters, digits and "-", starting and ending with a letter or digit, at most 63 characters',
   });
-
-export function isValidNodeName(name: string): boolean {
-  return NODE_NAME_RE.test(name);
-}
-
-/** Explains why a name is not a node name, or returns undefined when it is one. */
-export function nodeNameProblem(name: string): string | undefined {
-  if (isValidNodeName(name)) return undefined;
-  if (name.length === 0) return 'node name is empty';
-  if (name.length > 63) return `node name "${name.slice(0, 20)}…" is ${name.length} characters long (at most 63)`;
-  return `node name ${JSON.stringify(name)} is not a DNS-1123 label (lowercase letters, digits and "-", starting and ending with a letter or digit)`;
-}
 
 const HOST_PORT_RE = /^(\[([0-9a-fA-F:.]+)\]|([A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?)):([1-9][0-9]{0,4})$/;
 

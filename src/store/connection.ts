@@ -1,142 +1,18 @@
-import { readFileSync, statSync } from 'node:fs';
 import { connect as tlsConnect } from 'node:tls';
 import { ConsecutiveBreaker, circuitBreaker, handleWhen, retry, type IPolicy } from 'cockatiel';
 import { Etcd3, isRecoverableError, type IOptions } from 'etcd3';
 import { MembershipError } from '../errors.js';
-import { DEFAULT_PREFIX } from './keys.js';
+import { checkPrivateKeyMode, readPem, type ConnectionOptions, type KeyFileCheck } from './connection-options.js';
 
-/** The common connection flags of all three programs, already validated. */
-export interface ConnectionOptions {
-  endpoints: string[];
-  prefix: string;
-  cacert?: string;
-  cert?: string;
-  key?: string;
-  user?: string;
-  password?: string;
-  /** Deadline of every unary call (etcd3 ignores dialTimeout, so each call gets one). */
-  callTimeoutMs: number;
-}
-
-export const DEFAULT_ENDPOINTS = ['http://127.0.0.1:2379'];
-export const DEFAULT_CALL_TIMEOUT_MS = 5000;
-
-export interface RawConnectionFlags {
-  endpoints?: string;
-  prefix?: string;
-  cacert?: string;
-  cert?: string;
-  key?: string;
-  user?: string;
-  passwordFile?: string;
-}
-
-/**
- * Resolves the connection flags shared by the three programs. Endpoints come
- * from the flag, then CHAINFIRE_ENDPOINTS; the password from CHAINFIRE_PASSWORD
- * or --password-file, never from a flag value that would show in `ps`.
- */
-export function resolveConnection(
-  flags: RawConnectionFlags,
-  env: NodeJS.ProcessEnv = process.env,
-  fallbackEndpoints: string[] = DEFAULT_ENDPOINTS,
-): ConnectionOptions {
-  // An explicitly empty --endpoints is an error, not a silent fallback to the default.
-  const raw = flags.endpoints ?? (env.CHAINFIRE_ENDPOINTS || undefined);
-  const endpoints = raw !== undefined ? raw.split(',').map((s) => s.trim()).filter(Boolean) : fallbackEndpoints;
-  if (endpoints.length === 0) {
-    throw new MembershipError('USAGE', '--endpoints: no endpoint given (comma-separated URLs such as https://10.0.1.10:2379)');
-  }
-  for (const e of endpoints) {
-    let url: URL;
-    try {
-      url = new URL(e);
-    } catch {
-      throw new MembershipError('USAGE', `--endpoints: ${JSON.stringify(e)} is not a URL (expected e.g. https://10.0.1.10:2379)`);
-    }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-      throw new MembershipError('USAGE', `--endpoints: ${e} must use http:// or https://`);
-    }
-  }
-  if ((flags.cert === undefined) !== (flags.key === undefined)) {
-    throw new MembershipError('USAGE', '--cert and --key must be given together (client certificate and its private key)');
-  }
-  let password: string | undefined;
-  if (flags.user !== undefined) {
-    if (flags.passwordFile !== undefined) {
-      password = readSecretFile(flags.passwordFile, '--password-file');
-    } else if (env.CHAINFIRE_PASSWORD !== undefined) {
-      password = env.CHAINFIRE_PASSWORD;
-    } else {
-      throw new MembershipError('USAGE', '--user needs a password: set CHAINFIRE_PASSWORD or pass --password-file FILE');
-    }
-  }
-  const out: ConnectionOptions = {
-    endpoints,
-    prefix: flags.prefix ?? DEFAULT_PREFIX,
-    callTimeoutMs: DEFAULT_CALL_TIMEOUT_MS,
-  };
-  if (flags.cacert !== undefined) out.cacert = flags.cacert;
-  if (flags.cert !== undefined) out.cert = flags.cert;
-  if (flags.key !== undefined) out.key = flags.key;
-  if (flags.user !== undefined) out.user = flags.user;
-  if (password !== undefined) out.password = password;
-  return out;
-}
-
-function readSecretFile(path: string, flag: string): string {
-  try {
-    return readFileSync(path, 'utf8').trim();
-  } catch (err) {
-    throw new MembershipError('CONFIG_UNREADABLE', `${flag}: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
-  }
-}
-
-function readPem(path: string, flag: string): Buffer {
-  try {
-    return readFileSync(path);
-  } catch (err) {
-    throw new MembershipError('CONFIG_UNREADABLE', `${flag}: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
-  }
-}
-
-/** How `connect` treats a private key that group or others may read. */
-export interface KeyFileCheck {
-  /**
-   * 'refuse' (the default): a CONFIG_INVALID error, so the program exits 78.
-   * 'warn': call `warn` and go on (the first-boot agent: a node must still boot).
-   */
-  insecureKey?: 'refuse' | 'warn';
-  /** Where warnings go; default: a line on stderr. */
-  warn?: (message: string) => void;
-}
-
-/** `0644` for a file mode. */
-function octalMode(mode: number): string {
-  return `0${(mode & 0o777).toString(8).padStart(3, '0')}`;
-}
-
-/**
- * A private key must be readable by its owner only (0600 or 0400). Refuses,
- * or warns, when group or others have any access; the message names the
- * file, its mode and the fix. A file that cannot be stat'ed is left to the
- * read that follows, which reports it.
- */
-export function checkPrivateKeyMode(path: string, flag: string, check: KeyFileCheck = {}): void {
-  let mode: number;
-  try {
-    mode = statSync(path).mode;
-  } catch {
-    return;
-  }
-  if ((mode & 0o077) === 0) return;
-  const problem = `${flag} ${path} has mode ${octalMode(mode)}: a private key must be readable by its owner only (chmod 600 ${path})`;
-  if (check.insecureKey === 'warn') {
-    (check.warn ?? ((m: string) => process.stderr.write(`warning: ${m}\n`)))(problem);
-    return;
-  }
-  throw new MembershipError('CONFIG_INVALID', problem);
-}
+export {
+  DEFAULT_CALL_TIMEOUT_MS,
+  DEFAULT_ENDPOINTS,
+  checkPrivateKeyMode,
+  resolveConnection,
+  type ConnectionOptions,
+  type KeyFileCheck,
+  type RawConnectionFlags,
+} from './connection-options.js';
 
 export function connect(options: ConnectionOptions, keyCheck: KeyFileCheck = {}): Etcd3 {
   const usesTls = options.endpoints.some((e) => e.startsWith('https:'));

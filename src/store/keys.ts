@@ -1,5 +1,5 @@
 import { MembershipError } from '../errors.js';
-import { nodeNameProblem } from '../schema/common.js';
+import { nodeNameProblem } from '../schema/names.js';
 import type { Service } from '../schema/agent-report.js';
 
 export const DEFAULT_PREFIX = '/photoncloud/membership/v1';

@@ -4,12 +4,15 @@
  * (wall clock) to the timestamp of its log line saying its watches are listed
  * and it is waiting; its RSS once waiting. Beside it, the floors: a bare
  * `node -e ""` start and exit, the agent started where its marker already
- * exists (it loads all of its modules, logs one line and exits), and what
+ * exists (it loads what that path needs, logs one line and exits), and what
  * importing each of its dependencies alone costs in a fresh process.
  */
 
-/** The agent's third-party imports (src/agent, src/store, src/schema, src/cli, src/log). */
-const DEPENDENCIES = ['etcd3', 'undici', 'zod', 'pino', 'commander', 'cockatiel', 'p-retry'];
+/**
+ * What the agent imports besides its own code (src/agent, src/store, src/schema, src/cli, src/log, src/net),
+ * then, for comparison, what it no longer loads: the controller's etcd client and HTTP client.
+ */
+const DEPENDENCIES = ['zod', 'pino', 'commander', 'p-retry', 'node:http2', 'etcd3', 'undici'];
 
 /** A fresh node imports `dep` and reports how long that took and its RSS after it. */
 async function importCost(dep: string): Promise<{ importMs: number; rssMiB: number; peakMiB: number }> {
@@ -106,7 +109,7 @@ export async function agentScenario(params: BenchParams, log: (s: string) => voi
         ['start -> waiting', `p50 ${ms(w.p50)}  max ${ms(w.max)}  (n=${w.n})`],
         ['start -> first log line', `p50 ${ms(f.p50)}  max ${ms(f.max)}`],
         ['bare `node -e ""` start+exit', `p50 ${ms(bare.p50)}`],
-        ['agent start+exit, marker present', `p50 ${ms(loaded.p50)} (loads every module, exits at once)`],
+        ['agent start+exit, marker present', `p50 ${ms(loaded.p50)} (loads what that path needs, exits at once)`],
         ['RSS while waiting', `p50 ${r.p50.toFixed(1)} MiB, peak (VmHWM) max ${pk.max.toFixed(1)} MiB`],
         [
           'one import alone (fresh node)',

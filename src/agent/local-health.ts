@@ -1,0 +1,105 @@
+/**
+ * The agent's checks of its local services' health endpoints, over Node's
+ * own HTTP (src/net/http-client.ts). The controller checks the same
+ * endpoints over undici (health.ts); both judge answers with `judgeHealth`.
+ */
+import { readFileSync } from 'node:fs';
+import pRetry from 'p-retry';
+import { MembershipError, errorMessage } from '../errors.js';
+import { HttpClient } from '../net/http-client.js';
+import { checkPrivateKeyMode } from '../store/connection-options.js';
+
+export interface TlsFiles {
+  caFile?: string;
+  certFile?: string;
+  keyFile?: string;
+}
+
+export interface HealthResult {
+  healthy: boolean;
+  detail: string;
+}
+
+/** A service's health endpoint: `/health` on its URL. */
+export function healthTarget(url: string): string {
+  return new URL('/health', url).toString();
+}
+
+/**
+ * One answer of a health endpoint, judged. etcd answers `/health` with
+ * `{"health":"true"}`; any other status than 200, or a `health` field that
+ * is not true, is unhealthy.
+ */
+export function judgeHealth(target: string, status: number, text: string): HealthResult {
+  if (status !== 200) return { healthy: false, detail: `${target} answered HTTP ${status}` };
+  try {
+    const body = JSON.parse(text) as { health?: unknown } | null;
+    if (body !== null && typeof body === 'object' && body.health !== undefined && String(body.health) !== 'true') {
+      return { healthy: false, detail: `${target}: health=${String(body.health)}` };
+    }
+  } catch {
+    // a non-JSON 200 is healthy: not every service answers like etcd
+  }
+  return { healthy: true, detail: `${target} answered HTTP 200` };
+}
+
+/**
+ * The client for the local services: with the CA (and client certificate)
+ * of the connection flags when a CA is given. The agent warns about a
+ * private key that group or others may read, and goes on: refusing would
+ * leave a node unable to boot into its cluster.
+ */
+export function localHttpClient(tls: TlsFiles, warn: (message: string) => void): HttpClient {
+  // Health checks are seconds apart: no sockets are kept between them.
+  if (tls.caFile === undefined) return new HttpClient({}, { keepAlive: false });
+  const material: { ca: Buffer; cert?: Buffer; key?: Buffer } = { ca: readFileSync(tls.caFile) };
+  if (tls.certFile !== undefined && tls.keyFile !== undefined) {
+    checkPrivateKeyMode(tls.keyFile, '--key', { insecureKey: 'warn', warn });
+    material.cert = readFileSync(tls.certFile);
+    material.key = readFileSync(tls.keyFile);
+  }
+  return new HttpClient(material, { keepAlive: false });
+}
+
+/** One look at a local service's health endpoint; no answer within the deadline is unhealthy. */
+export async function checkHealth(url: string, http: HttpClient, timeoutMs = 2000): Promise<HealthResult> {
+  const target = healthTarget(url);
+  try {
+    const res = await http.request({ method: 'GET', url: target, signal: AbortSignal.timeout(timeoutMs) });
+    return judgeHealth(target, res.status, await res.text());
+  } catch (err) {
+    return { healthy: false, detail: `${target}: ${errorMessage(err)}` };
+  }
+}
+
+/** Waits, bounded, until the local service is healthy; throws UNAVAILABLE with the last answer otherwise. */
+export async function waitForHealth(
+  url: string,
+  boundMs: number,
+  options: { http: HttpClient; onWaiting?: (detail: string) => void; signal?: AbortSignal },
+): Promise<void> {
+  let last = 'no answer yet';
+  const started = Date.now();
+  try {
+    await pRetry(
+      async () => {
+        const r = await checkHealth(url, options.http);
+        last = r.detail;
+        if (!r.healthy) throw new Error(r.detail);
+      },
+      {
+        retries: Number.POSITIVE_INFINITY,
+        minTimeout: 250,
+        maxTimeout: 2000,
+        maxRetryTime: boundMs,
+        ...(options.signal ? { signal: options.signal } : {}),
+        onFailedAttempt: ({ attemptNumber }) => {
+          if (attemptNumber % 5 === 1) options.onWaiting?.(last);
+        },
+        shouldRetry: () => Date.now() - started < boundMs,
+      },
+    );
+  } catch {
+    throw new MembershipError('UNAVAILABLE', `Health check timeout after ${Math.round(boundMs / 1000)}s: ${last}`);
+  }
+}

@@ -1,0 +1,180 @@
+import { EventEmitter } from 'node:events';
+import { errorMessage } from '../../errors.js';
+import type { Logger } from '../../log.js';
+import type { RawKv } from '../records.js';
+import type { EtcdLite, EtcdLiteError, EtcdLiteWatch } from './client.js';
+
+export interface KeyChange<T> {
+  type: 'put' | 'delete';
+  key: string;
+  /** the record after the event (put) */
+  record?: T;
+  /** the record before the event, if there was one */
+  previous?: T;
+}
+
+export interface WatchedKeyOptions<T> {
+  client: Pick<EtcdLite, 'range' | 'watch'>;
+  key: string;
+  decode: (kv: RawKv) => T;
+  /** what the key holds, for logs */
+  resource: string;
+  log: Logger;
+  /** first and longest pause between attempts to list and watch again (default 100 ms and 5 s) */
+  minBackoffMs?: number;
+  maxBackoffMs?: number;
+}
+
+/**
+ * One key, listed and then watched from the next revision: `value` is what
+ * the key holds, and `change` is emitted when that changes. When the watch
+ * ends (its revision compacted, canceled by etcd, its stream broken), the
+ * key is read again, a change emitted if it differs, and watched again, with
+ * backoff, until `stop()`.
+ */
+export class WatchedKey<T> extends EventEmitter {
+  readonly key: string;
+  private readonly opts: WatchedKeyOptions<T>;
+  private current: { record: T; modRevision: number } | undefined;
+  private revision = 0;
+  private watch: EtcdLiteWatch | undefined;
+  /** counts the watches started: events of an older one are ignored */
+  private generation = 0;
+  private stopped = false;
+  private restarting: Promise<void> | undefined;
+  /** why the watch has to be started again, while a restart is due */
+  private pendingRestart: EtcdLiteError | undefined;
+  private wake: (() => void) | undefined;
+
+  constructor(opts: WatchedKeyOptions<T>) {
+    super();
+    this.opts = opts;
+    this.key = opts.key;
+  }
+
+  /** The record the key holds, undefined while it does not exist. */
+  get value(): T | undefined {
+    return this.current?.record;
+  }
+
+  get modRevision(): number | undefined {
+    return this.current?.modRevision;
+  }
+
+  /** The revision the watch has seen up to. */
+  get lastRevision(): number {
+    return this.revision;
+  }
+
+  /** Reads the key and starts watching it; resolves once both are done, rejects if either fails. */
+  async start(): Promise<void> {
+    await this.listAndWatch();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.watch?.cancel();
+    this.watch = undefined;
+    this.wake?.();
+    await this.restarting?.catch(() => undefined);
+  }
+
+  override on(event: 'change', listener: (e: KeyChange<T>) => void): this;
+  override on(event: string, listener: (...args: any[]) => void): this {
+    return super.on(event, listener);
+  }
+
+  private async listAndWatch(): Promise<void> {
+    const { client, key } = this.opts;
+    const listed = await client.range(key);
+    if (this.stopped) return;
+    const kv = listed.kvs.find((k) => k.key === key);
+    if (kv === undefined) this.apply({ type: 'delete', kv: { key, value: '', modRevision: listed.revision, createRevision: 0 } });
+    else this.apply({ type: 'put', kv });
+    this.revision = Math.max(this.revision, listed.revision);
+    const generation = ++this.generation;
+    // Events may arrive in the very answer that says the watch was created, before `watch()` resolves.
+    const watch = await client.watch(key, this.revision + 1, {
+      onEvents: (events, revision) => {
+        if (this.generation !== generation || this.stopped) return;
+        for (const e of events) this.apply(e);
+        if (revision > this.revision) this.revision = revision;
+      },
+      onEnd: (err) => {
+        if (this.generation !== generation || this.stopped) return;
+        this.watch = undefined;
+        this.restart(err);
+      },
+    });
+    if (this.stopped) {
+      watch.cancel();
+      return;
+    }
+    if (this.generation === generation && !watch.canceled) this.watch = watch;
+  }
+
+  private restart(err: EtcdLiteError): void {
+    if (this.stopped) return;
+    this.opts.log.warn({ resource: this.opts.resource, err: errorMessage(err) }, 'watch failed; listing again');
+    this.pendingRestart = err;
+    // A restart under way goes round once more.
+    if (this.restarting) return;
+    this.restarting = (async () => {
+      const longest = this.opts.maxBackoffMs ?? 5000;
+      while (this.pendingRestart !== undefined && !this.stopped) {
+        const cause = this.pendingRestart;
+        this.pendingRestart = undefined;
+        let pause = this.opts.minBackoffMs ?? 100;
+        // A compacted revision is a reason to list again at once; anything else waits a little first.
+        if (cause.compactRevision === undefined) await this.sleep(pause);
+        while (!this.stopped) {
+          try {
+            await this.listAndWatch();
+            break;
+          } catch (e) {
+            if (this.stopped) return;
+            this.opts.log.warn({ resource: this.opts.resource, err: errorMessage(e) }, 'list+watch failed; retrying');
+            await this.sleep(pause);
+            pause = Math.min(longest, pause * 2);
+          }
+        }
+      }
+    })().finally(() => {
+      this.restarting = undefined;
+    });
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.wake = undefined;
+        resolve();
+      }, ms);
+      this.wake = () => {
+        clearTimeout(timer);
+        this.wake = undefined;
+        resolve();
+      };
+    });
+  }
+
+  private apply(event: { type: 'put' | 'delete'; kv: RawKv }): void {
+    const { kv } = event;
+    if (kv.key !== this.key) return;
+    if (kv.modRevision > this.revision) this.revision = kv.modRevision;
+    const previous = this.current;
+    if (event.type === 'delete') {
+      if (previous === undefined) return;
+      this.current = undefined;
+      this.emit('change', { type: 'delete', key: kv.key, previous: previous.record } satisfies KeyChange<T>);
+      return;
+    }
+    // A list after a restart hands back what was already seen: no change for it.
+    if (previous !== undefined && previous.modRevision >= kv.modRevision) return;
+    const record = this.opts.decode(kv);
+    this.current = { record, modRevision: kv.modRevision };
+    const change: KeyChange<T> = { type: 'put', key: kv.key, record };
+    if (previous !== undefined) change.previous = previous.record;
+    this.emit('change', change);
+  }
+}
