@@ -15,6 +15,7 @@ export type ErrorCode =
   | 'NOT_LEADER' // work attempted without (or after losing) leadership
   | 'UNAVAILABLE' // a service (Chainfire, FlareDB, IAM) could not be reached in time, or kept failing transiently
   | 'SERVICE_ERROR' // a service answered with a non-transient error (4xx other than 409/429): retrying will not help
+  | 'BUSY' // a service refused a change for now (etcd: unhealthy cluster, not enough started members): try again shortly, without backing off
   | 'REJECTED' // the controller gave a terminal answer (InvalidSpec, Conflict)
   | 'TIMEOUT' // a bounded wait ran out
   | 'COMMAND_FAILED'; // an external command exited non-zero

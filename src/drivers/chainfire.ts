@@ -61,6 +61,7 @@ export class ChainfireDriver {
     } catch (err) {
       const msg = errorMessage(err);
       if (/member not found|ID not found/i.test(msg)) return; // a retried remove
+      if (REFUSED_FOR_NOW.test(msg)) throw new MembershipError('BUSY', `etcd refuses to remove member ${memberId} for now: ${msg}`, { cause: err });
       throw new MembershipError('UNAVAILABLE', `removing Chainfire member ${memberId} failed: ${msg}`, { cause: err });
     } finally {
       this.invalidate();
@@ -125,6 +126,7 @@ export class ChainfireDriver {
     } catch (err) {
       const msg = errorMessage(err);
       if (/peerURL exists|Peer URLs already exists/i.test(msg)) return;
+      if (REFUSED_FOR_NOW.test(msg)) throw new MembershipError('BUSY', `etcd refuses to add learner ${peerUrl} for now: ${msg}`, { cause: err });
       throw new MembershipError('UNAVAILABLE', `adding Chainfire learner ${peerUrl} failed: ${msg}`, { cause: err });
     } finally {
       this.invalidate();
@@ -148,6 +150,14 @@ export class ChainfireDriver {
     }
   }
 }
+
+/**
+ * etcd's answers that say "not now" rather than "cannot": it refuses
+ * reconfiguration until its leader has been connected to every started member
+ * for 5 s (after a start, a restart or a membership change), and a change that
+ * would leave too few started members. The change is simply tried again soon.
+ */
+const REFUSED_FOR_NOW = /unhealthy cluster|not enough started members/i;
 
 function toMember(m: IMember): ChainfireMember {
   return {

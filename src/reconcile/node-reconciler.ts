@@ -19,6 +19,9 @@ import type { MembershipOperation, MembershipPolicy } from '../schema/operation.
 import type { OperationChange } from './decide.js';
 import { failpoint } from '../failpoints.js';
 
+/** How soon a change a service refused for now (BUSY) is tried again. */
+export const BUSY_RETRY_MS = 1000;
+
 /** How long a listing of IAM's registrations is reused. */
 export const IAM_LIST_MAX_AGE_MS = 2000;
 
@@ -137,10 +140,17 @@ export class NodeReconciler {
         this.deps.onMembershipChange?.(action.service);
         failpoint(`after-${action.kind}`);
       } catch (err) {
-        if (!isMembershipError(err, 'UNAVAILABLE') && !isMembershipError(err, 'SERVICE_ERROR')) throw err;
+        const busy = isMembershipError(err, 'BUSY');
+        if (!busy && !isMembershipError(err, 'UNAVAILABLE') && !isMembershipError(err, 'SERVICE_ERROR')) throw err;
         // Say why nothing moves, then let the work queue back off.
         const failed = decideNode({ ...(await observe(true)), actionFailed: errorMessage(err), failedService: action.service });
         await this.writeStatus(node, failed.status, leadership, desired.modRevision);
+        // A refusal for now is looked at again at a steady pace: backing off would
+        // grow past the few seconds etcd refuses for (5 ms doubling: 20 s after 12 tries).
+        if (busy) {
+          log.info({ node, service: action.service, err: errorMessage(err) }, `refused for now; trying again in ${BUSY_RETRY_MS / 1000} s`);
+          return { requeueAfterMs: BUSY_RETRY_MS };
+        }
         throw err;
       }
       for (const change of changes.filter((c) => c.finish)) await this.finishOperation(change.service, inFlight, leadership);
