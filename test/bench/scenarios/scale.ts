@@ -25,10 +25,10 @@ export interface HeapPeak {
   atMaxRss: { rssMiB: number; heapUsedMiB: number; heapTotalMiB: number; externalMiB: number };
 }
 
-function heapSampler(c: ControllerProcess, everyMs: number): { stop: () => HeapPeak } {
+function heapSampler(c: ControllerProcess, everyMs: number): { stop: () => Promise<HeapPeak> } {
   const peak: HeapPeak = { maxHeapUsedMiB: 0, maxHeapTotalMiB: 0, maxExternalMiB: 0, atMaxRss: { rssMiB: 0, heapUsedMiB: 0, heapTotalMiB: 0, externalMiB: 0 } };
   const mib = (text: string, series: string) => metricValue(text, series) / 2 ** 20;
-  const timer = setInterval(() => {
+  const sample = () =>
     c.metricsText().then((text) => {
       const rssMiB = mib(text, 'process_resident_memory_bytes');
       const heapUsedMiB = mib(text, 'nodejs_heap_size_used_bytes');
@@ -39,11 +39,14 @@ function heapSampler(c: ControllerProcess, everyMs: number): { stop: () => HeapP
       peak.maxExternalMiB = Math.max(peak.maxExternalMiB, externalMiB);
       if (rssMiB > peak.atMaxRss.rssMiB) peak.atMaxRss = { rssMiB, heapUsedMiB, heapTotalMiB, externalMiB };
     }, () => undefined);
-  }, everyMs);
+  // Also sampled at the start and at the end: a run shorter than the interval still has figures.
+  void sample();
+  const timer = setInterval(() => void sample(), everyMs);
   timer.unref();
   return {
-    stop: () => {
+    stop: async () => {
       clearInterval(timer);
+      await sample();
       return peak;
     },
   };
@@ -207,7 +210,7 @@ async function scaleRun(size: number, params: BenchParams, log: (s: string) => v
     const rev1 = await env.revision();
     const cpu1 = { controller: cpuSeconds(controller.pid) ?? 0, etcd: etcdCpu(), bench: benchCpu() };
     const mem = memory.stop();
-    const heapPeak = heap.stop();
+    const heapPeak = await heap.stop();
     const seconds = convergenceMs / 1000;
     const controllerEtcdWrites = rev1 - rev0 - batches;
     log(`    ${allReady ? 'all Ready' : `${ready - 1} Ready (bound reached)`} after ${ms(convergenceMs)}; ${writesAtReady} status writes; peak RSS ${mem.peakRssMiB.toFixed(1)} MiB`);
