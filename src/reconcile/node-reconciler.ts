@@ -19,6 +19,9 @@ import type { MembershipOperation, MembershipPolicy } from '../schema/operation.
 import type { OperationChange } from './decide.js';
 import { failpoint } from '../failpoints.js';
 
+/** How soon a node whose decision still holds an action is looked at again. */
+export const NEXT_ACTION_MS = 200;
+
 /** How soon a change a service refused for now (BUSY) is tried again. */
 export const BUSY_RETRY_MS = 1000;
 
@@ -166,7 +169,9 @@ export class NodeReconciler {
     const current = this.deps.operations();
     const ended = decision.status.conditions.some((c) => c.reason === 'WaitingForOtherChange') &&
       Object.entries(inFlight).some(([svc, v]) => v!.op.node !== node && current[svc as Service]?.modRevision !== v!.modRevision);
-    const requeueAfterMs = ended ? 0 : decision.requeueAfterMs;
+    // An action still to be made (this reconcile made its one already, or a read after it did not show
+    // it yet: a member list from a member that has not applied the change) is made soon, not at the resync.
+    const requeueAfterMs = ended ? 0 : decision.action !== undefined ? Math.min(decision.requeueAfterMs ?? NEXT_ACTION_MS, NEXT_ACTION_MS) : decision.requeueAfterMs;
     return {
       ...(requeueAfterMs !== undefined ? { requeueAfterMs } : {}),
       ...(waitingFor.length > 0 ? { waitingFor } : {}),

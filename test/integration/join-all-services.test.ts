@@ -55,7 +55,7 @@ describe('node04 joins Chainfire (real etcd), FlareDB and IAM (simulators) in or
   });
 
   it('sets IAM up once, then joins node04 to all three despite 503s, a lost answer and slow responses', async () => {
-    const c1 = startController(cluster.endpoints, 'c1', ['--config', configPath]);
+    const c1 = startController(cluster.endpoints, 'c1', ['--config', configPath, '--resync-period', '10m']);
     controllers.push(c1);
     await c1.waitForLine(/became leader/, 30_000);
     await eventually('IAM initial setup', async () => (iam.bootstrapCount === 1 ? true : undefined));

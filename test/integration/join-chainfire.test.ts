@@ -130,11 +130,14 @@ describe('node04 joins a real 3-member Chainfire through the controller', () => 
       report: { agentVersion: 't', pid: 1, hostname: 'h', startedAt: new Date().toISOString(), mode: 'join', waitingFor: 'chainfire', services: {} },
     }));
     // etcd refuses reconfiguration until its leader has been connected to every voter for 5 s.
-    await eventually('four refusals', async () => (refusalLines() >= 4 ? true : undefined), 60_000, 100);
+    await eventually('five refusals', async () => (refusalLines() >= 5 ? true : undefined), 60_000, 100);
     const status = await readStatus(client, 'node05');
     assert.match(status?.status.conditions.find((c) => c.type === 'ChainfireMember')?.message ?? '', /refuses to add learner .* for now: .*unhealthy cluster/);
     const gaps = refusals.slice(1).map((t, i) => t - refusals[i]!);
-    for (const gap of gaps) assert.ok(gap >= 700, `refusals ${gaps.join(', ')} ms apart: a backoff starting at 5 ms would retry at once`);
+    // Most tries are a second apart (a periodic resync may add one in between); a backoff starting at 5 ms
+    // would make the first several within a few milliseconds of each other.
+    const median = [...gaps].sort((a, b) => a - b)[Math.floor(gaps.length / 2)]!;
+    assert.ok(median >= 700, `refusals ${gaps.join(', ')} ms apart`);
     for (const gap of gaps) assert.ok(gap <= 5000, `refusals ${gaps.join(', ')} ms apart: the retry must not grow`);
     assert.equal(controller.lines.filter((l) => /"node":"node05".*reconcile failed; retrying with backoff/.test(l)).length, 0);
 
