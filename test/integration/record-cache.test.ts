@@ -165,7 +165,13 @@ describe('RecordCache against a real 3-member etcd', () => {
 
   it('takes in its own writes at once, does not decode them again from the watch, and never goes back in time', { timeout: 120_000 }, async () => {
     const keys = freshKeys();
-    const client = new Etcd3({ hosts: cluster.endpoints });
+    // The cache watches through one follower; the test writes through another member. With the
+    // follower stopped, the watch cannot deliver the write before the cache is told of it.
+    const followers = await raftFollowers(cluster);
+    const watched = followers[0]!;
+    const other = cluster.members.find((m) => m.name !== watched.name && m.pid !== undefined)!;
+    const client = clientOf(watched);
+    const writer = clientOf(other);
     let decoded = 0;
     const events: CacheEvent<Desired>[] = [];
     const cache = new RecordCache<Desired>({
@@ -183,23 +189,28 @@ describe('RecordCache against a real 3-member etcd', () => {
       await cache.start();
       const key = keys.desired('node-a');
       const value = desiredValue('node-a', 'worker');
-      const put = await admin.put(key).value(value).exec();
-      const revision = Number(put.header.revision);
+      await cluster.kill(watched.name, 'SIGSTOP');
+      let revision: number;
+      try {
+        revision = Number((await writer.put(key).value(value).exec()).header.revision);
+      } finally {
+        await cluster.kill(watched.name, 'SIGCONT');
+      }
       const mine = decodeDesired(keys, { key, value, modRevision: revision, createRevision: revision });
       cache.assume(key, mine, revision);
       assert.equal(cache.get(key), mine, 'readable at once');
       assert.deepEqual(events.map(summary), [`put node-a record=worker@${revision}`]);
       // The watch delivers the same revision: no second event, no decode.
-      const marker = await admin.put(keys.desired('node-m')).value(desiredValue('node-m', 'worker')).exec();
+      const marker = await writer.put(keys.desired('node-m')).value(desiredValue('node-m', 'worker')).exec();
       await eventually('the watch to pass the marker', async () => (cache.lastRevision >= Number(marker.header.revision) ? true : undefined), 30_000, 20);
       assert.equal(decoded, 1, 'only the marker was decoded');
       assert.deepEqual(events.map(summary), [`put node-a record=worker@${revision}`, `put node-m record=worker@${marker.header.revision}`]);
       assert.equal(cache.get(key), mine);
 
       // A write the watch has already passed (here: deleted since) is not taken in.
-      const late = await admin.put(keys.desired('node-b')).value(desiredValue('node-b', 'worker')).exec();
-      await admin.delete().key(keys.desired('node-b')).exec();
-      await eventually('the delete to arrive', async () => (events.some((e) => e.type === 'delete') ? true : undefined), 30_000, 20);
+      const late = await writer.put(keys.desired('node-b')).value(desiredValue('node-b', 'worker')).exec();
+      const gone = await writer.delete().key(keys.desired('node-b')).exec();
+      await eventually('the delete to arrive', async () => (cache.lastRevision >= Number(gone.header.revision) ? true : undefined), 30_000, 20);
       const lateRev = Number(late.header.revision);
       cache.assume(keys.desired('node-b'), decodeDesired(keys, { key: keys.desired('node-b'), value: desiredValue('node-b', 'worker'), modRevision: lateRev, createRevision: lateRev }), lateRev);
       assert.equal(cache.get(keys.desired('node-b')), undefined, 'a deleted record does not come back');
@@ -207,6 +218,7 @@ describe('RecordCache against a real 3-member etcd', () => {
     } finally {
       await cache.stop();
       client.close();
+      writer.close();
     }
   });
 
