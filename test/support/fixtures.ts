@@ -1,3 +1,4 @@
+import { after, before } from 'node:test';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,7 +7,7 @@ import { API_VERSION } from '../../src/schema/common.js';
 import type { NodeMembershipInput } from '../../src/schema/node-membership.js';
 import type { NodeMembershipStatus } from '../../src/schema/status.js';
 import { KeyLayout } from '../../src/store/keys.js';
-import type { EtcdCluster, PlannedMember } from './etcd-cluster.js';
+import { EtcdCluster, type PlannedMember } from './etcd-cluster.js';
 import { binPath, runProcess, startProcess, type ProcessHandle, type RunResult } from './processes.js';
 
 /** A NodeMembership for a member of the test cluster (bootstrap) or a planned joiner. */
@@ -111,4 +112,37 @@ export async function voters(client: Etcd3): Promise<{ voters: string[]; learner
     voters: res.members.filter((m) => !m.isLearner).map((m) => m.name).sort(),
     learners: res.members.filter((m) => m.isLearner).map((m) => m.name).sort(),
   };
+}
+
+export interface RunningController {
+  cluster: EtcdCluster;
+  /** a client on every member, for the test's own reads and writes */
+  client: Etcd3;
+  /** the one controller, leading */
+  controller: ProcessHandle;
+}
+
+/**
+ * For the describe block it is called in: a real 3-member etcd, a client and
+ * one controller that has become leader (before), all stopped after. The
+ * returned object is filled in by the time the tests run.
+ */
+export function withRunningController(
+  opts: { identity?: string; args?: string[]; afterStart?: (env: RunningController) => Promise<void> } = {},
+): RunningController {
+  const env = {} as RunningController;
+  before(async () => {
+    env.cluster = await EtcdCluster.start({ size: 3 });
+    env.client = new Etcd3({ hosts: env.cluster.endpoints });
+    env.controller = startController(env.cluster.endpoints, opts.identity ?? 'c1', opts.args ?? []);
+    await env.controller.waitForLine(/became leader/, 30_000);
+    await opts.afterStart?.(env);
+  });
+  after(async () => {
+    env.controller?.kill('SIGKILL');
+    await env.controller?.exited;
+    env.client?.close();
+    await env.cluster?.stop();
+  });
+  return env;
 }
