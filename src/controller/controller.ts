@@ -11,6 +11,7 @@ import { startMetricsServer } from '../metrics/server.js';
 import { NodeReconciler, type OperationsInFlight } from '../reconcile/node-reconciler.js';
 import { RaftAddressIndex } from '../reconcile/conflicts.js';
 import { ServiceRecovery } from '../reconcile/service-recovery.js';
+import { ChangeWaiters } from '../reconcile/change-waiters.js';
 import type { ChainfireMember, VoterPlacement } from '../reconcile/chainfire-step.js';
 import { chainfirePeerUrl, type NodeMembership } from '../schema/node-membership.js';
 import { clusterConfigRecord, DEFAULT_POLICY, membershipOperation, type MembershipOperation, type MembershipPolicy } from '../schema/operation.js';
@@ -78,8 +79,8 @@ export class MembershipController {
   private recovery: ServiceRecovery | undefined;
   /** raft addresses claimed by Present records, kept from desired-record events */
   private readonly addresses = new RaftAddressIndex();
-  /** nodes whose status says WaitingForOtherChange, kept from status events */
-  private readonly waitingForChange = new Set<string>();
+  /** nodes whose status says WaitingForOtherChange, per service, kept from status events */
+  private readonly waiters = new ChangeWaiters();
   private readonly stop = new AbortController();
   private leadership: Leadership | undefined;
   private running: Promise<void> | undefined;
@@ -261,8 +262,7 @@ export class MembershipController {
   private indexStatus(key: string, rec: StoredRecord<NodeMembershipStatus> | undefined): void {
     const { node, nameProblem } = this.keys.nodeOf('status', key);
     if (nameProblem !== undefined) return;
-    if (rec?.value?.status.conditions.some((c) => c.reason === 'WaitingForOtherChange')) this.waitingForChange.add(node);
-    else this.waitingForChange.delete(node);
+    this.waiters.update(node, rec?.value?.status.conditions);
   }
 
   /** Where the voters are, and which nodes with a reporting agent wait to join Chainfire. */
@@ -355,9 +355,10 @@ export class MembershipController {
     // ends unblocks only the nodes waiting for it: look at those, not at every
     // node (with thousands of nodes that would be a full resync per change).
     const onConfig = () => resyncAll();
-    const onOperation = (e: { type: string }) => {
+    const onOperation = (e: { type: string; key: string }) => {
       if (e.type !== 'delete') return;
-      for (const node of this.waitingForChange) queue.add(node);
+      const service = e.key.slice(e.key.lastIndexOf('/') + 1) as Service;
+      for (const node of this.waiters.next(service)) queue.add(node);
     };
     const resyncAll = () => {
       queue.add(CLUSTER_KEY);

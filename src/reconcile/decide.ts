@@ -7,7 +7,7 @@ import { decideChainfire, type ChainfireObservation, type PromoteRefused, type V
 import { stampConditions, type ConditionDraft } from './conditions.js';
 import { decideFlareDB } from './flaredb-step.js';
 import { decideIAM } from './iam-step.js';
-import { UNAVAILABLE_RETRY_MS, changeOf, type NodeAction, type Observation, type StepResult } from './step.js';
+import { OTHER_CHANGE_POLL_MS, UNAVAILABLE_RETRY_MS, changeOf, type NodeAction, type Observation, type StepResult } from './step.js';
 
 export type { NodeAction };
 
@@ -197,7 +197,7 @@ export function decideNode(input: NodeInputs): NodeDecision {
           // status each time a change ends. `membershipctl describe` shows which one it is.
           message: `waiting for the ${NAMES[service]} change in flight (operations/${service}); one change at a time`,
         },
-        requeueAfterMs: 2000,
+        requeueAfterMs: OTHER_CHANGE_POLL_MS,
       };
       continue;
     }

@@ -57,6 +57,13 @@ export type Observation<T> =
  */
 export const UNAVAILABLE_RETRY_MS = 10_000;
 
+/**
+ * How often a node waiting for another node's change looks again on its own:
+ * only a safety net, since the longest-waiting nodes are woken when a change
+ * ends (ChangeWaiters).
+ */
+export const OTHER_CHANGE_POLL_MS = 10_000;
+
 /** How often a node waiting for the cluster's initial IAM setup looks again (it is also woken when the setup is done). */
 export const IAM_SETUP_POLL_MS = 2000;
 
