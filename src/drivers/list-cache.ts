@@ -15,6 +15,11 @@ export class ListCache<T> {
     private readonly keyOf?: (item: T) => string,
   ) {}
 
+  /** Whether items have an identity (lookup and upsert work). */
+  get keyed(): boolean {
+    return this.keyOf !== undefined;
+  }
+
   async get(fresh = false, signal?: AbortSignal): Promise<T[]> {
     if (!fresh && this.cached && Date.now() - this.cached.at < this.maxAgeMs) return this.cached.value;
     if (!fresh && this.inflight) return this.inflight;

@@ -343,7 +343,7 @@ async function observeList<T>(cache: ListCache<T> | undefined, fresh: boolean, s
   if (cache === undefined) return { notConfigured: true };
   try {
     const members = await cache.get(fresh, signal);
-    return { members, find: (id) => cache.lookup(members, id) };
+    return cache.keyed ? { members, find: (id) => cache.lookup(members, id) } : { members };
   } catch (err) {
     return { unavailable: errorMessage(err) };
   }

@@ -56,9 +56,7 @@ export class FencedWriter {
 
   /** Deletes only if `key` still has the mod revision the caller wrote or read. */
   async deleteIfUnchanged(key: string, modRevision: number): Promise<void> {
-    if (!this.opts.stillLeader()) {
-      throw new MembershipError('NOT_LEADER', `not deleting ${key}: leadership of term ${this.term} has ended`);
-    }
+    this.assertLeading(`not deleting ${key}`);
     const { client, leaderKey } = this.opts;
     const result = await client
       .if(leaderKey, 'Create', '==', this.term)
@@ -67,11 +65,7 @@ export class FencedWriter {
       .else(client.get(leaderKey))
       .commit();
     if (result.succeeded) return;
-    const leader = result.responses[0]?.response_range?.kvs[0];
-    if (leader === undefined || Number(leader.create_revision) !== this.term) {
-      this.opts.onRejected?.();
-      throw new FencedWriteRejected(key, String(this.term));
-    }
+    this.throwIfFenced(result, key);
     throw new MembershipError('CONFLICT', `${key} changed since it was read; will look again`);
   }
 
@@ -83,23 +77,9 @@ export class FencedWriter {
    * must not outlive the desired record they describe.
    */
   async putIfUnchanged(key: string, value: string, modRevision: number, guardKey: string = key): Promise<number> {
-    if (!this.opts.stillLeader()) {
-      throw new MembershipError('NOT_LEADER', `not writing ${key}: leadership of term ${this.term} has ended`);
-    }
-    const { client, leaderKey } = this.opts;
-    const result = await client
-      .if(leaderKey, 'Create', '==', this.term)
-      .and(guardKey, 'Mod', '==', modRevision)
-      .then(client.put(key).value(value))
-      .else(client.get(leaderKey))
-      .commit();
-    if (result.succeeded) return Number(result.header.revision);
-    const leader = result.responses[0]?.response_range?.kvs[0];
-    if (leader === undefined || Number(leader.create_revision) !== this.term) {
-      this.opts.onRejected?.();
-      throw new FencedWriteRejected(key, String(this.term));
-    }
-    throw new MembershipError('CONFLICT', `${guardKey} changed since it was read; will look again`);
+    const [outcome] = await this.putAllIfUnchanged([{ key, value, guardKey, modRevision }]);
+    if (outcome instanceof Error) throw outcome;
+    return outcome!;
   }
 
   /**
@@ -160,9 +140,7 @@ export class FencedWriter {
    */
   async putAllIfUnchanged(puts: GuardedPut[]): Promise<Array<number | MembershipError>> {
     if (puts.length === 0) return [];
-    if (!this.opts.stillLeader()) {
-      throw new MembershipError('NOT_LEADER', `not writing ${puts[0]!.key}: leadership of term ${this.term} has ended`);
-    }
+    this.assertLeading(`not writing ${puts[0]!.key}`);
     const { client, leaderKey } = this.opts;
     let txn = client.if(leaderKey, 'Create', '==', this.term);
     for (const p of puts) txn = txn.and(p.guardKey, 'Mod', '==', p.modRevision);
@@ -171,11 +149,7 @@ export class FencedWriter {
       .else(client.get(leaderKey), ...puts.map((p) => client.get(p.guardKey)))
       .commit();
     if (result.succeeded) return puts.map(() => Number(result.header.revision));
-    const leader = result.responses[0]?.response_range?.kvs[0];
-    if (leader === undefined || Number(leader.create_revision) !== this.term) {
-      this.opts.onRejected?.();
-      throw new FencedWriteRejected(puts[0]!.key, String(this.term));
-    }
+    this.throwIfFenced(result, puts[0]!.key);
     const outcomes: Array<number | MembershipError> = [];
     const again: number[] = [];
     puts.forEach((p, i) => {
@@ -198,12 +172,24 @@ export class FencedWriter {
       txn: ReturnType<Etcd3['if']>,
     ) => ReturnType<ReturnType<Etcd3['if']>['then']>,
   ): Promise<void> {
-    if (!this.opts.stillLeader()) {
-      throw new MembershipError('NOT_LEADER', `not writing ${key}: leadership of term ${this.term} has ended`);
-    }
+    this.assertLeading(`not writing ${key}`);
     const txn = this.opts.client.if(this.opts.leaderKey, 'Create', '==', this.term);
     const result = await build(txn).commit();
     if (!result.succeeded) {
+      this.opts.onRejected?.();
+      throw new FencedWriteRejected(key, String(this.term));
+    }
+  }
+
+  /** Fails fast, without asking etcd, once this term has ended locally. */
+  private assertLeading(what: string): void {
+    if (!this.opts.stillLeader()) throw new MembershipError('NOT_LEADER', `${what}: leadership of term ${this.term} has ended`);
+  }
+
+  /** After a failed transaction whose else branch read the leader key first: was it the term that failed? */
+  private throwIfFenced(result: { responses: Array<{ response_range?: { kvs: Array<{ create_revision: string }> } }> }, key: string): void {
+    const leader = result.responses[0]?.response_range?.kvs[0];
+    if (leader === undefined || Number(leader.create_revision) !== this.term) {
       this.opts.onRejected?.();
       throw new FencedWriteRejected(key, String(this.term));
     }
