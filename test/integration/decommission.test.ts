@@ -92,22 +92,34 @@ describe('with one of three etcd members killed, reconciling goes on and a remov
   });
 
   it('refuses QuorumProtection naming the unhealthy voter, while other records are still reconciled', async () => {
-    // Lower the floor so that only quorum arithmetic guards the removal.
-    await env.client.put(keys.clusterConfig()).value(JSON.stringify({ spec: { minVoters: 1 } }));
-    await env.cluster.kill('node03');
-    const live = env.cluster.endpoints;
-    const del = await ctl(live, ['delete', 'node02', '--no-wait']);
-    assert.equal(del.code, 0, del.stderr);
-    const st = await eventually('node02 QuorumProtection', async () => {
-      const s = await readStatus(env.client, 'node02');
-      return s?.status.conditions.find((c) => c.reason === 'QuorumProtection') ? s : undefined;
-    }, 150_000);
-    const msg = st.status.conditions.find((c) => c.reason === 'QuorumProtection')!.message;
-    assert.match(msg, /quorum needs 2/);
-    assert.equal((await env.client.cluster.memberList({})).members.length, 3, 'no member was removed');
+    await withControllerLog(env, async () => {
+      // Lower the floor so that only quorum arithmetic guards the removal.
+      await env.client.put(keys.clusterConfig()).value(JSON.stringify({ spec: { minVoters: 1 } }));
+      await env.cluster.kill('node03');
+      const live = env.cluster.endpoints;
+      const del = await ctl(live, ['delete', 'node02', '--no-wait']);
+      assert.equal(del.code, 0, del.stderr);
+      const st = await eventually('node02 QuorumProtection', async () => {
+        const s = await readStatus(env.client, 'node02');
+        return s?.status.conditions.find((c) => c.reason === 'QuorumProtection') ? s : undefined;
+      }, 150_000);
+      const msg = st.status.conditions.find((c) => c.reason === 'QuorumProtection')!.message;
+      assert.match(msg, /quorum needs 2/);
+      assert.equal((await env.client.cluster.memberList({})).members.length, 3, 'no member was removed');
 
-    // Reconciling goes on: a new record still gets its status.
-    await env.client.put(keys.desired('node09')).value('not json');
-    await eventually('node09 InvalidSpec', async () => ((await readStatus(env.client, 'node09'))?.status.phase === 'Failed' ? true : undefined));
+      // Reconciling goes on: a new record still gets its status.
+      await env.client.put(keys.desired('node09')).value('not json');
+      await eventually('node09 InvalidSpec', async () => ((await readStatus(env.client, 'node09'))?.status.phase === 'Failed' ? true : undefined));
+    });
   });
 });
+
+/** Runs `body`; on failure, adds what the controller logged last (for failures that are hard to reproduce). */
+async function withControllerLog(env: { controller: { lines: string[] } }, body: () => Promise<void>): Promise<void> {
+  try {
+    await body();
+  } catch (err) {
+    const lines = env.controller.lines.filter((l) => !/"level":"DEBUG"/.test(l)).slice(-60).join('\n');
+    throw new Error(`${(err as Error).message}\ncontroller's last lines:\n${lines}`, { cause: err });
+  }
+}
