@@ -13,6 +13,12 @@ import { FencedWriter } from '../store/fenced-writer.js';
  * standby may have taken over; so the leader stops at its own deadline:
  * the send time of the last acknowledged keepalive plus the TTL etcd granted,
  * minus a safety margin.
+ *
+ * Whatever ends a term (that deadline, a lost lease, a rejected fenced write, a
+ * stop) also revokes its lease: otherwise etcd3 keeps sending keepalives for it,
+ * and once they get through again (a new etcd leader even renews every lease)
+ * the key of a term that has ended lives on, and every candidate, this process
+ * included, waits behind it for ever.
  */
 
 export interface ElectionOptions {
@@ -35,6 +41,8 @@ export interface Leadership {
   writer: FencedWriter;
   /** true until the lease deadline passes or leadership is otherwise lost */
   isLeader(): boolean;
+  /** when (ms since the epoch) the term ends unless a keepalive is acknowledged first */
+  deadline(): number;
   /** revoke the lease so that a standby takes over at once */
   resign(): Promise<void>;
 }
@@ -58,17 +66,17 @@ export class LeaderElection {
     const lease = client.lease(ttlSeconds, { autoKeepAlive: true });
     const deadline = new LeaseDeadline(lease, ttlSeconds);
     const ended = new AbortController();
+    let released: Promise<void> = Promise.resolve();
     const end = (reason: string) => {
       if (ended.signal.aborted) return;
       deadline.stop();
       ended.abort(new MembershipError('NOT_LEADER', reason));
+      // Stops the keepalives at once; if etcd cannot be told, the lease expires within its TTL.
+      released = lease.revoke().catch(() => undefined);
     };
     lease.on('lost', (err) => end(`lease lost: ${errorMessage(err)}`));
     deadline.onExpired = () => end('lease deadline passed without an acknowledged keepalive');
-    const onOuterAbort = () => {
-      end('stopped');
-      lease.revoke().catch(() => undefined);
-    };
+    const onOuterAbort = () => end('stopped');
     signal.addEventListener('abort', onOuterAbort, { once: true });
 
     try {
@@ -111,15 +119,16 @@ export class LeaderElection {
         signal: ended.signal,
         writer,
         isLeader,
+        deadline: () => deadline.endsAt(),
         resign: async () => {
           end('resigned');
-          await lease.revoke();
+          await released;
         },
       };
     } catch (err) {
       end(`campaign failed: ${errorMessage(err)}`);
       signal.removeEventListener('abort', onOuterAbort);
-      await lease.revoke().catch(() => undefined);
+      await released;
       throw err;
     }
   }
@@ -193,7 +202,11 @@ class LeaseDeadline {
   }
 
   valid(): boolean {
-    return Date.now() < this.expiresAt - this.marginMs;
+    return Date.now() < this.endsAt();
+  }
+
+  endsAt(): number {
+    return this.expiresAt - this.marginMs;
   }
 
   stop(): void {

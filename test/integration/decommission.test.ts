@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
 import { binPath, runProcess } from '../support/processes.js';
 import {
-  bootstrapRecords, ctl, eventually, joinerClusterConfig, membershipFor, readStatus, tempDir, voters, withRunningController, writeJson,
+  bootstrapRecords, ctl, eventually, joinerClusterConfig, membershipFor, readStatus, tempDir, voters, withControllerLog, withRunningController, writeJson,
 } from '../support/fixtures.js';
 import { KeyLayout } from '../../src/store/keys.js';
 
@@ -92,7 +92,7 @@ describe('with one of three etcd members killed, reconciling goes on and a remov
   });
 
   it('refuses QuorumProtection naming the unhealthy voter, while other records are still reconciled', async () => {
-    await withControllerLog(env, async () => {
+    await withControllerLog(env.controller, async () => {
       // Lower the floor so that only quorum arithmetic guards the removal.
       await env.client.put(keys.clusterConfig()).value(JSON.stringify({ spec: { minVoters: 1 } }));
       await env.cluster.kill('node03');
@@ -115,11 +115,3 @@ describe('with one of three etcd members killed, reconciling goes on and a remov
 });
 
 /** Runs `body`; on failure, adds what the controller logged last (for failures that are hard to reproduce). */
-async function withControllerLog(env: { controller: { lines: string[] } }, body: () => Promise<void>): Promise<void> {
-  try {
-    await body();
-  } catch (err) {
-    const lines = env.controller.lines.filter((l) => !/"level":"DEBUG"/.test(l)).slice(-60).join('\n');
-    throw new Error(`${(err as Error).message}\ncontroller's last lines:\n${lines}`, { cause: err });
-  }
-}

@@ -247,6 +247,38 @@ describe('LeaderElection against a real 3-member etcd', () => {
   );
 
   it(
+    'a leader paused past its own deadline, but not past the lease\'s expiry in etcd, gives its key up and can be elected again',
+    { timeout: 120_000 },
+    async (t) => {
+      const keys = freshLayout();
+      const dir = keys.leaderDir();
+      // TTL 10 s: the deadline is 1 s before etcd may let the lease expire, a window wide enough to pause in.
+      const a = candidate('candidate-a', cluster.endpoints, dir, 10);
+      const first = await a.campaign();
+      // Right after an acknowledged keepalive (sent every 3.3 s), the deadline is about 9 s away.
+      await eventually('a fresh keepalive', async () => (first.deadline() - Date.now() > 8_700 ? true : undefined), 10_000, 10);
+      // Pause (as a long GC or SIGSTOP would) until just past the deadline; etcd still holds the lease,
+      // and etcd3's keepalive, overdue, goes out the moment the pause ends and renews it.
+      const until = first.deadline() + 300;
+      while (Date.now() < until) {
+        // busy: nothing else runs
+      }
+      assert.equal(first.isLeader(), false, 'the term ended at its deadline');
+      assert.match((first.signal.reason as Error).message, /deadline/);
+      // The ended term's key goes: a key kept alive by keepalives of a term that has ended blocks every candidate.
+      await eventually('the ended term\'s key to be gone', async () => ((await createRevisionOf(admin, first.key)) === undefined ? true : undefined), 5_000, 50);
+      await new Promise((r) => setTimeout(r, 3_000));
+      assert.deepEqual(await candidateKeys(admin, dir), [], 'no key of the ended term came back');
+      const startedAt = Date.now();
+      const second = await a.campaign();
+      t.diagnostic(`elected again ${Date.now() - startedAt} ms after campaigning`);
+      assert.ok(second.term > first.term);
+      assert.ok(second.isLeader());
+      await second.resign();
+    },
+  );
+
+  it(
     'a standby whose watch resumes on a compacted revision still takes over when the leader resigns',
     {
       timeout: 120_000,

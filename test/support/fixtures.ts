@@ -75,6 +75,21 @@ export function startController(endpoints: string[], identity: string, extraArgs
   ]);
 }
 
+/**
+ * Runs `body`; when it fails, the error carries the controller's last non-debug lines, and its whole log
+ * (debug lines too) is written to a file the message names, so a failure in CI shows where it stalled.
+ */
+export async function withControllerLog(controller: { lines: string[] }, body: () => Promise<void>): Promise<void> {
+  try {
+    await body();
+  } catch (err) {
+    const last = controller.lines.filter((l) => !/"level":"DEBUG"/.test(l)).slice(-60).join('\n');
+    const file = join(tmpdir(), `controller-${process.pid}-${Date.now()}.log`);
+    await writeFile(file, controller.lines.join('\n') + '\n').catch(() => undefined);
+    throw new Error(`${(err as Error).message}\ncontroller's whole log: ${file}\ncontroller's last lines:\n${last}`, { cause: err });
+  }
+}
+
 export function ctl(endpoints: string[], args: string[], stdin?: string): Promise<RunResult> {
   return runProcess(process.execPath, [binPath('membershipctl'), ...args, '--endpoints', endpoints.join(',')], {
     timeoutMs: 30_000,
