@@ -23,7 +23,6 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { NodeMembership } from '../schema/node-membership.js';
 import type { StatusBody } from '../schema/status.js';
 import {
   CATCH_UP_POLL_MS,
@@ -34,20 +33,10 @@ import {
   type ChainfireMember,
   type ChainfireStepInput,
 } from './chainfire-step.js';
-
-const NODE = 'node04';
-const PEER = 'https://10.0.1.13:2380';
-
-type Spec = NodeMembership['spec'];
+import { joinSpec, NODE, PEER, type Spec } from './test-records.js';
 
 function spec(over: Partial<Spec> = {}): Spec {
-  return {
-    role: 'control-plane',
-    bootstrap: false,
-    state: 'Present',
-    chainfire: { raftAddr: '10.0.1.13:2380', clientUrl: 'https://10.0.1.13:2379' },
-    ...over,
-  };
+  return joinSpec(['chainfire'], over);
 }
 
 function member(id: string, name: string, peerUrl: string, isLearner = false): ChainfireMember {

@@ -17,64 +17,36 @@ import type { FlareDBMember, IamNodeRegistration } from '../drivers/types.js';
 import type { AgentReport, Service } from '../schema/agent-report.js';
 import type { NodeMembership } from '../schema/node-membership.js';
 import type { MembershipOperation } from '../schema/operation.js';
-import type { Condition, StatusBody } from '../schema/status.js';
+import type { StatusBody } from '../schema/status.js';
 import { canonicalJson } from '../store/records.js';
 import type { ChainfireMember } from './chainfire-step.js';
 import { decideNode, type NodeAction, type NodeDecision, type NodeInputs, type OperationChange } from './decide.js';
 import { UNAVAILABLE_RETRY_MS } from './step.js';
+import { agentReport, asPrevious, chainfireMember, cond, joinSpec, membership, NODE, PEER, summary } from './test-records.js';
 
-const NODE = 'node04';
-const PEER = 'https://10.0.1.13:2380';
 const FLARE_RAFT = '10.0.1.13:2480';
 const T0 = new Date('2026-11-24T10:00:00Z');
 const REGISTRATION: IamNodeRegistration = { id: NODE, role: 'control-plane', fqdn: 'node04.prod.example.com', ip: '10.0.1.13' };
 const CONDITION_ORDER = ['AgentReady', 'ChainfireMember', 'FlareDBMember', 'IAMRegistered', 'Ready'];
 
 function desired(generation = 20): NodeMembership {
-  return {
-    apiVersion: 'membership.photoncloud.io/v1alpha1',
-    kind: 'NodeMembership',
-    metadata: { name: NODE, labels: {}, annotations: {}, generation },
-    spec: {
-      role: 'control-plane',
-      bootstrap: false,
-      state: 'Present',
-      nodeIp: '10.0.1.13',
-      fqdn: 'node04.prod.example.com',
-      chainfire: { raftAddr: '10.0.1.13:2380', clientUrl: 'https://10.0.1.13:2379' },
-      flaredb: { raftAddr: FLARE_RAFT, apiUrl: 'https://10.0.1.13:2479' },
-      iam: {},
-    },
-  };
+  return membership(
+    joinSpec(['chainfire', 'flaredb', 'iam'], { nodeIp: '10.0.1.13', fqdn: 'node04.prod.example.com' }),
+    generation,
+  );
 }
 
 /** The agent's report; its local FlareDB checked healthy, checked unhealthy, or not checked yet. */
 function agent(flaredb: 'healthy' | 'unhealthy' | 'unchecked' = 'healthy'): AgentReport {
-  return {
-    apiVersion: 'membership.photoncloud.io/v1alpha1',
-    kind: 'AgentReport',
-    metadata: { name: NODE },
-    report: {
-      agentVersion: '0.1.0',
-      pid: 4312,
-      hostname: 'node04.prod.example.com',
-      startedAt: '2026-11-24T09:59:00Z',
-      mode: 'join',
-      waitingFor: 'chainfire',
-      services: {
-        chainfire: { healthy: true, checkedAt: '2026-11-24T09:59:30Z' },
-        ...(flaredb !== 'unchecked' ? { flaredb: { healthy: flaredb === 'healthy', checkedAt: '2026-11-24T09:59:40Z' } } : {}),
-      },
-    },
-  };
+  return agentReport(
+    'chainfire',
+    flaredb !== 'unchecked' ? { healthy: flaredb === 'healthy', checkedAt: '2026-11-24T09:59:40Z' } : undefined,
+  );
 }
 
-function cfMember(id: string, name: string, peerUrl: string, isLearner = false): ChainfireMember {
-  return { id, name, peerUrls: [peerUrl], clientUrls: [], isLearner };
-}
-const node01 = cfMember('a1', 'node01', 'https://10.0.1.10:2380');
-const learner = (name = '') => cfMember('c3', name, PEER, true);
-const voter = cfMember('c3', NODE, PEER);
+const node01 = chainfireMember('a1', 'node01', 'https://10.0.1.10:2380');
+const learner = (name = '') => chainfireMember('c3', name, PEER, true);
+const voter = chainfireMember('c3', NODE, PEER);
 const flare01: FlareDBMember = { id: 'node01', raftAddr: '10.0.1.10:2480' };
 const flareMe: FlareDBMember = { id: NODE, raftAddr: FLARE_RAFT };
 const iam01: IamNodeRegistration = { id: 'node01', role: 'control-plane' };
@@ -91,18 +63,6 @@ function inputs(over: Partial<NodeInputs> = {}): NodeInputs {
     now: T0,
     ...over,
   };
-}
-
-function cond(d: NodeDecision, type: Condition['type']): Condition | undefined {
-  return d.status.conditions.find((c) => c.type === type);
-}
-
-function summary(d: NodeDecision): string[][] {
-  return d.status.conditions.map((c) => [c.type, c.status, c.reason]);
-}
-
-function asPrevious(d: NodeDecision): StatusBody {
-  return { ...structuredClone(d.status), controller: { identity: 'node01/4312', term: 3 } };
 }
 
 function label(a: NodeAction | undefined): string {
@@ -144,7 +104,7 @@ function finishOperations(w: World, changes: OperationChange[] | undefined): voi
 function applyAction(w: World, a: NodeAction): void {
   switch (a.kind) {
     case 'addLearner':
-      w.chainfire.push(cfMember('c3', '', a.peerUrl, true));
+      w.chainfire.push(chainfireMember('c3', '', a.peerUrl, true));
       return;
     case 'promote':
       w.chainfire = w.chainfire.map((m) => (m.id === a.memberId ? { ...m, isLearner: false } : m));
@@ -332,7 +292,7 @@ describe('decideNode O1: a simulated join with Chainfire, FlareDB and IAM', () =
 });
 
 describe('decideNode O2: FlareDB is never acted on before ChainfireMember=True', () => {
-  const other = cfMember('d4', 'node05', 'https://10.0.1.14:2380', true);
+  const other = chainfireMember('d4', 'node05', 'https://10.0.1.14:2380', true);
   const { agent: _a, ...noAgent } = inputs();
   const cases: [string, NodeInputs][] = [
     ['no agent yet', noAgent],
@@ -343,7 +303,7 @@ describe('decideNode O2: FlareDB is never acted on before ChainfireMember=True',
     ['promote failed', inputs({ chainfire: { members: [node01, learner(NODE)] }, actionFailed: 'deadline exceeded', failedService: 'chainfire' })],
     ['another learner joining', inputs({ chainfire: { members: [node01, other] } })],
     ['Chainfire unavailable', inputs({ chainfire: { unavailable: 'deadline exceeded' } })],
-    ['Chainfire conflict', inputs({ chainfire: { members: [node01, cfMember('old', NODE, 'https://10.0.9.9:2380')] } })],
+    ['Chainfire conflict', inputs({ chainfire: { members: [node01, chainfireMember('old', NODE, 'https://10.0.9.9:2380')] } })],
   ];
   for (const [name, base] of cases) {
     it(`${name}: FlareDBMember waits for Chainfire, no FlareDB action`, () => {

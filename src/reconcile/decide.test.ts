@@ -1,75 +1,29 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { AgentReport } from '../schema/agent-report.js';
 import type { NodeMembership } from '../schema/node-membership.js';
-import type { Condition, StatusBody } from '../schema/status.js';
 import { canonicalJson } from '../store/records.js';
-import type { ChainfireMember } from './chainfire-step.js';
-import { decideNode, invalidSpecStatus, type NodeDecision, type NodeInputs } from './decide.js';
+import { decideNode, invalidSpecStatus, type NodeInputs } from './decide.js';
 import { UNAVAILABLE_RETRY_MS } from './step.js';
+import { agentReport, asPrevious, chainfireMember, cond, joinSpec, membership, NODE, PEER, summary, type Spec } from './test-records.js';
 
-const NODE = 'node04';
-const PEER = 'https://10.0.1.13:2380';
 const T0 = new Date('2026-11-24T10:00:00Z');
 const T1 = new Date('2026-11-24T10:05:00Z');
 const T0_ISO = '2026-11-24T10:00:00Z';
 const T1_ISO = '2026-11-24T10:05:00Z';
 
-function desired(spec: Partial<NodeMembership['spec']> = {}, generation: number | null = 12): NodeMembership {
-  const d: NodeMembership = {
-    apiVersion: 'membership.photoncloud.io/v1alpha1',
-    kind: 'NodeMembership',
-    metadata: { name: NODE, labels: {}, annotations: {} },
-    spec: {
-      role: 'control-plane',
-      bootstrap: false,
-      state: 'Present',
-      chainfire: { raftAddr: '10.0.1.13:2380', clientUrl: 'https://10.0.1.13:2379' },
-      ...spec,
-    },
-  };
-  if (generation !== null) d.metadata.generation = generation;
-  return d;
+/** node04 with Chainfire only; `generation` null: a record that carries none. */
+function desired(spec: Partial<Spec> = {}, generation: number | null = 12): NodeMembership {
+  return membership(joinSpec(['chainfire'], spec), generation ?? undefined);
 }
 
-const agent: AgentReport = {
-  apiVersion: 'membership.photoncloud.io/v1alpha1',
-  kind: 'AgentReport',
-  metadata: { name: NODE },
-  report: {
-    agentVersion: '0.1.0',
-    pid: 4312,
-    hostname: 'node04.prod.example.com',
-    startedAt: '2026-11-24T09:59:00Z',
-    mode: 'join',
-    waitingFor: 'chainfire',
-    services: { chainfire: { healthy: true, checkedAt: '2026-11-24T09:59:30Z' } },
-  },
-};
+const agent = agentReport('chainfire');
 
-function member(id: string, name: string, peerUrl: string, isLearner = false): ChainfireMember {
-  return { id, name, peerUrls: [peerUrl], clientUrls: [], isLearner };
-}
-const node01 = member('a1', 'node01', 'https://10.0.1.10:2380');
-const learner = (name = '') => member('c3', name, PEER, true);
-const voter = member('c3', NODE, PEER);
+const node01 = chainfireMember('a1', 'node01', 'https://10.0.1.10:2380');
+const learner = (name = '') => chainfireMember('c3', name, PEER, true);
+const voter = chainfireMember('c3', NODE, PEER);
 
 function inputs(over: Partial<NodeInputs> = {}): NodeInputs {
   return { node: NODE, desired: desired(), agent, chainfire: { members: [node01] }, now: T0, ...over };
-}
-
-function cond(d: NodeDecision, type: Condition['type']): Condition | undefined {
-  return d.status.conditions.find((c) => c.type === type);
-}
-
-/** [type, status, reason] of every condition, in order. */
-function summary(d: NodeDecision): string[][] {
-  return d.status.conditions.map((c) => [c.type, c.status, c.reason]);
-}
-
-/** The previous status as the reconciler would hand it back after writing `d`. */
-function asPrevious(d: NodeDecision): StatusBody {
-  return { ...structuredClone(d.status), controller: { identity: 'node01/4312', term: 3 } };
 }
 
 describe('decideNode: phases and conditions', () => {
@@ -142,7 +96,7 @@ describe('decideNode: phases and conditions', () => {
   });
 
   it('Joining while another node\'s learner is in flight', () => {
-    const other = member('d4', 'node05', 'https://10.0.1.14:2380', true);
+    const other = chainfireMember('d4', 'node05', 'https://10.0.1.14:2380', true);
     const d = decideNode(inputs({ chainfire: { members: [node01, other] } }));
     assert.equal(d.status.phase, 'Joining');
     assert.equal(cond(d, 'Ready')?.reason, 'WaitingForOtherChange');
@@ -194,7 +148,7 @@ describe('decideNode: phases and conditions', () => {
   });
 
   it('Failed on Conflict, with no action', () => {
-    const d = decideNode(inputs({ chainfire: { members: [node01, member('old', NODE, 'https://10.0.9.9:2380')] } }));
+    const d = decideNode(inputs({ chainfire: { members: [node01, chainfireMember('old', NODE, 'https://10.0.9.9:2380')] } }));
     assert.equal(d.status.phase, 'Failed');
     assert.equal(cond(d, 'ChainfireMember')?.reason, 'Conflict');
     assert.equal(cond(d, 'Ready')?.status, 'False');
@@ -302,7 +256,7 @@ describe('decideNode: a decision repeated on its own result changes nothing', ()
     ['learner catching up', inputs({ chainfire: { members: [node01, learner(NODE)] }, promoteRefused: { memberId: 'c3', detail: 'x' } })],
     ['voter', inputs({ chainfire: { members: [node01, voter] } })],
     ['bootstrap adopted', inputs({ desired: desired({ bootstrap: true }), chainfire: { members: [voter] } })],
-    ['conflict', inputs({ chainfire: { members: [member('old', NODE, 'https://10.0.9.9:2380')] } })],
+    ['conflict', inputs({ chainfire: { members: [chainfireMember('old', NODE, 'https://10.0.9.9:2380')] } })],
     ['unavailable', inputs({ chainfire: { unavailable: 'down' } })],
   ];
   for (const [name, base] of cases) {
@@ -370,7 +324,7 @@ describe('invalidSpecStatus', () => {
 
 describe('decideNode: terminal and unobservable states keep the status', () => {
   it('Failed stays Failed for the same generation even when the conflict went away; a new generation retries', () => {
-    const namesake = member('dd', NODE, 'https://10.9.9.9:2380');
+    const namesake = chainfireMember('dd', NODE, 'https://10.9.9.9:2380');
     const failed = decideNode(inputs({ chainfire: { members: [node01, namesake] } }));
     assert.equal(failed.status.phase, 'Failed');
     const same = decideNode(inputs({ previous: asPrevious(failed), chainfire: { members: [node01] }, now: T1 }));

@@ -26,45 +26,21 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { FlareDBMember } from '../drivers/types.js';
 import type { AgentReport } from '../schema/agent-report.js';
-import type { NodeMembership } from '../schema/node-membership.js';
 import { decideFlareDB, type FlareDBStepInput } from './flaredb-step.js';
 import { UNAVAILABLE_RETRY_MS } from './step.js';
+import { agentReport, joinSpec, NODE, type Spec } from './test-records.js';
 
-const NODE = 'node04';
 const RAFT = '10.0.1.13:2480';
 
-type Spec = NodeMembership['spec'];
 type FlareDBHealth = NonNullable<AgentReport['report']['services']['flaredb']>;
 
 function spec(over: Partial<Spec> = {}): Spec {
-  return {
-    role: 'control-plane',
-    bootstrap: false,
-    state: 'Present',
-    chainfire: { raftAddr: '10.0.1.13:2380', clientUrl: 'https://10.0.1.13:2379' },
-    flaredb: { raftAddr: RAFT, apiUrl: 'https://10.0.1.13:2479' },
-    ...over,
-  };
+  return joinSpec(['chainfire', 'flaredb'], over);
 }
 
+/** node04's agent, waiting for FlareDB, with its local FlareDB as given (not checked yet when left out). */
 function agent(flaredb?: FlareDBHealth): AgentReport {
-  return {
-    apiVersion: 'membership.photoncloud.io/v1alpha1',
-    kind: 'AgentReport',
-    metadata: { name: NODE },
-    report: {
-      agentVersion: '0.1.0',
-      pid: 4312,
-      hostname: 'node04.prod.example.com',
-      startedAt: '2026-11-24T09:59:00Z',
-      mode: 'join',
-      waitingFor: 'flaredb',
-      services: {
-        chainfire: { healthy: true, checkedAt: '2026-11-24T09:59:30Z' },
-        ...(flaredb !== undefined ? { flaredb } : {}),
-      },
-    },
-  };
+  return agentReport('flaredb', flaredb);
 }
 
 const healthy: FlareDBHealth = { healthy: true, checkedAt: '2026-11-24T10:00:00Z' };

@@ -21,29 +21,12 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { IamNodeRegistration } from '../drivers/types.js';
-import type { NodeMembership } from '../schema/node-membership.js';
 import { decideIAM, registrationOf, type IAMStepInput } from './iam-step.js';
 import { IAM_SETUP_POLL_MS, UNAVAILABLE_RETRY_MS } from './step.js';
+import { contractSpec, NODE } from './test-records.js';
 
-const NODE = 'node04';
-
-type Spec = NodeMembership['spec'];
-
-function spec(over: Partial<Spec> = {}): Spec {
-  return {
-    role: 'control-plane',
-    bootstrap: false,
-    state: 'Present',
-    nodeIp: '10.0.1.13',
-    fqdn: 'node04.prod.example.com',
-    datacenter: 'dc1',
-    rack: 'r2',
-    chainfire: { raftAddr: '10.0.1.13:2380', clientUrl: 'https://10.0.1.13:2379' },
-    flaredb: { raftAddr: '10.0.1.13:2480', apiUrl: 'https://10.0.1.13:2479' },
-    iam: {},
-    ...over,
-  };
-}
+/** Every field set: the registration carries nodeIp and fqdn. */
+const spec = contractSpec;
 
 const WANT: IamNodeRegistration = { id: NODE, role: 'control-plane', fqdn: 'node04.prod.example.com', ip: '10.0.1.13' };
 const other: IamNodeRegistration = { id: 'node01', role: 'control-plane', fqdn: 'node01.prod.example.com', ip: '10.0.1.10' };

@@ -14,6 +14,7 @@ import { CRD_FILE, firstDifferentLine, renderCrdYaml } from './generate-crd.js';
 import { roleEnum } from './common.js';
 import { nodeMembershipSpec } from './node-membership.js';
 import { PHASES } from './status.js';
+import { contractSpec } from '../reconcile/test-records.js';
 
 function openAPIV3Schema(): SchemaNode {
   const version = buildNodeMembershipCrd().spec.versions[0];
@@ -122,16 +123,7 @@ describe('buildNodeMembershipCrd', () => {
   });
 
   it('has every field of a sample spec under spec.properties', () => {
-    const sample = nodeMembershipSpec.parse({
-      role: 'control-plane',
-      nodeIp: '10.0.1.13',
-      fqdn: 'node04.prod.example.com',
-      datacenter: 'dc1',
-      rack: 'r2',
-      chainfire: { raftAddr: '10.0.1.13:2380', clientUrl: 'https://10.0.1.13:2379' },
-      flaredb: { raftAddr: '10.0.1.13:2480', apiUrl: 'https://10.0.1.13:2479' },
-      iam: {},
-    });
+    const sample = nodeMembershipSpec.parse(contractSpec());
     const spec = at(openAPIV3Schema(), 'spec');
     const fields = Object.keys(spec.properties as object);
     for (const key of Object.keys(sample)) assert.ok(fields.includes(key), `spec.properties lacks ${key}`);

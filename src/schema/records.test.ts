@@ -5,25 +5,11 @@ import { formatIssues, hostPort, httpUrl, isValidNodeName, nodeNameProblem } fro
 import { chainfirePeerUrl, nodeMembership, type NodeMembershipInput } from './node-membership.js';
 import { nodeMembershipStatus } from './status.js';
 import { agentReport } from './agent-report.js';
+import { contractSpec, membership } from '../reconcile/test-records.js';
 
 // The examples in CONTRACT.md, verbatim: operators copy them, so they must parse.
-const contractNodeMembership = {
-  apiVersion: 'membership.photoncloud.io/v1alpha1',
-  kind: 'NodeMembership',
-  metadata: { name: 'node04', labels: {}, annotations: {} },
-  spec: {
-    role: 'control-plane',
-    bootstrap: false,
-    state: 'Present',
-    nodeIp: '10.0.1.13',
-    fqdn: 'node04.prod.example.com',
-    datacenter: 'dc1',
-    rack: 'r2',
-    chainfire: { raftAddr: '10.0.1.13:2380', clientUrl: 'https://10.0.1.13:2379' },
-    flaredb: { raftAddr: '10.0.1.13:2480', apiUrl: 'https://10.0.1.13:2479' },
-    iam: {},
-  },
-};
+// The NodeMembership example is node04's record with contractSpec() (../reconcile/test-records.ts).
+const contractNodeMembership = membership(contractSpec());
 
 const contractStatus = {
   apiVersion: 'membership.photoncloud.io/v1alpha1',
