@@ -29,6 +29,7 @@
 
 let
   cfg = config.services.first-boot-automation;
+  connection = import ./lib/connection-options.nix { inherit lib; };
   inherit (lib)
     mkEnableOption
     mkIf
@@ -52,22 +53,7 @@ let
       "--endpoints"
       (lib.concatStringsSep "," cfg.endpoints)
     ]
-    ++ optionals (cfg.tls.caFile != null) [
-      "--cacert"
-      cfg.tls.caFile
-    ]
-    ++ optionals (cfg.tls.certFile != null) [
-      "--cert"
-      cfg.tls.certFile
-      "--key"
-      cfg.tls.keyFile
-    ]
-    ++ optionals (cfg.auth.user != null) [
-      "--user"
-      cfg.auth.user
-      "--password-file"
-      cfg.auth.passwordFile
-    ]
+    ++ connection.tlsAuthArgs cfg
     ++ [
       "--log-level"
       cfg.logLevel
@@ -229,65 +215,34 @@ in
       description = "Chainfire endpoints (`--endpoints`). Empty: the config's leader_url.";
     };
 
-    tls = {
-      caFile = mkOption {
-        type = types.nullOr types.str;
-        default = null;
+    tls = connection.tlsOptions {
+      caFile = {
         example = "/etc/nixos/secrets/ca.crt";
         description = "CA that signed Chainfire's server certificate (`--cacert`). null: the config's tls.ca_file.";
       };
-      certFile = mkOption {
-        type = types.nullOr types.str;
-        default = null;
+      certFile = {
         example = "/etc/nixos/secrets/node04.crt";
         description = "This node's client certificate (`--cert`).";
       };
-      keyFile = mkOption {
-        type = types.nullOr types.str;
-        default = null;
+      keyFile = {
         example = "/etc/nixos/secrets/node04.key";
         description = "Its private key (`--key`); mode 0600, or the agent warns.";
       };
     };
 
-    auth = {
-      user = mkOption {
-        type = types.nullOr types.str;
-        default = null;
-        example = "membership-agent-node04";
-        description = "etcd user (`--user`), made by `membershipctl rbac apply`.";
-      };
-      passwordFile = mkOption {
-        type = types.nullOr types.str;
-        default = null;
+    auth = connection.authOptions {
+      userExample = "membership-agent-node04";
+      passwordFile = {
         example = "/etc/nixos/secrets/membership-agent.password";
         description = "File holding that user's password (`--password-file`); never put the password in the Nix store.";
       };
     };
 
-    logLevel = mkOption {
-      type = types.enum [
-        "debug"
-        "info"
-        "warn"
-        "error"
-      ];
-      default = "info";
-      description = "Log level of the agent's JSON lines.";
-    };
+    logLevel = connection.logLevelOption { description = "Log level of the agent's JSON lines."; };
   };
 
   config = mkIf cfg.enable {
-    assertions = [
-      {
-        assertion = (cfg.tls.certFile == null) == (cfg.tls.keyFile == null);
-        message = "services.first-boot-automation.tls: certFile and keyFile go together.";
-      }
-      {
-        assertion = (cfg.auth.user == null) == (cfg.auth.passwordFile == null);
-        message = "services.first-boot-automation.auth: user needs passwordFile (and passwordFile a user).";
-      }
-    ];
+    assertions = connection.assertions "first-boot-automation" cfg;
 
     systemd.services = {
       chainfire-cluster-join = mkIf cfg.enableChainfire (agentUnit {

@@ -36,6 +36,7 @@
 
 let
   cfg = config.services.membership-controller;
+  connection = import ./lib/connection-options.nix { inherit lib; };
   inherit (lib)
     filterAttrs
     mkEnableOption
@@ -46,22 +47,11 @@ let
     types
     ;
 
-  tlsOptions = {
-    caFile = mkOption {
-      type = types.nullOr types.str;
-      default = null;
-      description = "CA that signed the service's server certificate.";
-    };
-    certFile = mkOption {
-      type = types.nullOr types.str;
-      default = null;
-      description = "Client certificate for mTLS (with keyFile).";
-    };
-    keyFile = mkOption {
-      type = types.nullOr types.str;
-      default = null;
-      description = "Private key of certFile; mode 0600, owned by the controller's user.";
-    };
+  # Chainfire's, FlareDB's and IAM's.
+  tlsOptions = connection.tlsOptions {
+    caFile.description = "CA that signed the service's server certificate.";
+    certFile.description = "Client certificate for mTLS (with keyFile).";
+    keyFile.description = "Private key of certFile; mode 0600, owned by the controller's user.";
   };
 
   # FlareDB's and IAM's blocks of the configuration file (docs/controller-config.md).
@@ -129,22 +119,7 @@ let
       "--identity"
       cfg.identity
     ]
-    ++ optionals (cfg.tls.caFile != null) [
-      "--cacert"
-      cfg.tls.caFile
-    ]
-    ++ optionals (cfg.tls.certFile != null) [
-      "--cert"
-      cfg.tls.certFile
-      "--key"
-      cfg.tls.keyFile
-    ]
-    ++ optionals (cfg.auth.user != null) [
-      "--user"
-      cfg.auth.user
-      "--password-file"
-      cfg.auth.passwordFile
-    ]
+    ++ connection.tlsAuthArgs cfg
     ++ cfg.extraArgs;
 in
 {
@@ -176,18 +151,9 @@ in
 
     tls = tlsOptions;
 
-    auth = {
-      user = mkOption {
-        type = types.nullOr types.str;
-        default = null;
-        example = "membership-controller";
-        description = "etcd user (`--user`), made by `membershipctl rbac apply`.";
-      };
-      passwordFile = mkOption {
-        type = types.nullOr types.str;
-        default = null;
-        description = "File holding the etcd password (`--password-file`).";
-      };
+    auth = connection.authOptions {
+      userExample = "membership-controller";
+      passwordFile.description = "File holding the etcd password (`--password-file`).";
     };
 
     identity = mkOption {
@@ -231,16 +197,9 @@ in
       description = ''Where /metrics, /healthz and /readyz are served ("off" to disable).'';
     };
 
-    logLevel = mkOption {
-      type = types.enum [
-        "debug"
-        "info"
-        "warn"
-        "error"
-        "silent"
-      ];
-      default = "info";
+    logLevel = connection.logLevelOption {
       description = "Log level.";
+      extraLevels = [ "silent" ];
     };
 
     callTimeoutMs = mkOption {
@@ -295,15 +254,8 @@ in
         assertion = cfg.endpoints != [ ];
         message = "services.membership-controller.endpoints: name at least one Chainfire endpoint.";
       }
-      {
-        assertion = (cfg.tls.certFile == null) == (cfg.tls.keyFile == null);
-        message = "services.membership-controller.tls: certFile and keyFile go together.";
-      }
-      {
-        assertion = (cfg.auth.user == null) == (cfg.auth.passwordFile == null);
-        message = "services.membership-controller.auth: user needs passwordFile (and passwordFile a user).";
-      }
-    ];
+    ]
+    ++ connection.assertions "membership-controller" cfg;
 
     users.users = mkIf (cfg.user == "membership-controller") {
       membership-controller = {

@@ -233,6 +233,7 @@ describe('deployment files: NixOS modules, package and systemd units', () => {
     const files = await nixFiles(NIX_DIR);
     assert.deepEqual(files.map((f) => relative(root, f)), [
       'nix/modules/first-boot-automation.nix',
+      'nix/modules/lib/connection-options.nix',
       'nix/modules/membership-controller.nix',
       'nix/package.nix',
     ]);
@@ -256,6 +257,7 @@ describe('deployment files: NixOS modules, package and systemd units', () => {
         },
         noChainfireNoIam: { enable: true, enableChainfire: false, enableIAM: false },
         disabled: {},
+        halfSet: { enable: true, tls: { certFile: tls.certFile }, auth: { user: 'membership-agent-node04' } },
       },
       controller: {
         full: {
@@ -265,6 +267,10 @@ describe('deployment files: NixOS modules, package and systemd units', () => {
           auth: { user: 'membership-controller', passwordFile: '/etc/photoncloud/controller.password' },
           flaredb: { endpoints: ['https://10.0.1.10:2479'], tls: { caFile: tls.caFile, certFile: null, keyFile: null }, requestTimeoutMs: 5000, retries: 3 },
           iam: { endpoints: ['https://10.0.1.10:8080'], tls: { caFile: tls.caFile, certFile: null, keyFile: null }, requestTimeoutMs: 2000, retries: 2, adminSecretFile: '/etc/photoncloud/iam-admin.json' },
+        },
+        halfSet: {
+          enable: true, endpoints: ['https://10.0.1.10:2379'],
+          tls: { keyFile: '/etc/photoncloud/controller.key' }, auth: { passwordFile: '/etc/photoncloud/controller.password' },
         },
       },
     };
@@ -347,6 +353,15 @@ describe('deployment files: NixOS modules, package and systemd units', () => {
     assert.equal(parsed.iam?.adminSecretFile, '/etc/photoncloud/iam-admin.json');
     assert.deepEqual(parsed.flaredb?.tls, { caFile: '/etc/nixos/secrets/ca.crt' });
     assert.equal(parsed.chainfire.callTimeoutMs, 5000);
+
+    // Both modules take the tls and auth assertions from nix/modules/lib/connection-options.nix.
+    const failing = (c: NixConfig | undefined) => c!.assertions!.filter((a) => !a.assertion).map((a) => a.message);
+    for (const [name, c] of [['first-boot-automation', nixEval.firstBoot.halfSet], ['membership-controller', nixEval.controller.halfSet]] as const) {
+      assert.deepEqual(failing(c), [
+        `services.${name}.tls: certFile and keyFile go together.`,
+        `services.${name}.auth: user needs passwordFile (and passwordFile a user).`,
+      ]);
+    }
   });
 
   it('systemd-analyze verify passes, without a warning, on the plain units and on the units the modules make', async () => {
