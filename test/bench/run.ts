@@ -13,6 +13,7 @@ import { agentScenario } from './scenarios/agent.js';
 import { failoverScenario } from './scenarios/failover.js';
 import { joinScenario } from './scenarios/join.js';
 import { recoveryScenario } from './scenarios/recovery.js';
+import { DEFAULT_WORKERS } from '../../src/controller/controller.js';
 import { scaleScenario } from './scenarios/scale.js';
 import { FULL, QUICK, type BenchParams, type ScenarioResult } from './types.js';
 
@@ -57,21 +58,62 @@ function printTable(results: ScenarioResult[], loads: Record<string, { before: n
   }
 }
 
+const USAGE = `Usage: npm run bench -- [options]
+
+Runs the benchmark scenarios against a real 3-member etcd on 127.0.0.1 and prints a table and the targets.
+
+Options:
+  --quick            every scenario at small scale (under 2 minutes)
+  --only LIST        comma-separated scenarios: ${Object.keys(SCENARIOS).join(', ')}
+  --sizes LIST       NodeMembership counts of the scale scenario (default 1000,10000; --quick 150)
+  --workers N        the controller's --workers in the scale scenario (default ${DEFAULT_WORKERS}, as deployed)
+  --json FILE        also write every figure as JSON to FILE
+  -h, --help         this text
+
+Environment:
+  BENCH_CONTROLLER_NODE_ARGS   extra node flags for the controllers, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
+  KEEP_TEST_DIRS=1             keep the etcd data and log directories
+`;
+
+class UsageError extends Error {}
+
+function positiveIntegers(flag: string, text: string): number[] {
+  const out = text.split(',').map((v) => Number(v.trim()));
+  if (out.length === 0 || out.some((n) => !Number.isSafeInteger(n) || n <= 0)) {
+    throw new UsageError(`${flag} takes positive whole numbers separated by commas, got "${text}"`);
+  }
+  return out;
+}
+
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      quick: { type: 'boolean', default: false },
-      json: { type: 'string' },
-      only: { type: 'string' },
-      sizes: { type: 'string' },
-      workers: { type: 'string' },
-    },
-  });
+  let values;
+  try {
+    ({ values } = parseArgs({
+      options: {
+        quick: { type: 'boolean', default: false },
+        json: { type: 'string' },
+        only: { type: 'string' },
+        sizes: { type: 'string' },
+        workers: { type: 'string' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    }));
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return;
+  }
   const params: BenchParams = structuredClone(values.quick ? QUICK : FULL);
-  if (values.sizes) params.scale.sizes = values.sizes.split(',').map(Number);
-  if (values.workers) params.scale.workers = Number(values.workers);
-  const names = values.only ? values.only.split(',') : Object.keys(SCENARIOS);
-  for (const n of names) if (!SCENARIOS[n]) throw new Error(`unknown scenario ${n}; known: ${Object.keys(SCENARIOS).join(', ')}`);
+  if (values.sizes !== undefined) params.scale.sizes = positiveIntegers('--sizes', values.sizes);
+  if (values.workers !== undefined) {
+    const [workers, ...rest] = positiveIntegers('--workers', values.workers);
+    if (rest.length > 0) throw new UsageError(`--workers takes one number, got "${values.workers}"`);
+    params.scale.workers = workers!;
+  }
+  const names = values.only ? values.only.split(',').map((n) => n.trim()) : Object.keys(SCENARIOS);
+  for (const n of names) if (!SCENARIOS[n]) throw new UsageError(`unknown scenario "${n}"; known: ${Object.keys(SCENARIOS).join(', ')}`);
 
   const info = machine();
   const loadBefore = loadAverage();
@@ -114,6 +156,10 @@ async function main(): Promise<void> {
 main().then(
   () => process.exit(0),
   (err: unknown) => {
+    if (err instanceof UsageError) {
+      console.error(`bench: ${err.message}\n\n${USAGE}`);
+      process.exit(64);
+    }
     console.error(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
     process.exit(1);
   },

@@ -45,7 +45,7 @@ export interface RunResult extends ExitStatus {
 }
 
 // The compiled file lives at dist/test/support/processes.js; the repo root is three levels up.
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
 export function binPath(name: BinName): string {
   return path.join(repoRoot, 'dist', 'src', 'bin', `${name}.js`);
