@@ -1,15 +1,10 @@
 import { chainfirePeerUrl } from '../schema/node-membership.js';
-import type { ConditionDraft } from './conditions.js';
+import { draftsOf } from './conditions.js';
 import type { ChainfireMember, ChainfireStepInput, StepResult } from './chainfire-step.js';
 import { checkVoterRemoval } from './quorum.js';
 import { DEFAULT_POLICY } from '../schema/operation.js';
 
-const cond = (status: ConditionDraft['status'], reason: string, message: string): ConditionDraft => ({
-  type: 'ChainfireMember',
-  status,
-  reason,
-  message,
-});
+const cond = draftsOf('ChainfireMember');
 
 export const QUORUM_RETRY_MS = 5000;
 

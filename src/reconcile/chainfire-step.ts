@@ -1,6 +1,6 @@
 import { chainfirePeerUrl, type NodeMembership } from '../schema/node-membership.js';
 import type { StatusBody } from '../schema/status.js';
-import type { ConditionDraft } from './conditions.js';
+import { draftsOf } from './conditions.js';
 import { DEFAULT_POLICY, type MembershipOperation, type MembershipPolicy } from '../schema/operation.js';
 import { decideChainfireRemoval } from './chainfire-removal.js';
 import { UNAVAILABLE_RETRY_MS, withActionFailure, type NodeAction, type StepResult as GenericStepResult } from './step.js';
@@ -77,12 +77,7 @@ export const LEARNER_START_POLL_MS = 1000;
 export const CATCH_UP_POLL_MS = 1000;
 export { UNAVAILABLE_RETRY_MS };
 
-const cond = (status: ConditionDraft['status'], reason: string, message: string): ConditionDraft => ({
-  type: 'ChainfireMember',
-  status,
-  reason,
-  message,
-});
+const cond = draftsOf('ChainfireMember');
 
 /**
  * Decides Chainfire membership for one node (join path): adopt a member that

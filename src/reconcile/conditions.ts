@@ -8,6 +8,11 @@ export interface ConditionDraft {
   message: string;
 }
 
+/** A maker of drafts of one condition type: `const cond = draftsOf('FlareDBMember')`. */
+export function draftsOf(type: ConditionType): (status: ConditionDraft['status'], reason: string, message: string) => ConditionDraft {
+  return (status, reason, message) => ({ type, status, reason, message });
+}
+
 /**
  * Stamps drafts into conditions: `lastTransitionTime` moves only when the
  * status flips, so a reconcile that finds nothing new produces identical

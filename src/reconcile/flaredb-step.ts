@@ -1,7 +1,7 @@
 import type { FlareDBMember } from '../drivers/types.js';
 import type { AgentReport } from '../schema/agent-report.js';
 import type { NodeMembership } from '../schema/node-membership.js';
-import type { ConditionDraft } from './conditions.js';
+import { draftsOf } from './conditions.js';
 import { UNAVAILABLE_RETRY_MS, withActionFailure, type Observation, type StepResult } from './step.js';
 
 export interface FlareDBStepInput {
@@ -14,12 +14,7 @@ export interface FlareDBStepInput {
   actionFailed?: string;
 }
 
-const cond = (status: ConditionDraft['status'], reason: string, message: string): ConditionDraft => ({
-  type: 'FlareDBMember',
-  status,
-  reason,
-  message,
-});
+const cond = draftsOf('FlareDBMember');
 
 /**
  * FlareDB membership for one node: after Chainfire, and once the node's agent

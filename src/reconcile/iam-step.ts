@@ -1,6 +1,6 @@
 import type { IamNodeRegistration } from '../drivers/types.js';
 import type { NodeMembership } from '../schema/node-membership.js';
-import type { ConditionDraft } from './conditions.js';
+import { draftsOf } from './conditions.js';
 import { IAM_SETUP_POLL_MS, UNAVAILABLE_RETRY_MS, withActionFailure, type Observation, type StepResult } from './step.js';
 
 export interface IAMStepInput {
@@ -14,12 +14,7 @@ export interface IAMStepInput {
   actionFailed?: string;
 }
 
-const cond = (status: ConditionDraft['status'], reason: string, message: string): ConditionDraft => ({
-  type: 'IAMRegistered',
-  status,
-  reason,
-  message,
-});
+const cond = draftsOf('IAMRegistered');
 
 export function registrationOf(node: string, spec: NodeMembership['spec']): IamNodeRegistration {
   return {
