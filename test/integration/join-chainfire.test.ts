@@ -1,10 +1,9 @@
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Etcd3 } from 'etcd3';
-import { EtcdCluster, type PlannedMember } from '../support/etcd-cluster.js';
-import { binPath, runProcess, type ProcessHandle } from '../support/processes.js';
+import type { PlannedMember } from '../support/etcd-cluster.js';
+import { binPath, runProcess } from '../support/processes.js';
 import {
   bootstrapRecords,
   ctl,
@@ -12,50 +11,37 @@ import {
   joinerClusterConfig,
   membershipFor,
   readStatus,
-  startController,
   tempDir,
   voters,
   withControllerLog,
+  withRunningController,
   writeJson,
 } from '../support/fixtures.js';
 import { KeyLayout } from '../../src/store/keys.js';
 
 describe('node04 joins a real 3-member Chainfire through the controller', () => {
-  let cluster: EtcdCluster;
-  let client: Etcd3;
-  let controller: ProcessHandle;
   let plan: PlannedMember;
   let dir: string;
-
-  before(async () => {
-    cluster = await EtcdCluster.start({ size: 3 });
-    client = new Etcd3({ hosts: cluster.endpoints });
-    controller = startController(cluster.endpoints, 'c1');
-    await controller.waitForLine(/became leader/, 30_000);
-    plan = await cluster.planMember('node04');
-    dir = await tempDir('join-chainfire-');
-  });
-
-  after(async () => {
-    controller?.kill('SIGTERM');
-    await controller?.exited;
-    client?.close();
-    await cluster?.stop();
+  const env = withRunningController({
+    afterStart: async ({ cluster }) => {
+      plan = await cluster.planMember('node04');
+      dir = await tempDir('join-chainfire-');
+    },
   });
 
   it('adds node04 as a learner, the agent starts it, the controller promotes it', async () => {
-    const records = [...bootstrapRecords(cluster), membershipFor({ ...plan }, false, { role: 'worker' })];
-    const applied = await ctl(cluster.endpoints, ['apply', '-f', '-'], JSON.stringify(records));
+    const records = [...bootstrapRecords(env.cluster), membershipFor({ ...plan }, false, { role: 'worker' })];
+    const applied = await ctl(env.cluster.endpoints, ['apply', '-f', '-'], JSON.stringify(records));
     assert.equal(applied.code, 0, applied.stderr);
     assert.match(applied.stdout, /nodemembership\/node04 created/);
 
-    const configPath = await writeJson(dir, 'cluster-config.json', joinerClusterConfig(cluster, plan));
+    const configPath = await writeJson(dir, 'cluster-config.json', joinerClusterConfig(env.cluster, plan));
     const stateDir = join(dir, 'state');
     const agentArgs = [
       binPath('first-boot-agent'), 'join', 'chainfire',
       '--config', configPath,
       '--state-dir', stateDir,
-      '--endpoints', cluster.endpoints.join(','),
+      '--endpoints', env.cluster.endpoints.join(','),
       '--start-command', plan.startCommand,
       '--local-url', plan.clientUrl,
       '--timeout', '120s',
@@ -68,13 +54,13 @@ describe('node04 joins a real 3-member Chainfire through the controller', () => 
     }
 
     // etcd itself reports four voters, node04 among them, no learner left.
-    const members = await voters(client);
+    const members = await voters(env.client);
     assert.deepEqual(members, { voters: ['node01', 'node02', 'node03', 'node04'], learners: [] });
 
-    const desired = await client.get(new KeyLayout().desired('node04')).exec();
+    const desired = await env.client.get(new KeyLayout().desired('node04')).exec();
     const generation = Number(desired.kvs[0]!.mod_revision);
     const status = await eventually('node04 Ready', async () => {
-      const s = await readStatus(client, 'node04');
+      const s = await readStatus(env.client, 'node04');
       return s?.status.phase === 'Ready' ? s : undefined;
     });
     assert.equal(status.status.observedGeneration, generation);
@@ -94,7 +80,7 @@ describe('node04 joins a real 3-member Chainfire through the controller', () => 
 
     // All four Ready, as membershipctl shows them.
     const got = await eventually('all four Ready', async () => {
-      const r = await ctl(cluster.endpoints, ['get']);
+      const r = await ctl(env.cluster.endpoints, ['get']);
       return (r.stdout.match(/\bReady\b/g) ?? []).length === 4 ? r.stdout : undefined;
     });
     assert.match(got, /^NAME\s+ROLE\s+STATE\s+PHASE\s+CHAINFIRE/m);
@@ -103,37 +89,37 @@ describe('node04 joins a real 3-member Chainfire through the controller', () => 
 
   it('writes nothing when a resync finds nothing to do', async () => {
     const key = new KeyLayout().status('node04');
-    const before = Number((await client.get(key).exec()).kvs[0]!.mod_revision);
+    const before = Number((await env.client.get(key).exec()).kvs[0]!.mod_revision);
     // The controller resyncs every 5 s: wait for more than one resync.
     await new Promise((r) => setTimeout(r, 11_000));
-    const afterRev = Number((await client.get(key).exec()).kvs[0]!.mod_revision);
+    const afterRev = Number((await env.client.get(key).exec()).kvs[0]!.mod_revision);
     assert.equal(afterRev, before, 'status of a Ready node was rewritten by an idle resync');
   });
 
   it('a learner add etcd refuses for now (a voter is down) is tried again every second, not with a growing backoff', async () => {
-    await withControllerLog(controller, async () => {
-      const planned = await cluster.planMember('node05');
-      await cluster.kill('node02', 'SIGKILL');
+    await withControllerLog(env.controller, async () => {
+      const planned = await env.cluster.planMember('node05');
+      await env.cluster.kill('node02', 'SIGKILL');
       const refusals: number[] = [];
       const seen = new Set<string>();
       const refusalLines = () => {
-        for (const line of controller.lines) {
+        for (const line of env.controller.lines) {
           if (seen.has(line) || !/"node":"node05".*refused for now/.test(line)) continue;
           seen.add(line);
           refusals.push(Date.parse((JSON.parse(line) as { timestamp: string }).timestamp));
         }
         return refusals.length;
       };
-      const applied = await ctl(cluster.endpoints, ['apply', '-f', '-'], JSON.stringify(membershipFor({ ...planned }, false, { role: 'worker' })));
+      const applied = await ctl(env.cluster.endpoints, ['apply', '-f', '-'], JSON.stringify(membershipFor({ ...planned }, false, { role: 'worker' })));
       assert.equal(applied.code, 0, applied.stderr);
       // node05's agent reports (a learner is added only for a node whose agent waits to start it).
-      await client.put(new KeyLayout().agent('node05')).value(JSON.stringify({
+      await env.client.put(new KeyLayout().agent('node05')).value(JSON.stringify({
         apiVersion: 'membership.photoncloud.io/v1alpha1', kind: 'AgentReport', metadata: { name: 'node05' },
         report: { agentVersion: 't', pid: 1, hostname: 'h', startedAt: new Date().toISOString(), mode: 'join', waitingFor: 'chainfire', services: {} },
       }));
       // etcd refuses reconfiguration until its leader has been connected to every voter for 5 s.
       await eventually('five refusals', async () => (refusalLines() >= 5 ? true : undefined), 60_000, 100);
-      const status = await readStatus(client, 'node05');
+      const status = await readStatus(env.client, 'node05');
       assert.match(status?.status.conditions.find((c) => c.type === 'ChainfireMember')?.message ?? '', /refuses to add learner .* for now: .*unhealthy cluster/);
       const gaps = refusals.slice(1).map((t, i) => t - refusals[i]!);
       // Most tries are a second apart (a periodic resync may add one in between); a backoff starting at 5 ms
@@ -142,15 +128,15 @@ describe('node04 joins a real 3-member Chainfire through the controller', () => 
       assert.ok(median >= 700, `refusals ${gaps.join(', ')} ms apart`);
       for (const gap of gaps) assert.ok(gap <= 5000, `refusals ${gaps.join(', ')} ms apart: the retry must not grow`);
       // A call that reached the killed member fails to connect, and that failure may back off; a refusal may not.
-      const backoffs = controller.lines.filter((l) => /"node":"node05".*unhealthy cluster.*reconcile failed; retrying with backoff/.test(l));
+      const backoffs = env.controller.lines.filter((l) => /"node":"node05".*unhealthy cluster.*reconcile failed; retrying with backoff/.test(l));
       assert.deepEqual(backoffs, [], 'a refusal for now went through the backoff');
 
-      await cluster.restart('node02');
+      await env.cluster.restart('node02');
       await eventually('node05 added as a learner', async () => {
-        const st = await readStatus(client, 'node05');
+        const st = await readStatus(env.client, 'node05');
         return st?.status.chainfire.role === 'learner' ? true : undefined;
       }, 60_000);
-      assert.ok((await voters(client)).learners.length === 1);
+      assert.ok((await voters(env.client)).learners.length === 1);
     });
   });
 });
