@@ -51,8 +51,12 @@ buildNpmPackage {
   doCheck = false;
 
   postInstall = ''
-    # Compiled tests are not part of the installed programs.
-    rm -rf "$out/lib/node_modules/photoncloud-membership/dist/test"
+    # Compiled tests are not part of the installed programs: the integration
+    # tests and bench (dist/test), and beside the code the unit tests
+    # (*.test.ts) and the records they share (test-*.ts).
+    pkg="$out/lib/node_modules/photoncloud-membership"
+    rm -rf "$pkg/dist/test"
+    find "$pkg/dist/src" -type f \( -name '*.test.js' -o -name '*.test.js.map' -o -name 'test-*.js' -o -name 'test-*.js.map' \) -delete
   '';
 
   meta = {

@@ -4,7 +4,7 @@
 // that they accept its flags.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmod, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, cp, mkdir, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, relative } from 'node:path';
 import { parseControllerConfig } from '../../src/controller/config.js';
 import { binPath, controllerNodeOptions, runProcess } from '../support/processes.js';
@@ -151,7 +151,7 @@ let
   pinned = import ${JSON.stringify(join(NIX_DIR, 'package.nix'))} { inherit lib; buildNpmPackage = a: a; nodejs_20 = "nodejs-20"; npmDepsHash = "sha256-pinned"; };
 in {
   package = {
-    inherit (package) pname version npmDepsHash npmBuildScript doCheck;
+    inherit (package) pname version npmDepsHash npmBuildScript doCheck postInstall;
     pinnedHash = pinned.npmDepsHash;
     keeps = map (p: package.src.filter p "directory") [ "/x/src" "/x/node_modules" "/x/dist" "/x/.git" ];
   };
@@ -201,7 +201,7 @@ describe('deployment files: NixOS modules, package and systemd units', () => {
   let dir: string;
   let shimDir: string;
   let nixEval: {
-    package: { pname: string; version: string; npmDepsHash: string; npmBuildScript: string; doCheck: boolean; pinnedHash: string; keeps: boolean[] };
+    package: { pname: string; version: string; npmDepsHash: string; npmBuildScript: string; doCheck: boolean; postInstall: string; pinnedHash: string; keeps: boolean[] };
     firstBoot: Record<string, NixConfig>;
     controller: Record<string, NixConfig>;
   };
@@ -361,6 +361,36 @@ describe('deployment files: NixOS modules, package and systemd units', () => {
         `services.${name}.tls: certFile and keyFile go together.`,
         `services.${name}.auth: user needs passwordFile (and passwordFile a user).`,
       ]);
+    }
+  });
+
+  it('the package\'s postInstall leaves out the tests and nothing the programs load', async () => {
+    // npm's install layout under a fake $out, with the built dist/ and the dependencies.
+    const out = join(dir, 'out');
+    const pkg = join(out, 'lib', 'node_modules', 'photoncloud-membership');
+    await mkdir(pkg, { recursive: true });
+    await cp(join(root, 'dist'), join(pkg, 'dist'), { recursive: true });
+    await cp(join(root, 'package.json'), join(pkg, 'package.json'));
+    await symlink(join(root, 'node_modules'), join(pkg, 'node_modules'));
+    const r = await runProcess('bash', ['-euo', 'pipefail', '-c', nixEval.package.postInstall], { timeoutMs: 30_000, env: { ...process.env, out } });
+    assert.equal(r.code, 0, r.stderr);
+
+    const left = (await readdir(join(pkg, 'dist'), { recursive: true, withFileTypes: true }))
+      .filter((e) => e.isFile())
+      .map((e) => relative(join(pkg, 'dist'), join(e.parentPath, e.name)));
+    assert.ok(left.some((f) => f === join('src', 'bin', 'membership-controller.js')), 'the programs are kept');
+    assert.deepEqual(left.filter((f) => f.startsWith('test/') || /(\.test|\/test-[^/]*)\.js(\.map)?$/.test(f)), [], 'tests left in the package');
+    assert.ok((await readdir(join(root, 'dist', 'src', 'reconcile'))).includes('test-records.js'), 'the build has test-only modules to leave out');
+
+    // Every module left loads (nothing imports what was removed), and each program answers --help.
+    const modules = left.filter((f) => f.endsWith('.js') && !f.startsWith(join('src', 'bin')));
+    const load = `for (const m of ${JSON.stringify(modules)}) await import('./dist/' + m);`;
+    const imported = await runProcess(process.execPath, ['--input-type=module', '-e', load], { timeoutMs: 60_000, cwd: pkg });
+    assert.equal(imported.code, 0, imported.stderr);
+    for (const name of ['membership-controller', 'first-boot-agent', 'membershipctl']) {
+      const help = await runProcess(process.execPath, [join(pkg, 'dist', 'src', 'bin', `${name}.js`), '--help'], { timeoutMs: 30_000 });
+      assert.equal(help.code, 0, `${name} --help: ${help.stderr}`);
+      assert.match(help.stdout, new RegExp(`Usage: ${name}`));
     }
   });
 
