@@ -2,7 +2,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { HttpClient } from '../net/http-client.js';
-import { checkHealth, healthTarget, judgeHealth } from './local-health.js';
+import { healthTarget, judgeHealth } from '../net/health.js';
+import { checkHealth } from './local-health.js';
 
 describe('judgeHealth', () => {
   const t = 'http://127.0.0.1:2379/health';

@@ -1,11 +1,12 @@
 /**
  * The agent's checks of its local services' health endpoints, over Node's
- * own HTTP (src/net/http-client.ts). The controller checks the same
- * endpoints over undici (health.ts); both judge answers with `judgeHealth`.
+ * own HTTP (src/net/http-client.ts), judged as the controller judges them
+ * (src/net/health.ts).
  */
 import { readFileSync } from 'node:fs';
 import pRetry from 'p-retry';
 import { MembershipError, errorMessage } from '../errors.js';
+import { healthTarget, judgeHealth, type HealthResult } from '../net/health.js';
 import { HttpClient } from '../net/http-client.js';
 import { checkPrivateKeyMode } from '../store/connection-options.js';
 
@@ -13,34 +14,6 @@ export interface TlsFiles {
   caFile?: string;
   certFile?: string;
   keyFile?: string;
-}
-
-export interface HealthResult {
-  healthy: boolean;
-  detail: string;
-}
-
-/** A service's health endpoint: `/health` on its URL. */
-export function healthTarget(url: string): string {
-  return new URL('/health', url).toString();
-}
-
-/**
- * One answer of a health endpoint, judged. etcd answers `/health` with
- * `{"health":"true"}`; any other status than 200, or a `health` field that
- * is not true, is unhealthy.
- */
-export function judgeHealth(target: string, status: number, text: string): HealthResult {
-  if (status !== 200) return { healthy: false, detail: `${target} answered HTTP ${status}` };
-  try {
-    const body = JSON.parse(text) as { health?: unknown } | null;
-    if (body !== null && typeof body === 'object' && body.health !== undefined && String(body.health) !== 'true') {
-      return { healthy: false, detail: `${target}: health=${String(body.health)}` };
-    }
-  } catch {
-    // a non-JSON 200 is healthy: not every service answers like etcd
-  }
-  return { healthy: true, detail: `${target} answered HTTP 200` };
 }
 
 /**

@@ -1,9 +1,10 @@
 import type { Etcd3, IMember } from 'etcd3';
-import type { Dispatcher } from 'undici';
-import { checkHealth, httpDispatcher } from '../agent/health.js';
+import { request, type Dispatcher } from 'undici';
 import { MembershipError, errorMessage } from '../errors.js';
+import { healthTarget, judgeHealth, type HealthResult } from '../net/health.js';
 import type { ChainfireMember } from '../reconcile/chainfire-step.js';
 import { connect, type ConnectionOptions } from '../store/connection.js';
+import { createDispatcher } from './http.js';
 
 export type PromoteOutcome = { promoted: true } | { promoted: false; detail: string };
 
@@ -27,7 +28,7 @@ export class ChainfireDriver {
     this.connection = options.connection;
     const c = options.connection;
     this.dispatcher = c?.cacert
-      ? httpDispatcher({ caFile: c.cacert, ...(c.cert ? { certFile: c.cert } : {}), ...(c.key ? { keyFile: c.key } : {}) })
+      ? createDispatcher({ caFile: c.cacert, ...(c.cert ? { certFile: c.cert } : {}), ...(c.key ? { keyFile: c.key } : {}) })
       : undefined;
   }
 
@@ -37,7 +38,7 @@ export class ChainfireDriver {
       members.map(async (m) => {
         const url = m.clientUrls[0];
         if (url === undefined) return [m.id, false] as const;
-        const r = await checkHealth(url, { timeoutMs: 1000, ...(this.dispatcher ? { dispatcher: this.dispatcher } : {}) });
+        const r = await memberHealth(url, 1000, this.dispatcher);
         return [m.id, r.healthy] as const;
       }),
     );
@@ -168,4 +169,21 @@ function toMember(m: IMember): ChainfireMember {
     clientUrls: m.clientURLs ?? [],
     isLearner: Boolean(m.isLearner),
   };
+}
+
+/** One look at a member's /health; no answer within `timeoutMs` is unhealthy. */
+async function memberHealth(url: string, timeoutMs: number, dispatcher: Dispatcher | undefined): Promise<HealthResult> {
+  const target = healthTarget(url);
+  try {
+    const res = await request(target, {
+      method: 'GET',
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
+      signal: AbortSignal.timeout(timeoutMs),
+      ...(dispatcher ? { dispatcher } : {}),
+    });
+    return judgeHealth(target, res.statusCode, await res.body.text());
+  } catch (err) {
+    return { healthy: false, detail: `${target}: ${errorMessage(err)}` };
+  }
 }
