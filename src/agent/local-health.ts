@@ -3,12 +3,11 @@
  * own HTTP (src/net/http-client.ts), judged as the controller judges them
  * (src/net/health.ts).
  */
-import { readFileSync } from 'node:fs';
 import pRetry from 'p-retry';
 import { MembershipError, errorMessage } from '../errors.js';
 import { healthTarget, judgeHealth, type HealthResult } from '../net/health.js';
 import { HttpClient } from '../net/http-client.js';
-import { checkPrivateKeyMode } from '../store/connection-options.js';
+import { checkPrivateKeyMode, readPem } from '../store/connection-options.js';
 
 export interface TlsFiles {
   caFile?: string;
@@ -25,11 +24,12 @@ export interface TlsFiles {
 export function localHttpClient(tls: TlsFiles, warn: (message: string) => void): HttpClient {
   // Health checks are seconds apart: no sockets are kept between them.
   if (tls.caFile === undefined) return new HttpClient({}, { keepAlive: false });
-  const material: { ca: Buffer; cert?: Buffer; key?: Buffer } = { ca: readFileSync(tls.caFile) };
+  // The files come from the flags or from the config's tls block: a message names both.
+  const material: { ca: Buffer; cert?: Buffer; key?: Buffer } = { ca: readPem(tls.caFile, '--cacert (or tls.ca_file)') };
   if (tls.certFile !== undefined && tls.keyFile !== undefined) {
     checkPrivateKeyMode(tls.keyFile, '--key', { insecureKey: 'warn', warn });
-    material.cert = readFileSync(tls.certFile);
-    material.key = readFileSync(tls.keyFile);
+    material.cert = readPem(tls.certFile, '--cert (or tls.cert_file)');
+    material.key = readPem(tls.keyFile, '--key (or tls.key_file)');
   }
   return new HttpClient(material, { keepAlive: false });
 }
