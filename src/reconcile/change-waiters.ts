@@ -41,8 +41,4 @@ export class ChangeWaiters {
     }
     return out;
   }
-
-  size(service: Service): number {
-    return this.byService.get(service)?.size ?? 0;
-  }
 }
