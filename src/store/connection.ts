@@ -1,8 +1,8 @@
-import { connect as tlsConnect } from 'node:tls';
 import { ConsecutiveBreaker, circuitBreaker, handleWhen, retry, type IPolicy } from 'cockatiel';
 import { Etcd3, isRecoverableError, type IOptions } from 'etcd3';
 import { MembershipError } from '../errors.js';
 import { checkPrivateKeyMode, readPem, type ConnectionOptions, type KeyFileCheck } from './connection-options.js';
+import { diagnose, explainFailure, type ExplainContext } from './etcd-lite/explain.js';
 
 export {
   DEFAULT_CALL_TIMEOUT_MS,
@@ -83,30 +83,10 @@ function explainingFailures(inner: IPolicy, options: ConnectionOptions): IPolicy
 
 const CONNECT_FAILURE = /No connection established|Failed to connect|failed to connect to all addresses|ECONNREFUSED|ECONNRESET|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN|SSL routines|alert|certificate|TLS/i;
 
-/** The useful part of a grpc-js connection failure: "Last error: ..." without timestamps and OpenSSL codes. */
-function lowLevelDetail(message: string): string {
+/** The low-level part of a grpc-js connection failure: what follows "Last error:", without timestamps and notes. */
+function lastError(message: string): string {
   const last = /Last error: ([\s\S]*?)(?:\s*\(\d{4}-\d\d-\d\dT[^)]*\))?\.?\s*(?:Resolution note:[\s\S]*)?$/.exec(message)?.[1] ?? message;
-  const alert = /alert ([a-z ]+?)(?::|$)/m.exec(last);
-  if (alert) return `TLS alert: ${alert[1]}`;
-  const ssl = /SSL routines:[^:]*:([^:]+)/.exec(last);
-  if (ssl) return `TLS: ${ssl[1]}`;
   return last.replace(/^\d+ [A-Z_]+: /, '').replace(/^Error: /, '').trim();
-}
-
-/** True when something at host:port completes (or starts) a TLS handshake. */
-function speaksTls(host: string, port: number, timeoutMs = 2000): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = tlsConnect({ host, port, rejectUnauthorized: false, ALPNProtocols: ['h2'] }, () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.setTimeout(timeoutMs, () => {
-      socket.destroy();
-      resolve(false);
-    });
-    // A TLS alert (say, "certificate required") is still an answer in TLS.
-    socket.once('error', (err) => resolve(/alert|SSL routines/i.test(err.message)));
-  });
 }
 
 /** Whether an endpoint serves TLS, asked at most every 30 s per endpoint of one client. */
@@ -115,13 +95,13 @@ function tlsProbe(): (endpoint: string) => Promise<boolean> {
   return (endpoint) => {
     const last = asked.get(endpoint);
     if (last !== undefined && Date.now() - last.at < 30_000) return last.answer;
-    const url = new URL(endpoint);
-    const answer = speaksTls(url.hostname, Number(url.port || 2379));
+    const answer = diagnose(endpoint, undefined).then((d) => d.kind === 'serves-tls');
     asked.set(endpoint, { at: Date.now(), answer });
     return answer;
   };
 }
 
+/** Rewrites the message of a failure to reach Chainfire in the words the agent's client uses (explain.ts). */
 async function explainConnectionFailure(
   err: unknown,
   options: ConnectionOptions,
@@ -130,44 +110,20 @@ async function explainConnectionFailure(
   if (!(err instanceof Error) || explained.has(err)) return;
   const original = err.message;
   if (/etcdserver:/.test(original) || !CONNECT_FAILURE.test(original)) return;
-  const where = options.endpoints.join(',');
-  const detail = lowLevelDetail(original);
   const usesTls = options.endpoints.some((e) => e.startsWith('https:')) || options.cacert !== undefined;
-  let message: string;
-  if (/ECONNREFUSED/.test(original)) {
-    message = `cannot connect to Chainfire at ${where}: connection refused (is it running, and listening on that address?)`;
-  } else if (!usesTls) {
-    // A TLS port answers a plaintext HTTP/2 client by closing the connection,
-    // which grpc-js reports as a bare "Failed to connect" (no errno): only
-    // then is it worth asking whether the port speaks TLS.
-    const bareFailure = /Failed to connect/.test(original) && !/\bE[A-Z]{3,}\b/.test(original);
-    const tlsEndpoint = bareFailure ? await firstTlsEndpoint(options.endpoints, probe) : undefined;
-    message =
-      tlsEndpoint !== undefined
-        ? `cannot connect to Chainfire at ${tlsEndpoint}: it serves TLS, but the endpoint says http://; ` +
-          `use https://${new URL(tlsEndpoint).host} with --cacert (the CA that signed its certificate), ` +
-          `and --cert/--key if it requires client certificates`
-        : `cannot connect to Chainfire at ${where}: ${detail}`;
-  } else if (/alert (bad certificate|certificate required|unknown ca|certificate unknown|handshake failure|access denied)/i.test(original)) {
-    message =
-      options.cert === undefined
-        ? `Chainfire at ${where} refused the TLS connection (${detail}): it requires a client certificate; ` +
-          `pass --cert and --key (a certificate signed by a CA that Chainfire trusts)`
-        : `Chainfire at ${where} refused the client certificate --cert ${options.cert} (${detail}): ` +
-          `it must be signed by a CA that Chainfire trusts (its --trusted-ca-file) and allow client authentication`;
-  } else if (/self[- ]signed certificate|unable to verify|unable to get (local )?issuer|certificate has expired|not yet valid|does not match|ALTNAME/i.test(original)) {
-    message =
-      `cannot verify Chainfire's TLS certificate at ${where} (${detail}): --cacert ${options.cacert ?? '(none)'} ` +
-      `must be the CA that signed it, and the certificate must name the host of the endpoint`;
-  } else if (/wrong version number|packet length too long|http request|disconnected before secure TLS/i.test(original)) {
-    message =
-      `cannot connect to Chainfire at ${where} over TLS (${detail}): it does not seem to serve TLS there; ` +
-      `if it serves plain http, use http:// endpoints without --cacert`;
-  } else {
-    message = `cannot connect to Chainfire at ${where}: ${detail}`;
-  }
+  // A TLS port answers a plaintext HTTP/2 client by closing the connection,
+  // which grpc-js reports as a bare "Failed to connect" (no errno): only
+  // then is it worth asking whether the port speaks TLS.
+  const bareFailure = !usesTls && /Failed to connect/.test(original) && !/\bE[A-Z]{3,}\b/.test(original);
+  const tlsEndpoint = bareFailure ? await firstTlsEndpoint(options.endpoints, probe) : undefined;
+  const context: ExplainContext = {
+    endpoint: tlsEndpoint ?? options.endpoints.join(','),
+    usesTls,
+    ...(options.cacert !== undefined ? { cacertFile: options.cacert } : {}),
+    ...(options.cert !== undefined ? { certFile: options.cert } : {}),
+  };
+  err.message = explainFailure(new Error(lastError(original)), context, tlsEndpoint !== undefined ? { kind: 'serves-tls' } : { kind: 'unknown' });
   explained.add(err);
-  err.message = message;
 }
 
 async function firstTlsEndpoint(endpoints: string[], probe: (endpoint: string) => Promise<boolean>): Promise<string | undefined> {

@@ -14,6 +14,13 @@ describe('explainFailure: what is wrong and which flag fixes it', () => {
     );
   });
 
+  it('an unreachable host keeps the error code in the message', () => {
+    assert.equal(
+      explainFailure(err('EHOSTUNREACH', 'connect EHOSTUNREACH 10.0.1.10:2379'), plain),
+      'cannot connect to Chainfire at http://10.0.1.10:2379: connect EHOSTUNREACH 10.0.1.10:2379',
+    );
+  });
+
   it('an http:// endpoint on a port that serves TLS', () => {
     const closed = err('ECONNRESET', 'the connection closed before an answer');
     assert.ok(needsDiagnosis(closed));

@@ -1,7 +1,8 @@
 /**
  * Failures to reach Chainfire, explained: what is wrong and which flag fixes
- * it, naming the endpoint, in the words membershipctl and the controller use
- * for the same failures through etcd3 (src/store/connection.ts).
+ * it, naming the endpoint. The agent's client and, for the same failures
+ * through etcd3, membershipctl and the controller (src/store/connection.ts)
+ * both explain with `explainFailure`.
  *
  * A TLS port closes a plaintext client without a word, and a TLS server that
  * refuses a client certificate may close the connection before its alert is
@@ -124,7 +125,7 @@ function plainDetail(text: string): string {
   const first = text.split(' <- ').pop() ?? text;
   const detail = tlsDetail(first);
   if (detail !== undefined) return detail;
-  return first.replace(/^[A-Z_]+: /, '').replace(/^connect [A-Z]+ /, '').trim() || text;
+  return first.replace(/^[A-Z_]+: /, '').trim() || text;
 }
 
 function serverCertDetail(text: string): string {
