@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# npm test: build, then run unit tests (next to the code) and integration tests
+# npm test: build, then run unit tests (next to the code, and test/model) and integration tests
 # (real etcd processes on 127.0.0.1).
 #   bash test/run-tests.sh [unit|integration] [node --test flags...]
 set -euo pipefail
@@ -15,7 +15,8 @@ npm run --silent build
 
 files=()
 if [ "$which" != integration ]; then
-  mapfile -t -O "${#files[@]}" files < <(find dist/src -name '*.test.js' | sort)
+  # unit tests beside the code, and the model test of the reconcile (no etcd)
+  mapfile -t -O "${#files[@]}" files < <(find dist/src dist/test/model -name '*.test.js' | sort)
 fi
 if [ "$which" != unit ]; then
   if ! command -v "${ETCD_BIN:-etcd}" >/dev/null 2>&1 && [ ! -x /usr/bin/etcd ]; then
@@ -23,7 +24,7 @@ if [ "$which" != unit ]; then
     echo "Install it with: apt-get install -y etcd-server   (or set ETCD_BIN=/path/to/etcd)" >&2
     exit 1
   fi
-  mapfile -t -O "${#files[@]}" files < <(find dist/test -name '*.test.js' | sort)
+  mapfile -t -O "${#files[@]}" files < <(find dist/test/integration -name '*.test.js' | sort)
 fi
 
 # Node's runner runs each file in its own process; two at a time fits a 2-core machine.

@@ -3,12 +3,13 @@ import { MembershipError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { AgentReport, Service } from '../schema/agent-report.js';
 import { API_VERSION } from '../schema/common.js';
+import { VERSION } from '../version.js';
 import type { EtcdLite } from '../store/etcd-lite/client.js';
 import { EtcdLiteLease } from '../store/etcd-lite/lease.js';
 import type { KeyLayout } from '../store/keys.js';
 import { encodeRecord } from '../store/records.js';
 
-export const AGENT_VERSION = '0.1.0';
+export const AGENT_VERSION = VERSION;
 
 /**
  * The agent's heartbeat: `agents/<node>` bound to a lease, so the controller

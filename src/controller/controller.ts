@@ -2,18 +2,19 @@ import { hostname } from 'node:os';
 import pRetry from 'p-retry';
 import type { Etcd3 } from 'etcd3';
 import { RecordCache } from '../cache/record-cache.js';
-import { ChainfireDriver } from '../drivers/chainfire.js';
+import { EtcdChainfireDriver } from '../drivers/chainfire.js';
 import { LeaderElection, type Leadership } from '../election/leader-election.js';
 import { errorMessage, isMembershipError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { ControllerMetrics, resetLeaderGauges } from '../metrics/controller-metrics.js';
 import { startMetricsServer } from '../metrics/server.js';
-import { NodeReconciler, type OperationsInFlight } from '../reconcile/node-reconciler.js';
+import { reconcileNode } from '../reconcile/reconcile-node.js';
+import type { OperationsInFlight, ReconcilePorts } from '../reconcile/ports.js';
+import { ControllerNodePorts } from './node-ports.js';
 import { RaftAddressIndex } from '../reconcile/conflicts.js';
 import { ServiceRecovery } from '../reconcile/service-recovery.js';
 import { ChangeWaiters } from '../reconcile/change-waiters.js';
-import type { ChainfireMember, VoterPlacement } from '../reconcile/chainfire-step.js';
-import { chainfirePeerUrl, type NodeMembership } from '../schema/node-membership.js';
+import type { NodeMembership } from '../schema/node-membership.js';
 import { clusterConfigRecord, DEFAULT_POLICY, membershipOperation, type MembershipOperation, type MembershipPolicy } from '../schema/operation.js';
 import { formatIssues } from '../schema/common.js';
 import type { Service } from '../schema/agent-report.js';
@@ -71,7 +72,7 @@ export class MembershipController {
   private readonly agents;
   private readonly operationCache: RecordCache<{ op?: MembershipOperation; modRevision: number; problem?: string }>;
   private readonly configCache: RecordCache<{ policy?: MembershipPolicy; problem?: string }>;
-  private readonly reconciler: NodeReconciler;
+  private readonly nodePorts: ControllerNodePorts;
   private readonly cluster: ClusterReconciler;
   private readonly flaredb: FlareDBDriver | undefined;
   private readonly iam: IAMDriver | undefined;
@@ -136,7 +137,7 @@ export class MembershipController {
     this.flaredb = cfg?.flaredb ? new HttpFlareDBDriver(httpOptions(cfg.flaredb)) : undefined;
     this.iam = cfg?.iam ? new HttpIAMDriver(httpOptions(cfg.iam)) : undefined;
     const adminSecretFile = cfg?.iam?.adminSecretFile;
-    const chainfireDriver = new ChainfireDriver(this.client, { connection: opts.connection });
+    const chainfireDriver = new EtcdChainfireDriver(this.client, { connection: opts.connection });
     this.cluster = new ClusterReconciler({
       client: this.client,
       keys: this.keys,
@@ -156,21 +157,18 @@ export class MembershipController {
         }
       },
     });
-    this.reconciler = new NodeReconciler({
+    this.nodePorts = new ControllerNodePorts({
       keys: this.keys,
       desired: this.desired,
       statuses: this.statuses,
       agents: this.agents,
       chainfire: chainfireDriver,
-      ...(this.flaredb ? { flaredb: this.flaredb } : {}),
-      ...(this.iam ? { iam: this.iam } : {}),
+      flaredb: this.flaredb,
+      iam: this.iam,
       iamBootstrapped: () => this.cluster.iamBootstrapped,
       operations: () => this.operationsInFlight(),
       policy: () => this.policy(),
       addressConflicts: (node) => this.addressConflicts(node),
-      placement: (members) => this.placement(members),
-      // Members per service, orphans and failure tolerance follow a change within a second, not at the next periodic look.
-      onMembershipChange: () => this.queue?.addAfter(CLUSTER_KEY, CLUSTER_VIEW_DELAY_MS),
       log: log.child({ component: 'reconciler' }),
     });
   }
@@ -265,22 +263,6 @@ export class MembershipController {
     this.waiters.update(node, rec?.value?.status.conditions);
   }
 
-  /** Where the voters are, and which nodes with a reporting agent wait to join Chainfire. */
-  placement(members: ChainfireMember[]): VoterPlacement {
-    const records = this.desired.values().flatMap((r) => (r.value ? [r.value] : []));
-    const place = (r: (typeof records)[number]) => ({ node: r.metadata.name, datacenter: r.spec.datacenter, rack: r.spec.rack });
-    const voters: VoterPlacement['voters'] = [];
-    const candidates: VoterPlacement['candidates'] = [];
-    for (const r of records) {
-      if (r.spec.chainfire === undefined || r.spec.state !== 'Present') continue;
-      const url = chainfirePeerUrl(r.spec.chainfire);
-      const member = members.find((m) => m.peerUrls.includes(url));
-      if (member !== undefined && !member.isLearner) voters.push(place(r));
-      else if (member === undefined && !r.spec.bootstrap && this.agents.get(this.keys.agent(r.metadata.name))?.value) candidates.push(place(r));
-    }
-    return { voters, candidates };
-  }
-
   private async campaignLoop(): Promise<void> {
     const { log } = this.opts;
     const election = new LeaderElection({
@@ -327,9 +309,9 @@ export class MembershipController {
     this.queue = queue;
     const recovery = new ServiceRecovery({
       probes: {
-        chainfire: () => this.reconciler.probe('chainfire'),
-        ...(this.flaredb ? { flaredb: () => this.reconciler.probe('flaredb', leadership.signal) } : {}),
-        ...(this.iam ? { iam: () => this.reconciler.probe('iam', leadership.signal) } : {}),
+        chainfire: () => this.nodePorts.probe('chainfire'),
+        ...(this.flaredb ? { flaredb: () => this.nodePorts.probe('flaredb', leadership.signal) } : {}),
+        ...(this.iam ? { iam: () => this.nodePorts.probe('iam', leadership.signal) } : {}),
       },
       onRecovered: (service, nodes) => {
         log.info({ service, nodes: nodes.length }, 'service answers again; looking at the nodes that waited for it');
@@ -338,7 +320,7 @@ export class MembershipController {
     });
     this.recovery = recovery;
     this.cluster.reset();
-    this.reconciler.invalidateLists();
+    this.nodePorts.invalidateLists();
     const enqueue = (kind: RecordKind) => (e: { key: string; type: string }) => {
       const { node, nameProblem } = this.keys.nodeOf(kind, e.key);
       if (nameProblem !== undefined) {
@@ -373,7 +355,9 @@ export class MembershipController {
     const resync = setInterval(resyncAll, this.opts.resyncPeriodMs);
     resync.unref();
 
-    const workers = Array.from({ length: this.opts.workers }, () => this.work(queue, leadership));
+    // Members per service, orphans and failure tolerance follow a change within a second, not at the next periodic look.
+    const ports = this.nodePorts.forTerm(leadership, () => queue.addAfter(CLUSTER_KEY, CLUSTER_VIEW_DELAY_MS));
+    const workers = Array.from({ length: this.opts.workers }, () => this.work(queue, leadership, ports));
     await new Promise<void>((resolve) => {
       if (leadership.signal.aborted) return resolve();
       leadership.signal.addEventListener('abort', () => resolve(), { once: true });
@@ -391,7 +375,7 @@ export class MembershipController {
     this.recovery = undefined;
   }
 
-  private async work(queue: WorkQueue, leadership: Leadership): Promise<void> {
+  private async work(queue: WorkQueue, leadership: Leadership, ports: ReconcilePorts): Promise<void> {
     const { log } = this.opts;
     for (;;) {
       const node = await queue.get();
@@ -401,7 +385,7 @@ export class MembershipController {
       try {
         if (!leadership.isLeader()) continue;
         const result =
-          node === CLUSTER_KEY ? await this.cluster.reconcile(leadership) : await this.reconciler.reconcile(node, leadership);
+          node === CLUSTER_KEY ? await this.cluster.reconcile(leadership) : await reconcileNode(node, ports);
         queue.forget(node);
         for (const service of result.waitingFor ?? []) this.recovery?.wait(service, node);
         if (result.requeueAfterMs !== undefined) {

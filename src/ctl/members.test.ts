@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { ChainfireMember } from '../reconcile/chainfire-step.js';
+import type { ChainfireMember } from '../schema/members.js';
 import type { NodeMembership } from '../schema/node-membership.js';
 import { chainfireRows, flaredbRows, renderChainfireRows, renderFlareDBRows } from './members.js';
 import { desiredRecord } from './test-views.js';

@@ -1,8 +1,9 @@
 import type { Etcd3 } from 'etcd3';
-import { ChainfireDriver } from '../drivers/chainfire.js';
-import type { FlareDBDriver, FlareDBMember } from '../drivers/types.js';
+import { EtcdChainfireDriver } from '../drivers/chainfire.js';
+import type { FlareDBDriver } from '../drivers/types.js';
+import type { FlareDBMember } from '../schema/members.js';
 import { MembershipError, errorMessage } from '../errors.js';
-import type { ChainfireMember } from '../reconcile/chainfire-step.js';
+import type { ChainfireMember } from '../schema/members.js';
 import { chainfirePeerUrl, type NodeMembership } from '../schema/node-membership.js';
 import type { ConnectionOptions } from '../store/connection.js';
 import { formatColumns } from './view.js';
@@ -116,7 +117,7 @@ export async function observeChainfire(
   client: Etcd3,
   connection: ConnectionOptions,
 ): Promise<{ members: ChainfireMember[]; health: Record<string, boolean>; leaderId: string | undefined }> {
-  const driver = new ChainfireDriver(client, { connection });
+  const driver = new EtcdChainfireDriver(client, { connection });
   const members = await driver.listMembers(true);
   const [health, leaderId] = await Promise.all([driver.health(members), driver.leaderId()]);
   return { members, health, leaderId };

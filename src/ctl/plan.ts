@@ -1,19 +1,22 @@
 import type { Etcd3 } from 'etcd3';
+import { pino } from 'pino';
 import { parseJsonOrUndefined } from '../store/records.js';
-import { ChainfireDriver } from '../drivers/chainfire.js';
+import { EtcdChainfireDriver } from '../drivers/chainfire.js';
 import { HttpFlareDBDriver } from '../drivers/flaredb.js';
 import { HttpIAMDriver } from '../drivers/iam.js';
 import type { FlareDBDriver, IAMDriver } from '../drivers/types.js';
-import { errorMessage } from '../errors.js';
 import { httpOptions, type ControllerConfig } from '../controller/config.js';
-import { addressConflicts } from '../reconcile/conflicts.js';
-import { decideNode, type NodeAction, type NodeInputs } from '../reconcile/decide.js';
-import type { Observation } from '../reconcile/step.js';
+import type { Logger } from '../log.js';
+import { RaftAddressIndex } from '../reconcile/conflicts.js';
+import type { OperationsInFlight, ReadPort } from '../reconcile/ports.js';
+import { planNode, type NodePlan } from '../reconcile/reconcile-node.js';
+import type { NodeAction } from '../reconcile/step.js';
 import type { Service } from '../schema/agent-report.js';
-import { clusterConfigRecord, DEFAULT_POLICY, membershipOperation, type MembershipOperation } from '../schema/operation.js';
+import { clusterStatus } from '../schema/cluster.js';
+import { clusterConfigRecord, DEFAULT_POLICY, membershipOperation, type MembershipPolicy } from '../schema/operation.js';
 import type { ConnectionOptions } from '../store/connection.js';
 import type { KeyLayout } from '../store/keys.js';
-import { formatColumns, readViews } from './view.js';
+import { formatColumns, readViews, type NodeView } from './view.js';
 
 export interface PlanRow {
   node: string;
@@ -46,8 +49,9 @@ export function describeAction(a: NodeAction | undefined): string {
 }
 
 /**
- * What the controller would do next for each node: the same decision the
- * controller makes, on what is observed now. Reads only; changes nothing.
+ * What the controller would do next for each node: the controller's own
+ * observe and decide (planNode), on a read port over what is stored and
+ * observed now. Reads only: the port has no way to record, act or write.
  */
 export async function planNodes(
   client: Etcd3,
@@ -55,73 +59,97 @@ export async function planNodes(
   connection: ConnectionOptions,
   config: ControllerConfig | undefined,
   now = new Date(),
+  log: Logger = pino({ level: 'silent' }),
 ): Promise<PlanRow[]> {
   const views = await readViews(client, keys);
-  const chainfire = new ChainfireDriver(client, { connection });
   const flaredb: FlareDBDriver | undefined = config?.flaredb ? new HttpFlareDBDriver(httpOptions(config.flaredb)) : undefined;
   const iam: IAMDriver | undefined = config?.iam ? new HttpIAMDriver(httpOptions(config.iam)) : undefined;
   try {
-    const observe = async <T>(f: (() => Promise<T[]>) | undefined): Promise<Observation<T>> => {
-      if (f === undefined) return { notConfigured: true };
-      try {
-        return { members: await f() };
-      } catch (err) {
-        return { unavailable: errorMessage(err) };
-      }
-    };
-    const members = await observe(() => chainfire.listMembers(true));
-    const cf: NodeInputs['chainfire'] =
-      'members' in members ? { members: members.members } : { unavailable: 'unavailable' in members ? members.unavailable : 'not observed' };
-    const health = 'members' in cf ? await chainfire.health(cf.members) : {};
-    const leaderId = await chainfire.leaderId();
-    const flaredbObs = await observe(flaredb ? () => flaredb.listMembers() : undefined);
-    const iamObs = await observe(iam ? () => iam.listNodes() : undefined);
-    const iamBootstrapped = iam ? await iam.bootstrapStatus().then((s) => s.initialized, () => false) : false;
-    const operations: Partial<Record<Service, MembershipOperation>> = {};
-    for (const kv of (await client.getAll().prefix(`${keys.prefix}/operations/`).exec()).kvs) {
-      const parsed = membershipOperation.safeParse(parseJsonOrUndefined(kv.value.toString()));
-      if (parsed.success) operations[parsed.data.service] = parsed.data;
-    }
-    const rawConfig = await client.get(keys.clusterConfig()).string();
-    const policyParsed = clusterConfigRecord.safeParse(rawConfig === null ? {} : parseJsonOrUndefined(rawConfig));
-    const policy = policyParsed.success ? policyParsed.data.spec : DEFAULT_POLICY;
-    const records = views.flatMap((v) => (v.desired?.value ? [v.desired.value] : []));
-
-    return views.map((v): PlanRow => {
-      const desired = v.desired?.value;
-      if (desired === undefined) {
-        return { node: v.node, phase: v.desired ? 'Failed' : '-', next: '-', why: v.desired?.problem ?? 'no desired record' };
-      }
-      const previous = v.status?.value?.status;
-      const conflicts = addressConflicts(v.node, records);
-      const inputs: NodeInputs = {
-        node: v.node,
-        desired,
-        ...(previous ? { previous } : {}),
-        ...(v.agent?.value ? { agent: v.agent.value } : {}),
-        chainfire: cf,
-        chainfireHealth: health,
-        ...(leaderId ? { chainfireLeaderId: leaderId } : {}),
-        flaredb: flaredbObs as Observation<never>,
-        iam: iamObs as Observation<never>,
-        iamBootstrapped,
-        operations,
-        policy,
-        ...(conflicts.length > 0 ? { addressConflicts: conflicts } : {}),
-        now,
-      };
-      const d = decideNode(inputs);
-      const blocking = d.status.conditions.find((c) => c.type !== 'Ready' && c.status !== 'True') ?? d.status.conditions.find((c) => c.type === 'Ready');
-      return {
-        node: v.node,
-        phase: d.status.phase,
-        next: describeAction(d.action),
-        why: blocking ? `${blocking.type}=${blocking.status} ${blocking.reason}: ${blocking.message}` : '',
-      };
-    });
+    const read = await planReader({ client, keys, connection, views, flaredb, iam, now, log });
+    const rows: PlanRow[] = [];
+    for (const v of views) rows.push(planRow(v, await planNode(v.node, read)));
+    return rows;
   } finally {
     await Promise.all([flaredb?.close(), iam?.close()]);
   }
+}
+
+interface PlanSources {
+  client: Etcd3;
+  keys: KeyLayout;
+  connection: ConnectionOptions;
+  views: NodeView[];
+  flaredb: FlareDBDriver | undefined;
+  iam: IAMDriver | undefined;
+  now: Date;
+  log: Logger;
+}
+
+/** The read port of `membershipctl plan`: the records as read once, the services asked directly. */
+async function planReader(src: PlanSources): Promise<ReadPort> {
+  const { client, keys, views, flaredb, iam } = src;
+  const byNode = new Map(views.map((v) => [v.node, v]));
+  const records = views.flatMap((v) => (v.desired?.value ? [v.desired.value] : []));
+  const addresses = new RaftAddressIndex();
+  for (const v of views) addresses.set(v.node, v.desired?.value);
+  const chainfire = new EtcdChainfireDriver(client, { connection: src.connection });
+  const [operations, policy, iamBootstrapped] = await Promise.all([readOperations(client, keys), readPolicy(client, keys), readIamSetup(client, keys, iam)]);
+  return {
+    now: () => src.now,
+    log: src.log,
+    desired: (node) => byNode.get(node)?.desired,
+    status: (node) => byNode.get(node)?.status?.value?.status,
+    agent: (node) => byNode.get(node)?.agent,
+    desiredRecords: () => records,
+    addressConflicts: (node) => addresses.conflicts(node),
+    operations: () => operations,
+    policy: () => policy,
+    iamBootstrapped: () => iamBootstrapped,
+    chainfire: {
+      members: (fresh) => chainfire.listMembers(fresh),
+      health: (members) => chainfire.health(members),
+      leaderId: () => chainfire.leaderId(),
+    },
+    flaredb: flaredb && { list: () => flaredb.listMembers() },
+    iam: iam && { list: () => iam.listNodes() },
+  };
+}
+
+async function readOperations(client: Etcd3, keys: KeyLayout): Promise<OperationsInFlight> {
+  const out: OperationsInFlight = {};
+  for (const kv of (await client.getAll().prefix(`${keys.prefix}/operations/`).exec()).kvs) {
+    const parsed = membershipOperation.safeParse(parseJsonOrUndefined(kv.value.toString()));
+    if (parsed.success) out[parsed.data.service as Service] = { op: parsed.data, modRevision: Number(kv.mod_revision) };
+  }
+  return out;
+}
+
+async function readPolicy(client: Etcd3, keys: KeyLayout): Promise<MembershipPolicy> {
+  const raw = await client.get(keys.clusterConfig()).string();
+  const parsed = clusterConfigRecord.safeParse(raw === null ? {} : parseJsonOrUndefined(raw));
+  return parsed.success ? parsed.data.spec : DEFAULT_POLICY;
+}
+
+/** As the controller: done once cluster/status records it; before that, what IAM itself says. */
+async function readIamSetup(client: Etcd3, keys: KeyLayout, iam: IAMDriver | undefined): Promise<boolean> {
+  if (iam === undefined) return false;
+  const raw = await client.get(keys.clusterStatus()).string();
+  const recorded = clusterStatus.safeParse(raw === null ? undefined : parseJsonOrUndefined(raw));
+  if (recorded.success && recorded.data.status.iam?.bootstrapped) return true;
+  return iam.bootstrapStatus().then((s) => s.initialized, () => false);
+}
+
+function planRow(v: NodeView, plan: NodePlan): PlanRow {
+  if (plan.kind === 'none') return { node: v.node, phase: '-', next: '-', why: 'no desired record' };
+  if (plan.kind === 'invalid') return { node: v.node, phase: plan.status.phase, next: '-', why: plan.problem };
+  const { status, action } = plan.decision;
+  const blocking = status.conditions.find((c) => c.type !== 'Ready' && c.status !== 'True') ?? status.conditions.find((c) => c.type === 'Ready');
+  return {
+    node: v.node,
+    phase: status.phase,
+    next: describeAction(action),
+    why: blocking ? `${blocking.type}=${blocking.status} ${blocking.reason}: ${blocking.message}` : '',
+  };
 }
 
 export function renderPlan(rows: PlanRow[], notes: string[]): string {

@@ -2,18 +2,17 @@ import type { Etcd3, IMember } from 'etcd3';
 import { request, type Dispatcher } from 'undici';
 import { MembershipError, errorMessage } from '../errors.js';
 import { healthTarget, judgeHealth, type HealthResult } from '../net/health.js';
-import type { ChainfireMember } from '../reconcile/chainfire-step.js';
+import type { ChainfireMember } from '../schema/members.js';
+import type { ChainfireDriver, PromoteOutcome } from './types.js';
 import { connect, type ConnectionOptions } from '../store/connection.js';
 import { createDispatcher } from './http.js';
-
-export type PromoteOutcome = { promoted: true } | { promoted: false; detail: string };
 
 /**
  * Chainfire membership through etcd's Cluster API. Every call carries the
  * client's per-call deadline. Errors that mean "state is already as wanted"
  * are turned into success here; the rest become MembershipErrors.
  */
-export class ChainfireDriver {
+export class EtcdChainfireDriver implements ChainfireDriver {
   private readonly client: Etcd3;
   private cached: { at: number; members: ChainfireMember[] } | undefined;
   private readonly cacheMs: number;

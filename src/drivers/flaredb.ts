@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { MembershipError } from '../errors.js';
 import { ServiceClient, type ServiceCall, type ServiceResponse } from './http.js';
-import type { FlareDBDriver, FlareDBMember, HttpServiceOptions } from './types.js';
+import type { FlareDBMember } from '../schema/members.js';
+import type { FlareDBDriver, HttpServiceOptions } from './types.js';
 
 /**
  * FlareDB membership through its HTTP admin API (docs/flaredb-api.md). The

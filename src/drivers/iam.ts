@@ -2,7 +2,8 @@ import { open } from 'node:fs/promises';
 import { z } from 'zod';
 import { MembershipError } from '../errors.js';
 import { ServiceClient, type ServiceCall, type ServiceResponse } from './http.js';
-import type { HttpServiceOptions, IAMDriver, IamNodeRegistration } from './types.js';
+import type { IamNodeRegistration } from '../schema/members.js';
+import type { HttpServiceOptions, IAMDriver } from './types.js';
 
 /**
  * IAM membership through its admin API, as docs/iam-api.md assumes it: the

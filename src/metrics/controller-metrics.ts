@@ -2,6 +2,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import { SERVICES } from '../schema/agent-report.js';
 import { PHASES } from '../schema/status.js';
 import { WorkQueueMetricsProvider } from './workqueue-metrics.js';
+import { VERSION } from '../version.js';
 
 export const RECONCILE_RESULTS = ['success', 'error', 'requeue_after'] as const;
 export type ReconcileOutcome = (typeof RECONCILE_RESULTS)[number];
@@ -20,6 +21,7 @@ export class ControllerMetrics {
   readonly watchRestarts: Counter<'resource'>;
   readonly orphanedMembers: Gauge<'service'>;
   readonly queueMetrics: WorkQueueMetricsProvider;
+  readonly buildInfo: Gauge<'version'>;
 
   constructor(registry = new Registry(), options: { defaultMetrics?: boolean } = {}) {
     this.registry = registry;
@@ -54,6 +56,8 @@ export class ControllerMetrics {
       labelNames: ['name'],
       registers,
     });
+    this.buildInfo = new Gauge({ name: 'membership_build_info', help: 'Always 1; the version label is the running release.', labelNames: ['version'], registers });
+    this.buildInfo.set({ version: VERSION }, 1);
     this.nodes = new Gauge({ name: 'membership_nodes', help: 'NodeMemberships by status phase.', labelNames: ['phase'], registers });
     this.serviceMembers = new Gauge({
       name: 'membership_service_members',

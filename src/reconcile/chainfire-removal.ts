@@ -1,6 +1,7 @@
 import { chainfirePeerUrl } from '../schema/node-membership.js';
 import { draftsOf } from './conditions.js';
-import type { ChainfireMember, ChainfireStepInput, StepResult } from './chainfire-step.js';
+import type { ChainfireMember } from '../schema/members.js';
+import type { ChainfireStepInput, StepResult } from './chainfire-step.js';
 import { checkVoterRemoval } from './quorum.js';
 import { DEFAULT_POLICY } from '../schema/operation.js';
 

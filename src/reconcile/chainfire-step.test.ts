@@ -30,10 +30,10 @@ import {
   UNAVAILABLE_RETRY_MS,
   decideChainfire,
   initialClusterOf,
-  type ChainfireMember,
   type ChainfireStepInput,
 } from './chainfire-step.js';
-import { joinSpec, NODE, PEER, type Spec } from './test-records.js';
+import type { ChainfireMember } from '../schema/members.js';
+import { joinSpec, NODE, PEER, type Spec } from '../../test/support/node-records.js';
 
 function spec(over: Partial<Spec> = {}): Spec {
   return joinSpec(['chainfire'], over);

@@ -1,19 +1,11 @@
+import type { ChainfireMember, VoterPlacement } from '../schema/members.js';
 import { chainfirePeerUrl, type NodeMembership } from '../schema/node-membership.js';
+import { rankCandidates } from './placement.js';
 import type { StatusBody } from '../schema/status.js';
 import { draftsOf } from './conditions.js';
 import { DEFAULT_POLICY, type MembershipOperation, type MembershipPolicy } from '../schema/operation.js';
 import { decideChainfireRemoval } from './chainfire-removal.js';
 import { UNAVAILABLE_RETRY_MS, withActionFailure, type NodeAction, type StepResult as GenericStepResult } from './step.js';
-
-/** A Chainfire (etcd) member as its Cluster API reports it. */
-export interface ChainfireMember {
-  id: string;
-  /** empty until the member's etcd has started */
-  name: string;
-  peerUrls: string[];
-  clientUrls: string[];
-  isLearner: boolean;
-}
 
 export type ChainfireObservation = { members: ChainfireMember[] } | { unavailable: string };
 
@@ -46,30 +38,6 @@ export interface ChainfireStepInput {
   placement?: VoterPlacement;
 }
 
-export interface Place {
-  node: string;
-  datacenter?: string | undefined;
-  rack?: string | undefined;
-}
-
-export interface VoterPlacement {
-  voters: Place[];
-  /** nodes (this one included) that want to join Chainfire and whose agent is reporting */
-  candidates: Place[];
-}
-
-/**
- * Candidates in the order they get voter seats: first those whose datacenter,
- * then rack, has the fewest voters; ties by name, so every replica ranks alike.
- */
-export function rankCandidates(placement: VoterPlacement): string[] {
-  const inDc = (p: Place) => placement.voters.filter((v) => v.datacenter === p.datacenter).length;
-  const inRack = (p: Place) => placement.voters.filter((v) => v.datacenter === p.datacenter && v.rack === p.rack).length;
-  return [...placement.candidates]
-    .sort((a, b) => inDc(a) - inDc(b) || inRack(a) - inRack(b) || a.node.localeCompare(b.node))
-    .map((p) => p.node);
-}
-
 export type StepResult = GenericStepResult<StatusBody['chainfire']>;
 
 /** Seconds between looks at a learner whose etcd has not started yet. */
@@ -89,7 +57,7 @@ export function decideChainfire(input: ChainfireStepInput): StepResult | undefin
 }
 
 function decideChainfireStep(input: ChainfireStepInput): StepResult | undefined {
-  const { node, spec, previous, observed } = input;
+  const { spec, previous, observed } = input;
   if (spec.chainfire === undefined) return undefined;
   if ('unavailable' in observed) {
     return {
@@ -102,98 +70,114 @@ function decideChainfireStep(input: ChainfireStepInput): StepResult | undefined 
   if (spec.state === 'Absent') return decideChainfireRemoval(input, observed.members);
   const peerUrl = chainfirePeerUrl(spec.chainfire);
   const members = observed.members;
+  const namesake = members.find((m) => m.name === input.node && !m.peerUrls.includes(peerUrl));
+  if (namesake !== undefined) return namesakeConflict(input.node, namesake, peerUrl);
   const mine = members.find((m) => m.peerUrls.includes(peerUrl));
-  const policy = input.policy ?? DEFAULT_POLICY;
-  const opAge = (input.operation?.node === node && input.now ? input.now.getTime() - Date.parse(input.operation.startedAt) : 0) / 1000;
+  if (mine === undefined) return decideNewMember(input, members, peerUrl);
+  if (!mine.isLearner) return decideVoter(input, members, mine, peerUrl);
+  return decideLearner(input, members, mine, peerUrl);
+}
 
-  const namesake = members.find((m) => m.name === node && !m.peerUrls.includes(peerUrl));
-  if (namesake !== undefined) {
+function namesakeConflict(node: string, namesake: ChainfireMember, peerUrl: string): StepResult {
+  return {
+    condition: cond(
+      'False',
+      'Conflict',
+      `etcd member ${namesake.id} is named ${node} but has peer URL ${namesake.peerUrls.join(',')}, not ${peerUrl}; ` +
+        `if ${node} was replaced, remove the old member (etcdctl member remove ${namesake.id}) and apply the record again`,
+    ),
+    block: {},
+    progressed: false,
+    terminal: true,
+  };
+}
+
+/** No member has the node's peer URL: a bootstrap node is missing; a joining node gets a learner, a seat and the one-learner rule allowing. */
+function decideNewMember(input: ChainfireStepInput, members: ChainfireMember[], peerUrl: string): StepResult {
+  const { node, spec } = input;
+  if (spec.bootstrap) {
     return {
       condition: cond(
         'False',
-        'Conflict',
-        `etcd member ${namesake.id} is named ${node} but has peer URL ${namesake.peerUrls.join(',')}, not ${peerUrl}; ` +
-          `if ${node} was replaced, remove the old member (etcdctl member remove ${namesake.id}) and apply the record again`,
+        'NotAMember',
+        `bootstrap node ${node} (peer URL ${peerUrl}) is not a Chainfire member; bootstrap marks a member of the ` +
+          `initial cluster, which is adopted and never added: check its peer URL, or set bootstrap: false to have it joined`,
       ),
       block: {},
+      requeueAfterMs: 10_000,
       progressed: false,
-      terminal: true,
     };
   }
-
-  if (mine === undefined) {
-    if (spec.bootstrap) {
-      return {
-        condition: cond(
-          'False',
-          'NotAMember',
-          `bootstrap node ${node} (peer URL ${peerUrl}) is not a Chainfire member; bootstrap marks a member of the ` +
-            `initial cluster, which is adopted and never added: check its peer URL, or set bootstrap: false to have it joined`,
-        ),
-        block: {},
-        requeueAfterMs: 10_000,
-        progressed: false,
-      };
-    }
-    if (!input.agentPresent) {
-      return {
-        condition: cond('False', 'WaitingForAgent', `waiting for ${node}'s first-boot agent to report before adding it as a learner`),
-        block: {},
-        progressed: false,
-      };
-    }
-    const voters = members.filter((m) => !m.isLearner).length;
-    const seats = policy.maxVoters - voters;
-    const rank = input.placement ? rankCandidates(input.placement).indexOf(node) : -1;
-    if (voters >= policy.maxVoters || (rank >= 0 && rank >= seats)) {
-      return {
-        condition: cond(
-          'False',
-          'VoterLimitReached',
-          voters >= policy.maxVoters
-            ? `Chainfire has ${voters} voters, the most cluster/config allows (maxVoters ${policy.maxVoters}); ${node} stays a client of Chainfire`
-            : `${seats} voter seat(s) left (maxVoters ${policy.maxVoters}) go to candidates in datacenters and racks with fewer voters; ${node} stays a client of Chainfire`,
-        ),
-        block: {},
-        progressed: true,
-        settled: true,
-      };
-    }
-    const otherLearner = members.find((m) => m.isLearner);
-    if (otherLearner !== undefined) {
-      return {
-        condition: cond(
-          'False',
-          'WaitingForOtherChange',
-          `learner ${otherLearner.id} (${otherLearner.peerUrls.join(',')}) is still joining; one Chainfire change at a time`,
-        ),
-        block: {},
-        requeueAfterMs: CATCH_UP_POLL_MS,
-        progressed: true,
-      };
-    }
+  if (!input.agentPresent) {
     return {
-      condition: cond('False', 'AddingLearner', `adding ${node} as a Chainfire learner with peer URL ${peerUrl}`),
+      condition: cond('False', 'WaitingForAgent', `waiting for ${node}'s first-boot agent to report before adding it as a learner`),
       block: {},
-      action: { service: 'chainfire', kind: 'addLearner', peerUrl },
+      progressed: false,
+    };
+  }
+  const noSeat = voterSeat(input, members);
+  if (noSeat !== undefined) return noSeat;
+  const otherLearner = members.find((m) => m.isLearner);
+  if (otherLearner !== undefined) {
+    return {
+      condition: cond(
+        'False',
+        'WaitingForOtherChange',
+        `learner ${otherLearner.id} (${otherLearner.peerUrls.join(',')}) is still joining; one Chainfire change at a time`,
+      ),
+      block: {},
+      requeueAfterMs: CATCH_UP_POLL_MS,
       progressed: true,
     };
   }
+  return {
+    condition: cond('False', 'AddingLearner', `adding ${node} as a Chainfire learner with peer URL ${peerUrl}`),
+    block: {},
+    action: { service: 'chainfire', kind: 'addLearner', peerUrl },
+    progressed: true,
+  };
+}
 
+/** VoterLimitReached when no voter seat is left for the node (by maxVoters, then by placement); undefined when it has one. */
+function voterSeat(input: ChainfireStepInput, members: ChainfireMember[]): StepResult | undefined {
+  const { node } = input;
+  const policy = input.policy ?? DEFAULT_POLICY;
+  const voters = members.filter((m) => !m.isLearner).length;
+  const seats = policy.maxVoters - voters;
+  const rank = input.placement ? rankCandidates(input.placement).indexOf(node) : -1;
+  if (voters < policy.maxVoters && (rank < 0 || rank < seats)) return undefined;
+  return {
+    condition: cond(
+      'False',
+      'VoterLimitReached',
+      voters >= policy.maxVoters
+        ? `Chainfire has ${voters} voters, the most cluster/config allows (maxVoters ${policy.maxVoters}); ${node} stays a client of Chainfire`
+        : `${seats} voter seat(s) left (maxVoters ${policy.maxVoters}) go to candidates in datacenters and racks with fewer voters; ${node} stays a client of Chainfire`,
+    ),
+    block: {},
+    progressed: true,
+    settled: true,
+  };
+}
+
+function decideVoter(input: ChainfireStepInput, members: ChainfireMember[], mine: ChainfireMember, peerUrl: string): StepResult {
+  const { node, spec, previous } = input;
+  const wasJoinedHere = previous?.chainfire.memberId === mine.id && previous.chainfire.role === 'learner';
+  const keptPromoted = previous?.conditions.find((c) => c.type === 'ChainfireMember')?.reason === 'Promoted';
+  const reason = spec.bootstrap ? 'Adopted' : wasJoinedHere || keptPromoted ? 'Promoted' : 'Joined';
+  const message = spec.bootstrap ? `member ${mine.id} of the initial cluster, voter` : `voting member ${mine.id} of Chainfire`;
+  const block: StatusBody['chainfire'] = { memberId: mine.id, role: 'voter', peerUrl };
+  if (!spec.bootstrap) block.initialCluster = stickyInitialCluster(previous, mine.id) ?? initialClusterOf(members, mine.id, node);
+  return { condition: cond('True', reason, message), block, progressed: true, settled: true };
+}
+
+/** The node's learner: wait for its etcd to start (or roll it back after the start timeout), then promote once in sync. */
+function decideLearner(input: ChainfireStepInput, members: ChainfireMember[], mine: ChainfireMember, peerUrl: string): StepResult {
+  const { node, previous } = input;
+  const policy = input.policy ?? DEFAULT_POLICY;
   const initialCluster = stickyInitialCluster(previous, mine.id) ?? initialClusterOf(members, mine.id, node);
-  if (!mine.isLearner) {
-    const wasJoinedHere = previous?.chainfire.memberId === mine.id && previous.chainfire.role === 'learner';
-    const keptPromoted = previous?.conditions.find((c) => c.type === 'ChainfireMember')?.reason === 'Promoted';
-    const reason = spec.bootstrap ? 'Adopted' : wasJoinedHere || keptPromoted ? 'Promoted' : 'Joined';
-    const message = spec.bootstrap
-      ? `member ${mine.id} of the initial cluster, voter`
-      : `voting member ${mine.id} of Chainfire`;
-    const block: StatusBody['chainfire'] = { memberId: mine.id, role: 'voter', peerUrl };
-    if (!spec.bootstrap) block.initialCluster = initialCluster;
-    return { condition: cond('True', reason, message), block, progressed: true, settled: true };
-  }
-
   const block: StatusBody['chainfire'] = { memberId: mine.id, role: 'learner', peerUrl, initialCluster };
+  const opAge = (input.operation?.node === node && input.now ? input.now.getTime() - Date.parse(input.operation.startedAt) : 0) / 1000;
   if (mine.name === '' && opAge > policy.learnerStartTimeoutSeconds) {
     // Its etcd never started: take the learner out so that it blocks no other
     // change, and let the join start afresh.
@@ -211,35 +195,36 @@ function decideChainfireStep(input: ChainfireStepInput): StepResult | undefined 
   }
   if (mine.name === '') {
     return {
-      condition: cond(
-        'False',
-        'LearnerAdded',
-        `learner added as ${mine.id}; waiting for ${node}'s etcd to start with the initialCluster in this status`,
-      ),
+      condition: cond('False', 'LearnerAdded', `learner added as ${mine.id}; waiting for ${node}'s etcd to start with the initialCluster in this status`),
       block,
       requeueAfterMs: LEARNER_START_POLL_MS,
       progressed: true,
     };
   }
-  if (input.promoteRefused?.memberId === mine.id) {
-    const slow = opAge > policy.learnerCatchUpTimeoutSeconds;
-    return {
-      condition: cond(
-        'False',
-        slow ? 'LearnerNotCatchingUp' : 'LearnerCatchingUp',
-        slow
-          ? `learner ${mine.id} has not caught up after ${Math.round(opAge)}s (bound ${policy.learnerCatchUpTimeoutSeconds}s); check ${node}'s network and disk, and etcd's logs (etcd: ${input.promoteRefused.detail})`
-          : `learner ${mine.id} has started; waiting for it to catch up before promotion (etcd: ${input.promoteRefused.detail})`,
-      ),
-      block,
-      requeueAfterMs: CATCH_UP_POLL_MS,
-      progressed: true,
-    };
-  }
+  if (input.promoteRefused?.memberId === mine.id) return catchingUp(input, mine, block, opAge);
   return {
     condition: cond('False', 'LearnerCatchingUp', `learner ${mine.id} has started; promoting it to voter`),
     block,
     action: { service: 'chainfire', kind: 'promote', memberId: mine.id },
+    progressed: true,
+  };
+}
+
+/** etcd refused the promote: the learner is still behind (past learnerCatchUpTimeoutSeconds, it says so). */
+function catchingUp(input: ChainfireStepInput, mine: ChainfireMember, block: StatusBody['chainfire'], opAge: number): StepResult {
+  const policy = input.policy ?? DEFAULT_POLICY;
+  const detail = input.promoteRefused!.detail;
+  const slow = opAge > policy.learnerCatchUpTimeoutSeconds;
+  return {
+    condition: cond(
+      'False',
+      slow ? 'LearnerNotCatchingUp' : 'LearnerCatchingUp',
+      slow
+        ? `learner ${mine.id} has not caught up after ${Math.round(opAge)}s (bound ${policy.learnerCatchUpTimeoutSeconds}s); check ${input.node}'s network and disk, and etcd's logs (etcd: ${detail})`
+        : `learner ${mine.id} has started; waiting for it to catch up before promotion (etcd: ${detail})`,
+    ),
+    block,
+    requeueAfterMs: CATCH_UP_POLL_MS,
     progressed: true,
   };
 }

@@ -13,16 +13,16 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { FlareDBMember, IamNodeRegistration } from '../drivers/types.js';
+import type { FlareDBMember, IamNodeRegistration } from '../schema/members.js';
 import type { AgentReport, Service } from '../schema/agent-report.js';
 import type { NodeMembership } from '../schema/node-membership.js';
 import type { MembershipOperation } from '../schema/operation.js';
 import type { StatusBody } from '../schema/status.js';
 import { canonicalJson } from '../store/records.js';
-import type { ChainfireMember } from './chainfire-step.js';
+import type { ChainfireMember } from '../schema/members.js';
 import { decideNode, type NodeAction, type NodeDecision, type NodeInputs, type OperationChange } from './decide.js';
 import { UNAVAILABLE_RETRY_MS } from './step.js';
-import { agentReport, asPrevious, chainfireMember, cond, joinSpec, membership, NODE, PEER, summary } from './test-records.js';
+import { agentReport, asPrevious, chainfireMember, cond, joinSpec, membership, NODE, PEER, summary } from '../../test/support/node-records.js';
 
 const FLARE_RAFT = '10.0.1.13:2480';
 const T0 = new Date('2026-11-24T10:00:00Z');

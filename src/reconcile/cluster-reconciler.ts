@@ -1,12 +1,12 @@
 import type { Etcd3 } from 'etcd3';
 import type { FlareDBDriver, IAMDriver } from '../drivers/types.js';
-import type { ChainfireDriver } from '../drivers/chainfire.js';
+import type { ChainfireDriver } from '../drivers/types.js';
 import type { ControllerMetrics } from '../metrics/controller-metrics.js';
 import { chainfirePeerUrl, type NodeMembership } from '../schema/node-membership.js';
 import { SERVICES, type Service } from '../schema/agent-report.js';
 import { canonicalJson } from '../store/records.js';
 import { failureTolerance } from './quorum.js';
-import type { OperationsInFlight } from './node-reconciler.js';
+import type { OperationsInFlight } from './ports.js';
 import type { Leadership } from '../election/leader-election.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -14,7 +14,7 @@ import { clusterStatus, type ClusterStatus } from '../schema/cluster.js';
 import { API_VERSION, formatIssues } from '../schema/common.js';
 import type { KeyLayout } from '../store/keys.js';
 import { encodeRecord } from '../store/records.js';
-import type { ReconcileResult } from './node-reconciler.js';
+import type { ReconcileResult } from './reconcile-node.js';
 
 /** The work-queue key of cluster-wide work; never a node name (DNS labels have no "_"). */
 export const CLUSTER_KEY = '_cluster';

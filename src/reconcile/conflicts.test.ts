@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { NodeMembership } from '../schema/node-membership.js';
 import { RaftAddressIndex, addressConflicts } from './conflicts.js';
-import { Prng } from './model/prng.js';
+import { Prng } from '../../test/model/prng.js';
 
 function record(name: string, state: 'Present' | 'Absent', chainfire?: string, flaredb?: string): NodeMembership {
   return {

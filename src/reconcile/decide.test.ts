@@ -4,7 +4,7 @@ import type { NodeMembership } from '../schema/node-membership.js';
 import { canonicalJson } from '../store/records.js';
 import { decideNode, invalidSpecStatus, type NodeInputs } from './decide.js';
 import { UNAVAILABLE_RETRY_MS } from './step.js';
-import { agentReport, asPrevious, chainfireMember, cond, joinSpec, membership, NODE, PEER, summary, type Spec } from './test-records.js';
+import { agentReport, asPrevious, chainfireMember, cond, joinSpec, membership, NODE, PEER, summary, type Spec } from '../../test/support/node-records.js';
 
 const T0 = new Date('2026-11-24T10:00:00Z');
 const T1 = new Date('2026-11-24T10:05:00Z');

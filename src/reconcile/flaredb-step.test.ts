@@ -24,11 +24,11 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { FlareDBMember } from '../drivers/types.js';
+import type { FlareDBMember } from '../schema/members.js';
 import type { AgentReport } from '../schema/agent-report.js';
 import { decideFlareDB, type FlareDBStepInput } from './flaredb-step.js';
 import { UNAVAILABLE_RETRY_MS } from './step.js';
-import { agentReport, joinSpec, NODE, type Spec } from './test-records.js';
+import { agentReport, joinSpec, NODE, type Spec } from '../../test/support/node-records.js';
 
 const RAFT = '10.0.1.13:2480';
 

@@ -1,4 +1,4 @@
-import type { FlareDBMember } from '../drivers/types.js';
+import type { FlareDBMember } from '../schema/members.js';
 import type { AgentReport } from '../schema/agent-report.js';
 import type { NodeMembership } from '../schema/node-membership.js';
 import { draftsOf } from './conditions.js';

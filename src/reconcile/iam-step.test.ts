@@ -20,10 +20,10 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { IamNodeRegistration } from '../drivers/types.js';
+import type { IamNodeRegistration } from '../schema/members.js';
 import { decideIAM, registrationOf, type IAMStepInput } from './iam-step.js';
 import { IAM_SETUP_POLL_MS, UNAVAILABLE_RETRY_MS } from './step.js';
-import { contractSpec, NODE } from './test-records.js';
+import { contractSpec, NODE } from '../../test/support/node-records.js';
 
 /** Every field set: the registration carries nodeIp and fqdn. */
 const spec = contractSpec;

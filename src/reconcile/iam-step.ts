@@ -1,4 +1,4 @@
-import type { IamNodeRegistration } from '../drivers/types.js';
+import type { IamNodeRegistration } from '../schema/members.js';
 import type { NodeMembership } from '../schema/node-membership.js';
 import { draftsOf } from './conditions.js';
 import { IAM_SETUP_POLL_MS, UNAVAILABLE_RETRY_MS, withActionFailure, type Observation, type StepResult } from './step.js';

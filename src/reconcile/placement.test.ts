@@ -1,7 +1,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { NodeMembership } from '../schema/node-membership.js';
-import { decideChainfire, rankCandidates, type ChainfireMember } from './chainfire-step.js';
+import { decideChainfire } from './chainfire-step.js';
+import { rankCandidates } from './placement.js';
+import type { ChainfireMember } from '../schema/members.js';
 import { DEFAULT_POLICY } from '../schema/operation.js';
 
 const member = (id: string, name: string, port: number): ChainfireMember => ({

@@ -1,4 +1,4 @@
-import type { IamNodeRegistration } from '../drivers/types.js';
+import type { IamNodeRegistration } from '../schema/members.js';
 import type { ConditionDraft } from './conditions.js';
 
 /** One membership change the reconciler may carry out; at most one per reconcile. */

@@ -9,7 +9,7 @@ import { API_VERSION } from './common.js';
 import { nodeMembership, type NodeMembershipInput } from './node-membership.js';
 import { clusterConfigToMembership, loadClusterConfig, parseClusterConfig, type ClusterConfig } from './cluster-config.js';
 import { INVALID_VARIANTS, Replace, type JsonObject } from './cluster-config-fixtures/invalid-variants.js';
-import { contractSpec } from '../reconcile/test-records.js';
+import { contractSpec } from '../../test/support/node-records.js';
 
 // tsc copies no JSON into dist/, so the fixtures are read from the source tree.
 const FIXTURES = fileURLToPath(new URL('../../../src/schema/cluster-config-fixtures/', import.meta.url));

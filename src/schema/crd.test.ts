@@ -14,7 +14,7 @@ import { CRD_FILE, firstDifferentLine, renderCrdYaml } from './generate-crd.js';
 import { roleEnum } from './common.js';
 import { nodeMembershipSpec } from './node-membership.js';
 import { PHASES } from './status.js';
-import { contractSpec } from '../reconcile/test-records.js';
+import { contractSpec } from '../../test/support/node-records.js';
 
 function openAPIV3Schema(): SchemaNode {
   const version = buildNodeMembershipCrd().spec.versions[0];

@@ -5,7 +5,7 @@ import { formatIssues, hostPort, httpUrl, isValidNodeName, nodeNameProblem } fro
 import { chainfirePeerUrl, nodeMembership, type NodeMembershipInput } from './node-membership.js';
 import { nodeMembershipStatus } from './status.js';
 import { agentReport } from './agent-report.js';
-import { contractSpec, membership } from '../reconcile/test-records.js';
+import { contractSpec, membership } from '../../test/support/node-records.js';
 
 // The examples in CONTRACT.md, verbatim: operators copy them, so they must parse.
 // The NodeMembership example is node04's record with contractSpec() (../reconcile/test-records.ts).

@@ -36,9 +36,11 @@ const CONTRACT_METRICS: Record<string, string[]> = {
   membership_operations_in_progress: ['service'],
   membership_fenced_writes_rejected_total: [],
   membership_watch_restarts_total: ['resource'],
+  membership_orphaned_members: ['service'],
+  membership_build_info: ['version'],
 };
 /** Exported by the controller and used by alerts.yml and the dashboard, but not (yet) listed in the contract. */
-const NOT_IN_CONTRACT: Record<string, string[]> = { membership_orphaned_members: ['service'] };
+const NOT_IN_CONTRACT: Record<string, string[]> = {};
 /** Labels Prometheus attaches to every scraped series (host: relabelled in prometheus.yml). */
 const TARGET_LABELS = ['job', 'instance', 'host'];
 /** Prometheus' own per-target series. */
@@ -52,7 +54,11 @@ async function contractMetrics(): Promise<Record<string, string[]> | undefined> 
   const section = /^## Metrics[^\n]*\n([\s\S]*?)(?=^## |(?![\s\S]))/m.exec(text)?.[1];
   assert.ok(section, `${contractPath} has no "## Metrics" section`);
   const found: Record<string, string[]> = {};
-  for (const m of section.matchAll(/`([a-z_:][a-z0-9_:]*)(?:\{([^}]*)\})?`/g)) {
+  // The metrics are the section's first paragraph; what follows speaks of other things (exit codes).
+  const list = section.trim().split(/\n\s*\n/)[0]!;
+  for (const m of list.matchAll(/`([a-z_:][a-z0-9_:]*)(?:\{([^}]*)\})?`/g)) {
+    // A name ending in "_" is a prefix the section speaks of (`membership_`), not a metric.
+    if (m[1]!.endsWith('_')) continue;
     found[m[1]!] = (m[2] ?? '').split(',').map((l) => l.trim()).filter(Boolean);
   }
   return found;

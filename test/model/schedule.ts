@@ -6,7 +6,7 @@
  * an operator would repair is repaired, and the schedule runs until nothing
  * changes any more; then it must have converged.
  */
-import type { MembershipPolicy } from '../../schema/operation.js';
+import type { MembershipPolicy } from '../../src/schema/operation.js';
 import { ControllerModel, MID_RECONCILE_FAULTS, type ControllerStats, type MidReconcileFault } from './controller.js';
 import { Prng } from './prng.js';
 import { ModelViolation, SERVICES, T0_MS, World, majority, peerUrlOf, readyReason, type KnownIssue, type ModelNode } from './world.js';
@@ -88,7 +88,7 @@ const FAULT_WEIGHTS: ReadonlyArray<readonly [Fault, number]> = [
   ['workerLag', 3],
 ];
 
-export function runSchedule(seed: number, options: ScheduleOptions = {}): ScheduleResult {
+export async function runSchedule(seed: number, options: ScheduleOptions = {}): Promise<ScheduleResult> {
   const rng = new Prng(seed);
   const trace: string[] = [];
   let step = 0;
@@ -204,7 +204,7 @@ export function runSchedule(seed: number, options: ScheduleOptions = {}): Schedu
       const mid: MidReconcileFault | undefined = rng.chance(0.06) ? rng.pick(MID_RECONCILE_FAULTS) : undefined;
       if (mid !== undefined) faults.set(mid, (faults.get(mid) ?? 0) + 1);
       current = `reconcile of ${node.name}${mid !== undefined ? ` (${mid})` : ''}`;
-      controller.reconcile(node.name, mid);
+      await controller.reconcile(node.name, mid);
       world.check();
     }
 
@@ -223,14 +223,14 @@ export function runSchedule(seed: number, options: ScheduleOptions = {}): Schedu
         world.nowMs += rng.int(1, 5) * 1000;
         world.tick();
         current = `reconcile of ${n.name}`;
-        const e = controller.reconcile(n.name);
+        const e = await controller.reconcile(n.name);
         world.check();
         busy = busy || e.acted || e.wroteStatus || e.operationsChanged;
       }
       if (!busy && world.learners().length === 0) break;
     }
     current = 'the convergence check';
-    checkConverged(world, controller);
+    await checkConverged(world, controller);
     return result();
   } catch (err) {
     log(`FAILED in ${current}`);
@@ -409,7 +409,7 @@ function repair(world: World, controller: ControllerModel, rng: Prng, options: S
 }
 
 /** What a converged cluster looks like, node by node, and that deciding again changes nothing. */
-function checkConverged(world: World, controller: ControllerModel): void {
+async function checkConverged(world: World, controller: ControllerModel): Promise<void> {
   const fail = (why: string): never => {
     throw new ModelViolation(`converged wrongly: ${why}`);
   };
@@ -441,7 +441,7 @@ function checkConverged(world: World, controller: ControllerModel): void {
     if (n.wants.iam && !inIAM) fail(`${n.name} is Ready but not registered with IAM`);
   }
   for (const n of world.nodes) {
-    const problem = controller.idleProblem(n.name);
+    const problem = await controller.idleProblem(n.name);
     if (problem !== undefined) fail(problem);
   }
 }

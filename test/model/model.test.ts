@@ -39,14 +39,14 @@
  * MODEL_STRICT=0 ends such a schedule and lists it instead of failing.
  *
  * A failure prints its seed and step trace. Replay one schedule:
- *   MODEL_SEED=<n> node --test dist/src/reconcile/model.test.js   (MODEL_TRACE=1 prints the whole trace)
+ *   MODEL_SEED=<n> node --test dist/test/model/model.test.js   (MODEL_TRACE=1 prints the whole trace)
  * Other switches: MODEL_SCHEDULES=<n> (how many, from seed 1); MODEL_WORKER_LAG=0 turns off that each
  * reconcile may read operations/ a few writes behind (as one of several workers can);
  * MODEL_AGENTS_STAY_AWAY=0 turns off that a departed agent may stay away after the faults stop.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { MAX_QUIET_ROUNDS, runSchedule, type ScheduleOptions, type ScheduleResult } from './model/schedule.js';
+import { MAX_QUIET_ROUNDS, runSchedule, type ScheduleOptions, type ScheduleResult } from './schedule.js';
 
 // 1,000 schedules (about 125,000 reconciles) take a few seconds and meet every fault, and most pairs of them, many times.
 const SCHEDULES = Number(process.env.MODEL_SCHEDULES ?? 1000);
@@ -70,7 +70,7 @@ function explain(r: ScheduleResult, fullTrace: boolean): string {
   const lines = fullTrace ? r.trace : r.trace.slice(-60);
   return [
     `seed ${r.seed}: ${r.failure}`,
-    `replay: ${envFlags()}MODEL_SEED=${r.seed} MODEL_TRACE=1 node --test dist/src/reconcile/model.test.js`,
+    `replay: ${envFlags()}MODEL_SEED=${r.seed} MODEL_TRACE=1 node --test dist/test/model/model.test.js`,
     fullTrace || lines.length === r.trace.length ? '--- trace' : `--- last ${lines.length} of ${r.trace.length} trace lines`,
     ...lines,
     '--- world',
@@ -92,8 +92,8 @@ const singleSeed = process.env.MODEL_SEED;
 
 describe('decideNode against a Raft-membership model', () => {
   if (singleSeed !== undefined) {
-    it(`schedule of seed ${singleSeed}`, (t) => {
-      const r = runSchedule(Number(singleSeed), OPTIONS);
+    it(`schedule of seed ${singleSeed}`, async (t) => {
+      const r = await runSchedule(Number(singleSeed), OPTIONS);
       if (r.knownIssue !== undefined) t.diagnostic(`ended on a known issue (a failure unless MODEL_STRICT=0): ${r.knownIssue.message}`);
       if (process.env.MODEL_TRACE === '1') t.diagnostic(explain({ ...r, failure: r.failure ?? r.knownIssue?.message ?? 'passed' }, true));
       assert.equal(r.failure, undefined, explain(r, process.env.MODEL_TRACE === '1'));
@@ -103,8 +103,8 @@ describe('decideNode against a Raft-membership model', () => {
 
   const results: ScheduleResult[] = [];
 
-  it(`${SCHEDULES} seeded schedules keep S1-S4 at every step and converge (L1, L2) once the faults stop`, (t) => {
-    for (let seed = FIRST_SEED; seed < FIRST_SEED + SCHEDULES; seed++) results.push(runSchedule(seed, OPTIONS));
+  it(`${SCHEDULES} seeded schedules keep S1-S4 at every step and converge (L1, L2) once the faults stop`, async (t) => {
+    for (let seed = FIRST_SEED; seed < FIRST_SEED + SCHEDULES; seed++) results.push(await runSchedule(seed, OPTIONS));
     const failed = results.filter((r) => r.failure !== undefined);
     const known = new Map<string, number[]>();
     for (const r of results) if (r.knownIssue !== undefined) known.set(r.knownIssue.id, [...(known.get(r.knownIssue.id) ?? []), r.seed]);

@@ -7,14 +7,14 @@
  * it refuses, or reports as a violation, what real services or the design
  * would not allow.
  */
-import type { FlareDBMember, IamNodeRegistration } from '../../drivers/types.js';
-import { SERVICES, type AgentReport, type Service } from '../../schema/agent-report.js';
-import { API_VERSION } from '../../schema/common.js';
-import type { NodeMembership } from '../../schema/node-membership.js';
-import type { MembershipOperation, MembershipPolicy } from '../../schema/operation.js';
-import type { StatusBody } from '../../schema/status.js';
-import type { ChainfireMember, PromoteRefused, VoterPlacement } from '../chainfire-step.js';
-import type { NodeAction } from '../step.js';
+import { SERVICES, type AgentReport, type Service } from '../../src/schema/agent-report.js';
+import { API_VERSION } from '../../src/schema/common.js';
+import type { NodeMembership } from '../../src/schema/node-membership.js';
+import type { MembershipOperation, MembershipPolicy } from '../../src/schema/operation.js';
+import type { StatusBody } from '../../src/schema/status.js';
+import type { ChainfireMember, FlareDBMember, IamNodeRegistration } from '../../src/schema/members.js';
+import type { PromoteRefused } from '../../src/reconcile/chainfire-step.js';
+import type { NodeAction } from '../../src/reconcile/step.js';
 import type { Prng } from './prng.js';
 
 export { SERVICES };
@@ -219,22 +219,6 @@ export class World {
   /** etcd's member list as the Cluster API returns it. */
   observeMembers(): ChainfireMember[] {
     return this.members.map((m) => ({ id: m.id, name: m.name, peerUrls: [m.peerUrl], clientUrls: m.name === '' ? [] : [m.peerUrl.replace(/:2380$/, ':2379')], isLearner: m.isLearner }));
-  }
-
-  /**
-   * Where the voters are and which nodes wait to join, as the controller
-   * builds it from the desired records, the members and the agent reports.
-   */
-  placement(): VoterPlacement {
-    const placement: VoterPlacement = { voters: [], candidates: [] };
-    for (const n of this.nodes) {
-      if (!n.wants.chainfire || n.state !== 'Present') continue;
-      const place = { node: n.name, datacenter: n.datacenter, rack: n.rack };
-      const m = this.memberOf(n);
-      if (m !== undefined && !m.isLearner) placement.voters.push(place);
-      else if (m === undefined && !n.bootstrap && n.agent) placement.candidates.push(place);
-    }
-    return placement;
   }
 
   /** Each member's /health answer. */

@@ -1,11 +1,11 @@
 // Records for the unit tests of the reconcile steps and of the schemas: node04
 // (10.0.1.13) joining, its desired record, its agent's report, the Chainfire
 // members around it, and a decision read back as the status it writes.
-import type { AgentReport, Service } from '../schema/agent-report.js';
-import type { NodeMembership } from '../schema/node-membership.js';
-import type { Condition, StatusBody } from '../schema/status.js';
-import type { ChainfireMember } from './chainfire-step.js';
-import type { NodeDecision } from './decide.js';
+import type { AgentReport, Service } from '../../src/schema/agent-report.js';
+import type { NodeMembership } from '../../src/schema/node-membership.js';
+import type { Condition, StatusBody } from '../../src/schema/status.js';
+import type { ChainfireMember } from '../../src/schema/members.js';
+import type { NodeDecision } from '../../src/reconcile/decide.js';
 
 export type Spec = NodeMembership['spec'];
 type ServiceHealth = NonNullable<AgentReport['report']['services']['chainfire']>;
