@@ -4,7 +4,8 @@
  * second next to what etcd does with the same kind of write (a fenced
  * transaction: compare the leader key's create revision, put a status-sized
  * value) from the same number of concurrent callers, measured in the same run
- * on the same cluster (see rawFencedTxns); the controller's peak RSS; then one periodic resync
+ * on the same cluster (see rawFencedTxns); the controller's peak RSS and its CPU time
+ * (utime + stime) per node while converging; then one periodic resync
  * with nothing to do: etcd revisions it added and the controller's CPU time.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -70,7 +71,15 @@ export interface ScaleRun {
   /** statusWritesPerSecond / raw.perSecond */
   statusToRawRatio: number;
   readyToRawRatio: number;
-  controller: { peakRssMiB: number; maxSampledRssMiB: number; cpuSeconds: number; heap: HeapPeak };
+  controller: {
+    peakRssMiB: number;
+    maxSampledRssMiB: number;
+    /** user + system CPU of the controller process from just before the apply to the last node Ready */
+    cpuSeconds: number;
+    /** cpuSeconds in milliseconds per node of the run */
+    cpuMsPerNode: number;
+    heap: HeapPeak;
+  };
   etcdCpuSeconds: number;
   benchCpuSeconds: number;
   resync?: { etcdWrites: number; controllerCpuSeconds: number; wallMs: number; reconciles: number };
@@ -94,6 +103,7 @@ export async function scaleScenario(params: BenchParams, log: (s: string) => voi
     ]);
     rows.push([`${n} nodes: all controller writes`, `${r.controllerEtcdWrites} etcd revisions (${(r.controllerEtcdWrites / r.nodes).toFixed(2)} per node), ${r.controllerEtcdWritesPerSecond.toFixed(0)}/s`]);
     rows.push([`${n} nodes: CPU while converging`, `controller ${r.controller.cpuSeconds.toFixed(1)} s, 3 etcd ${r.etcdCpuSeconds.toFixed(1)} s, bench ${r.benchCpuSeconds.toFixed(1)} s`]);
+    rows.push([`${n} nodes: controller CPU per node`, `${r.controller.cpuMsPerNode.toFixed(2)} ms (user + system, apply -> all Ready)`]);
     const h = r.controller.heap;
     rows.push([
       `${n} nodes: controller peak RSS`,
@@ -213,7 +223,11 @@ async function scaleRun(size: number, params: BenchParams, log: (s: string) => v
     const heapPeak = await heap.stop();
     const seconds = convergenceMs / 1000;
     const controllerEtcdWrites = rev1 - rev0 - batches;
-    log(`    ${allReady ? 'all Ready' : `${ready - 1} Ready (bound reached)`} after ${ms(convergenceMs)}; ${writesAtReady} status writes; peak RSS ${mem.peakRssMiB.toFixed(1)} MiB`);
+    const controllerCpu = cpu1.controller - cpu0.controller;
+    log(
+      `    ${allReady ? 'all Ready' : `${ready - 1} Ready (bound reached)`} after ${ms(convergenceMs)}; ${writesAtReady} status writes; ` +
+        `peak RSS ${mem.peakRssMiB.toFixed(1)} MiB; controller CPU ${((controllerCpu * 1000) / size).toFixed(2)} ms per node`,
+    );
 
     // Raw etcd again, on the same cluster now holding the records: the ratio uses both measurements.
     const rawAfter = await rawFencedTxns(env, Math.min(p.rawTxns, size), p.workers, payload);
@@ -242,7 +256,13 @@ async function scaleRun(size: number, params: BenchParams, log: (s: string) => v
       raw,
       statusToRawRatio: writesAtReady / seconds / raw.perSecond,
       readyToRawRatio: (ready - 1) / seconds / raw.perSecond,
-      controller: { peakRssMiB: mem.peakRssMiB, maxSampledRssMiB: mem.maxSampledRssMiB, cpuSeconds: cpu1.controller - cpu0.controller, heap: heapPeak },
+      controller: {
+        peakRssMiB: mem.peakRssMiB,
+        maxSampledRssMiB: mem.maxSampledRssMiB,
+        cpuSeconds: round(controllerCpu, 3),
+        cpuMsPerNode: round((controllerCpu * 1000) / size, 3),
+        heap: heapPeak,
+      },
       etcdCpuSeconds: cpu1.etcd - cpu0.etcd,
       benchCpuSeconds: cpu1.bench - cpu0.bench,
     };
