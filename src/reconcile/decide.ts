@@ -1,13 +1,15 @@
 import type { AgentReport, Service } from '../schema/agent-report.js';
 import type { NodeMembership } from '../schema/node-membership.js';
 import { DEFAULT_POLICY, type MembershipOperation, type MembershipPolicy } from '../schema/operation.js';
-import type { Phase, StatusBody } from '../schema/status.js';
+import type { StatusBody } from '../schema/status.js';
 import type { FlareDBMember, IamNodeRegistration, VoterPlacement } from '../schema/members.js';
 import { decideChainfire, type ChainfireObservation, type PromoteRefused } from './chainfire-step.js';
 import { stampConditions, type ConditionDraft } from './conditions.js';
 import { decideFlareDB } from './flaredb-step.js';
 import { decideIAM } from './iam-step.js';
-import { OTHER_CHANGE_POLL_MS, UNAVAILABLE_RETRY_MS, changeOf, type NodeAction, type Observation, type StepResult } from './step.js';
+import { UNAVAILABLE_RETRY_MS, type NodeAction, type Observation, type StepResult } from './step.js';
+import { gateChanges } from './gate.js';
+import { summarize } from './summary.js';
 
 export type { NodeAction };
 
@@ -60,7 +62,8 @@ export interface NodeDecision {
   requeueAfterMs?: number;
 }
 
-const NON_BLOCKING_REASONS = new Set(['VoterLimitReached']);
+/** Each service's step for the node, in the contract's order; undefined where the record asks nothing of it. */
+export type ServiceSteps = Record<Service, StepResult<object> | undefined>;
 
 /**
  * What should happen to one node now, and what its status says: a pure
@@ -70,42 +73,57 @@ const NON_BLOCKING_REASONS = new Set(['VoterLimitReached']);
  * same service is in flight.
  */
 export function decideNode(input: NodeInputs): NodeDecision {
-  const { desired, previous, now } = input;
+  const held = heldStatus(input);
+  if (held !== undefined) return held;
+  const gated = gateChanges(input, serviceSteps(input));
+  return summarize(input, gated);
+}
+
+/**
+ * A status that stands as it is: Failed is terminal for a generation; while
+ * Chainfire (which holds the status records too) cannot be listed, or a Ready
+ * node's other services cannot be seen for a moment, the status is kept rather
+ * than flapped; two records claiming one raft address are a Conflict.
+ */
+function heldStatus(input: NodeInputs): NodeDecision | undefined {
+  const { desired, previous } = input;
   const generation = desired.metadata.generation ?? 0;
   const spec = desired.spec;
-  const policy = input.policy ?? DEFAULT_POLICY;
-  const removing = spec.state === 'Absent';
-
-  // Failed is terminal for a generation: only a new spec generation retries.
   if (previous?.phase === 'Failed' && previous.observedGeneration === generation) {
     return { status: withoutStamp(previous) };
   }
-  const flaredbObs = input.flaredb ?? { notConfigured: true };
-  const iamObs = input.iam ?? { notConfigured: true };
-  // Chainfire holds the status records too: when its members cannot be listed,
-  // keep what the status says rather than flap it, and look again soon. The same
-  // for a Ready node whose other services cannot be seen for a moment.
-  const unseen = (requested: unknown, obs: object) => requested !== undefined && 'unavailable' in obs;
+  const unseen = (requested: unknown, obs: object | undefined) => requested !== undefined && obs !== undefined && 'unavailable' in obs;
   if (previous !== undefined && previous.observedGeneration === generation) {
     const chainfireUnseen = unseen(spec.chainfire, input.chainfire);
-    const otherUnseen = unseen(spec.flaredb, flaredbObs) || unseen(spec.iam, iamObs);
+    const otherUnseen = unseen(spec.flaredb, input.flaredb) || unseen(spec.iam, input.iam);
     if (chainfireUnseen || (otherUnseen && previous.phase === 'Ready')) {
       return { status: withoutStamp(previous), requeueAfterMs: UNAVAILABLE_RETRY_MS };
     }
   }
-  if (!removing && input.addressConflicts !== undefined && input.addressConflicts.length > 0) {
+  if (spec.state !== 'Absent' && input.addressConflicts !== undefined && input.addressConflicts.length > 0) {
     return conflictDecision(input, generation);
   }
+  return undefined;
+}
 
+/** Each service's own decision: joining Chainfire, FlareDB, then IAM; removing in the reverse order. */
+function serviceSteps(input: NodeInputs): ServiceSteps {
+  const { desired, previous, now } = input;
+  const generation = desired.metadata.generation ?? 0;
+  const spec = desired.spec;
+  const removing = spec.state === 'Absent';
+  const flaredbObs = input.flaredb ?? { notConfigured: true };
+  const iamObs = input.iam ?? { notConfigured: true };
+  const sameGeneration = previous?.observedGeneration === generation ? previous : undefined;
   const failedFor = (service: Service) =>
     input.actionFailed !== undefined && input.failedService === service ? { actionFailed: input.actionFailed } : {};
-  const chainfireRaw = decideChainfire({
+  const chainfire = decideChainfire({
     node: input.node,
     spec,
     previous,
     agentPresent: input.agent !== undefined,
     observed: input.chainfire,
-    policy,
+    policy: input.policy ?? DEFAULT_POLICY,
     now,
     ...(input.operations?.chainfire ? { operation: input.operations.chainfire } : {}),
     ...(input.chainfireHealth ? { health: input.chainfireHealth } : {}),
@@ -114,148 +132,23 @@ export function decideNode(input: NodeInputs): NodeDecision {
     ...(input.promoteRefused ? { promoteRefused: input.promoteRefused } : {}),
     ...failedFor('chainfire'),
   });
-  const chainfireReady = chainfireRaw === undefined || chainfireRaw.condition.status === 'True' || chainfireRaw.settled === true;
-  const flaredbRaw = keepWhileUnseen(
-    decideFlareDB({ node: input.node, spec, agent: input.agent, chainfireReady, observed: flaredbObs, ...failedFor('flaredb') }),
-    flaredbObs,
-    previous?.observedGeneration === generation ? previous : undefined,
-    'FlareDBMember',
-    previous?.flaredb,
-  );
-  const flaredbDone = flaredbRaw === undefined || flaredbRaw.settled === true;
-  const iamRaw = keepWhileUnseen(decideIAM({
-    node: input.node,
-    spec,
-    waitingFor: removing
-      ? flaredbDone ? undefined : 'FlareDB'
-      : !chainfireReady ? 'Chainfire' : flaredbDone ? undefined : 'FlareDB',
-    iamBootstrapped: input.iamBootstrapped ?? false,
-    observed: iamObs,
-    ...failedFor('iam'),
-  }), iamObs, previous?.observedGeneration === generation ? previous : undefined, 'IAMRegistered', previous?.iam);
-  const iamDone = iamRaw === undefined || iamRaw.settled === true;
-
+  const chainfireReady = chainfire === undefined || chainfire.condition.status === 'True' || chainfire.settled === true;
+  const flaredbStep = decideFlareDB({ node: input.node, spec, agent: input.agent, chainfireReady, observed: flaredbObs, ...failedFor('flaredb') });
+  const flaredb = keepWhileUnseen(flaredbStep, flaredbObs, sameGeneration, 'FlareDBMember', previous?.flaredb);
+  const flaredbDone = flaredb === undefined || flaredb.settled === true;
+  const waitingFor = removing ? (flaredbDone ? undefined : 'FlareDB') : !chainfireReady ? 'Chainfire' : flaredbDone ? undefined : 'FlareDB';
+  const iamStep = decideIAM({ node: input.node, spec, waitingFor, iamBootstrapped: input.iamBootstrapped ?? false, observed: iamObs, ...failedFor('iam') });
+  const iam = keepWhileUnseen(iamStep, iamObs, sameGeneration, 'IAMRegistered', previous?.iam);
+  const iamDone = iam === undefined || iam.settled === true;
   // Removal runs in the reverse order: FlareDB, IAM, then Chainfire.
-  let chainfire = chainfireRaw;
   if (removing && chainfire !== undefined && !chainfire.settled && !(flaredbDone && iamDone)) {
-    const { action: _later, ...rest } = chainfire;
-    chainfire = {
-      ...rest,
+    const later: StepResult<object> = {
+      ...withoutAction(chainfire),
       condition: { ...chainfire.condition, reason: 'WaitingForOtherServices', message: 'Chainfire removal follows FlareDB removal and IAM deregistration' },
     };
+    return { chainfire: later, flaredb, iam };
   }
-
-  const named: Array<[Service, StepResult<object> | undefined]> = [
-    ['chainfire', chainfire],
-    ['flaredb', flaredbRaw],
-    ['iam', iamRaw],
-  ];
-  const steps: Array<[Service, StepResult<object>]> = named.filter((e): e is [Service, StepResult<object>] => e[1] !== undefined);
-  const order: Service[] = removing ? ['flaredb', 'iam', 'chainfire'] : ['chainfire', 'flaredb', 'iam'];
-
-  // One action per reconcile, in the order of the change, gated on pause and on other nodes' changes.
-  let action: NodeAction | undefined;
-  const operations: OperationChange[] = [];
-  for (const service of order) {
-    const entry = steps.find(([s]) => s === service);
-    if (entry === undefined) continue;
-    const [, step] = entry;
-    const op = input.operations?.[service];
-    const mine = op?.node === input.node;
-    if (step.action === undefined) {
-      // The node's own change ends when its goal is reached, and also when
-      // nothing of it is under way (the service is seen, and no learner of this
-      // node is joining): a record left by a crash or a vanished agent must not
-      // block every other node.
-      const seen = service === 'chainfire' ? 'members' in input.chainfire : service === 'flaredb' ? 'members' in flaredbObs : 'members' in iamObs;
-      const learnerJoining = service === 'chainfire' && (step.block as { role?: string }).role === 'learner';
-      if (mine && (step.settled || (seen && !learnerJoining))) operations.push({ service, finish: true });
-      continue;
-    }
-    if (action !== undefined) {
-      entry[1] = withoutAction(step);
-      continue;
-    }
-    if (policy.paused) {
-      entry[1] = { ...withoutAction(step), condition: { ...step.condition, status: step.condition.status === 'True' ? 'True' : 'False', reason: 'Paused', message: `membership changes are paused (membershipctl resume); next: ${step.condition.message}` } };
-      continue;
-    }
-    // IAM registrations are not Raft membership: each is one idempotent call that
-    // changes no quorum, so they run side by side and are not recorded in
-    // operations/iam. Chainfire and FlareDB changes stay one at a time.
-    if (service === 'iam') {
-      action = step.action;
-      continue;
-    }
-    if (op !== undefined && !mine) {
-      entry[1] = {
-        ...withoutAction(step),
-        condition: {
-          ...step.condition,
-          reason: 'WaitingForOtherChange',
-          // Stable while it waits: naming the change in flight would rewrite every waiting
-          // status each time a change ends. `membershipctl describe` shows which one it is.
-          message: `waiting for the ${NAMES[service]} change in flight (operations/${service}); one change at a time`,
-        },
-        requeueAfterMs: OTHER_CHANGE_POLL_MS,
-      };
-      continue;
-    }
-    action = step.action;
-    const change = changeOf(step.action);
-    // Every action first (re)records its change with a compare-and-swap on the
-    // record as read: a stale read of the node's own record cannot act unguarded.
-    // Adding a learner starts its clock afresh (the start timeout counts from it).
-    operations.push({ service, start: change, fresh: !mine || op?.change !== change || step.action.kind === 'addLearner' });
-    if (step.finishOperation) operations.push({ service, finish: true });
-  }
-
-  const final = steps.map(([, s]) => s);
-  const serviceConditions = final.map((s) => s.condition);
-  const blocking = serviceConditions.find((c) => c.status !== 'True' && !NON_BLOCKING_REASONS.has(c.reason));
-  const allSettled = final.every((s) => s.settled);
-  const drafts: ConditionDraft[] = [];
-  if (!spec.bootstrap && !removing) drafts.push(agentCondition(input.agent !== undefined, blocking === undefined, input.node));
-  drafts.push(...serviceConditions);
-  if (removing) {
-    drafts.push(
-      allSettled
-        ? { type: 'Ready', status: 'False', reason: 'Removed', message: `${input.node} is no longer a member of any service` }
-        : { type: 'Ready', status: 'False', reason: 'Removing', message: removalProgress(named) },
-    );
-  } else {
-    drafts.push(
-      blocking === undefined
-        ? { type: 'Ready', status: 'True', reason: 'Joined', message: readyMessage(final) }
-        : { type: 'Ready', status: 'False', reason: blocking.reason, message: `${blocking.type}: ${blocking.message}` },
-    );
-  }
-
-  const terminal = final.some((s) => s.terminal);
-  const phase: Phase = removing
-    ? allSettled ? 'Removed' : 'Removing'
-    : terminal
-      ? 'Failed'
-      : blocking === undefined
-        ? 'Ready'
-        : final.some((s) => s.progressed) || previous?.phase === 'Joining'
-          ? 'Joining'
-          : 'Pending';
-
-  const status: NodeDecision['status'] = {
-    observedGeneration: generation,
-    phase,
-    conditions: stampConditions(drafts, previous?.conditions, generation, now),
-    chainfire: (chainfire?.block as StatusBody['chainfire'] | undefined) ?? {},
-    flaredb: (flaredbRaw?.block as Record<string, unknown> | undefined) ?? {},
-    iam: (iamRaw?.block as Record<string, unknown> | undefined) ?? {},
-  };
-  const decision: NodeDecision = { status };
-  if (action && !terminal) decision.action = action;
-  if (operations.length > 0 && !terminal) decision.operations = operations;
-  const waits = final.map((s) => s.requeueAfterMs).filter((n): n is number => n !== undefined);
-  if (waits.length > 0) decision.requeueAfterMs = Math.min(...waits);
-  return decision;
+  return { chainfire, flaredb, iam };
 }
 
 /**
@@ -282,7 +175,7 @@ function keepWhileUnseen(
   };
 }
 
-function withoutAction<B>(step: StepResult<B>): StepResult<B> {
+export function withoutAction<B>(step: StepResult<B>): StepResult<B> {
   const { action: _dropped, finishOperation: _f, ...rest } = step;
   return rest;
 }
@@ -309,30 +202,9 @@ function conflictDecision(input: NodeInputs, generation: number): NodeDecision {
   };
 }
 
-function removalProgress(named: Array<[Service, StepResult<object> | undefined]>): string {
-  const left = named.filter(([, s]) => s !== undefined && !s.settled).map(([svc]) => svc);
-  return left.length === 0 ? 'removed' : `still a member of ${left.join(', ')}`;
-}
 
-function agentCondition(present: boolean, allMember: boolean, node: string): ConditionDraft {
-  if (present) return { type: 'AgentReady', status: 'True', reason: 'Reporting', message: `${node}'s first-boot agent is reporting` };
-  if (allMember) {
-    return {
-      type: 'AgentReady',
-      status: 'True',
-      reason: 'NotRequired',
-      message: 'the node is a member of every requested service; the agent is no longer needed',
-    };
-  }
-  return { type: 'AgentReady', status: 'False', reason: 'WaitingForAgent', message: `waiting for ${node}'s first-boot agent to report` };
-}
 
-const NAMES: Record<Service, string> = { chainfire: 'Chainfire', flaredb: 'FlareDB', iam: 'IAM' };
 
-function readyMessage(steps: StepResult<object>[]): string {
-  if (steps.length === 0) return 'no service membership requested';
-  return `member of ${steps.map((s) => s.condition.type.replace(/Member$|Registered$/, '')).join(', ')}`;
-}
 
 /** A status for a desired record that could not be read: nothing else is done for it. */
 export function invalidSpecStatus(

@@ -46,15 +46,7 @@ function decide(input: FlareDBStepInput): StepResult | undefined {
     };
   }
   const byId = observed.members.find((m) => m.id === node);
-  if (spec.state === 'Absent') {
-    if (byId === undefined) return { condition: cond('False', 'Removed', `${node} is not a FlareDB member`), block: {}, progressed: true, settled: true };
-    return {
-      condition: cond('False', 'Removing', `removing ${node} from FlareDB`),
-      block: { memberId: node, raftAddr: byId.raftAddr },
-      action: { service: 'flaredb', kind: 'removeFlareDBMember', id: node },
-      progressed: true,
-    };
-  }
+  if (spec.state === 'Absent') return decideRemoval(node, byId);
   const byAddr = observed.members.find((m) => m.raftAddr === want.raftAddr && m.id !== node);
   if (byAddr !== undefined) {
     return conflict(
@@ -104,6 +96,16 @@ function decide(input: FlareDBStepInput): StepResult | undefined {
     condition: cond('False', 'AddingMember', `adding ${node} to FlareDB with raft address ${want.raftAddr}`),
     block: {},
     action: { service: 'flaredb', kind: 'addMember', id: node, raftAddr: want.raftAddr },
+    progressed: true,
+  };
+}
+
+function decideRemoval(node: string, byId: FlareDBMember | undefined): StepResult {
+  if (byId === undefined) return { condition: cond('False', 'Removed', `${node} is not a FlareDB member`), block: {}, progressed: true, settled: true };
+  return {
+    condition: cond('False', 'Removing', `removing ${node} from FlareDB`),
+    block: { memberId: node, raftAddr: byId.raftAddr },
+    action: { service: 'flaredb', kind: 'removeFlareDBMember', id: node },
     progressed: true,
   };
 }
