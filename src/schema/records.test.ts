@@ -8,7 +8,7 @@ import { agentReport } from './agent-report.js';
 import { contractSpec, membership } from '../../test/support/node-records.js';
 
 // The examples in CONTRACT.md, verbatim: operators copy them, so they must parse.
-// The NodeMembership example is node04's record with contractSpec() (../reconcile/test-records.ts).
+// The NodeMembership example is node04's record with contractSpec() (test/support/node-records.ts).
 const contractNodeMembership = membership(contractSpec());
 
 const contractStatus = {
