@@ -92,7 +92,6 @@ export class ControllerNodePorts {
     return {
       identity: leadership.identity,
       term: leadership.term,
-      signal: leadership.signal,
       assertLeader: () => {
         if (!leadership.isLeader()) throw new MembershipError('NOT_LEADER', `term ${leadership.term} has ended; not acting`);
       },
@@ -120,12 +119,12 @@ export class ControllerNodePorts {
     const { log } = this.deps;
     switch (action.kind) {
       case 'addMember': {
-        const outcome = await this.aroundFlareDB(() => this.deps.flaredb!.addMember(action.id, action.raftAddr, signal));
+        const outcome = await invalidatingAround(this.flaredbMembers, () => this.deps.flaredb!.addMember(action.id, action.raftAddr, signal));
         log.info({ node, service: 'flaredb', raftAddr: action.raftAddr, outcome }, 'added FlareDB member');
         return undefined;
       }
       case 'removeFlareDBMember': {
-        const outcome = await this.aroundFlareDB(() => this.deps.flaredb!.removeMember(action.id, signal));
+        const outcome = await invalidatingAround(this.flaredbMembers, () => this.deps.flaredb!.removeMember(action.id, signal));
         log.info({ node, service: 'flaredb', outcome }, 'removed FlareDB member');
         return undefined;
       }
@@ -135,9 +134,7 @@ export class ControllerNodePorts {
         log.info({ node, service: 'iam' }, 'registered node with IAM');
         return undefined;
       case 'deregisterNode': {
-        this.iamNodes?.invalidate();
-        const outcome = await this.deps.iam!.deregisterNode(action.id, signal);
-        this.iamNodes?.invalidate();
+        const outcome = await invalidatingAround(this.iamNodes, () => this.deps.iam!.deregisterNode(action.id, signal));
         log.info({ node, service: 'iam', outcome }, 'deregistered node from IAM');
         return undefined;
       }
@@ -179,15 +176,6 @@ export class ControllerNodePorts {
     }
   }
 
-  private async aroundFlareDB<T>(call: () => Promise<T>): Promise<T> {
-    this.flaredbMembers?.invalidate();
-    try {
-      return await call();
-    } finally {
-      this.flaredbMembers?.invalidate();
-    }
-  }
-
   /** Asks a service for its members afresh (filling the shared list): the probe of ServiceRecovery. */
   async probe(service: Service, signal?: AbortSignal): Promise<void> {
     if (service === 'chainfire') await this.deps.chainfire.listMembers(true);
@@ -200,5 +188,15 @@ export class ControllerNodePorts {
     this.flaredbMembers?.invalidate();
     this.iamNodes?.invalidate();
     this.deps.chainfire.invalidate();
+  }
+}
+
+/** A change of the service's members: its shared list is dropped before and after, whatever the outcome. */
+async function invalidatingAround<T>(list: { invalidate(): void } | undefined, call: () => Promise<T>): Promise<T> {
+  list?.invalidate();
+  try {
+    return await call();
+  } finally {
+    list?.invalidate();
   }
 }

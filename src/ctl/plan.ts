@@ -85,7 +85,7 @@ interface PlanSources {
   log: Logger;
 }
 
-/** The read port of `membershipctl plan`: the records as read once, the services asked directly. */
+/** The read port of `membershipctl plan`: the records as read once, each service asked once for all nodes (one snapshot). */
 async function planReader(src: PlanSources): Promise<ReadPort> {
   const { client, keys, views, flaredb, iam } = src;
   const byNode = new Map(views.map((v) => [v.node, v]));
@@ -106,13 +106,19 @@ async function planReader(src: PlanSources): Promise<ReadPort> {
     policy: () => policy,
     iamBootstrapped: () => iamBootstrapped,
     chainfire: {
-      members: (fresh) => chainfire.listMembers(fresh),
-      health: (members) => chainfire.health(members),
-      leaderId: () => chainfire.leaderId(),
+      members: once(() => chainfire.listMembers(true)),
+      health: once((members) => chainfire.health(members)),
+      leaderId: once(() => chainfire.leaderId()),
     },
-    flaredb: flaredb && { list: () => flaredb.listMembers() },
-    iam: iam && { list: () => iam.listNodes() },
+    flaredb: flaredb && { list: once(() => flaredb.listMembers()) },
+    iam: iam && { list: once(() => iam.listNodes()) },
   };
+}
+
+/** The first call's promise, for every call (a failure too: every node then sees the service unavailable). */
+function once<A extends unknown[], T>(f: (...args: A) => Promise<T>): (...args: A) => Promise<T> {
+  let first: Promise<T> | undefined;
+  return (...args) => (first ??= f(...args));
 }
 
 async function readOperations(client: Etcd3, keys: KeyLayout): Promise<OperationsInFlight> {

@@ -7,7 +7,7 @@ import { decideChainfire, type ChainfireObservation, type PromoteRefused } from 
 import { stampConditions, type ConditionDraft } from './conditions.js';
 import { decideFlareDB } from './flaredb-step.js';
 import { decideIAM } from './iam-step.js';
-import { UNAVAILABLE_RETRY_MS, type NodeAction, type Observation, type StepResult } from './step.js';
+import { UNAVAILABLE_RETRY_MS, withoutAction, type NodeAction, type Observation, type StepResult } from './step.js';
 import { gateChanges } from './gate.js';
 import { summarize } from './summary.js';
 
@@ -175,11 +175,6 @@ function keepWhileUnseen(
   };
 }
 
-export function withoutAction<B>(step: StepResult<B>): StepResult<B> {
-  const { action: _dropped, finishOperation: _f, ...rest } = step;
-  return rest;
-}
-
 function conflictDecision(input: NodeInputs, generation: number): NodeDecision {
   const others = input.addressConflicts!.join(', ');
   const drafts: ConditionDraft[] = [
@@ -201,10 +196,6 @@ function conflictDecision(input: NodeInputs, generation: number): NodeDecision {
     },
   };
 }
-
-
-
-
 
 /** A status for a desired record that could not be read: nothing else is done for it. */
 export function invalidSpecStatus(

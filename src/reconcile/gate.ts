@@ -6,8 +6,8 @@
  */
 import type { Service } from '../schema/agent-report.js';
 import { DEFAULT_POLICY } from '../schema/operation.js';
-import { withoutAction, type NodeInputs, type OperationChange, type ServiceSteps } from './decide.js';
-import { OTHER_CHANGE_POLL_MS, changeOf, type NodeAction, type StepResult } from './step.js';
+import type { NodeInputs, OperationChange, ServiceSteps } from './decide.js';
+import { OTHER_CHANGE_POLL_MS, changeOf, withoutAction, type NodeAction, type StepResult } from './step.js';
 
 export interface Gated {
   /** the steps as gated: a step held back has no action and says why */

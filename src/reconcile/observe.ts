@@ -15,6 +15,8 @@ import type { Observation } from './step.js';
 /** A node's own records, read once per reconcile. */
 export interface NodeRecords {
   node: string;
+  /** the reconcile's one reading of the clock: every decision and record of it uses this time */
+  now: Date;
   desired: NodeMembership;
   /** the desired record's mod revision: the generation the status describes */
   generation: number;
@@ -41,6 +43,7 @@ export function readNode(node: string, read: ReadPort): NodeRead {
     kind: 'valid',
     records: {
       node,
+      now: read.now(),
       desired: desired.value,
       generation: desired.modRevision,
       ...(previous ? { previous } : {}),
@@ -72,7 +75,7 @@ export async function observeNode(records: NodeRecords, read: ReadPort, opts: Ob
     desired,
     ...(records.previous ? { previous: records.previous } : {}),
     ...(records.agent ? { agent: records.agent } : {}),
-    now: read.now(),
+    now: records.now,
     chainfire,
     ...(removing ? { chainfireHealth: await read.chainfire.health(seen) } : {}),
     ...(leaderId !== undefined ? { chainfireLeaderId: leaderId } : {}),

@@ -79,15 +79,13 @@ export interface WritePort {
   /** who writes: the startedBy of a recorded change */
   identity: string;
   term: number;
-  /** aborts when the term ends */
-  signal: AbortSignal;
   /** throws MembershipError NOT_LEADER once the term has ended */
   assertLeader(): void;
   /** records operations/<service> if it still has `expectedModRevision` (0: absent); returns the new mod revision */
   putOperation(service: Service, op: MembershipOperation, expectedModRevision: number): Promise<number>;
   /** deletes operations/<service> only while it still has `modRevision` */
   deleteOperation(service: Service, modRevision: number): Promise<void>;
-  /** writes status/<node> only while desired/<node> still has `generation`; returns the status's mod revision */
+  /** writes status/<node> only while desired/<node> still has `generation` */
   putStatus(node: string, status: StatusBody, generation: number): Promise<void>;
   /**
    * Carries out one action through the service's driver. A promote etcd
@@ -104,6 +102,6 @@ export interface WritePort {
 export interface ReconcilePorts {
   read: ReadPort;
   write: WritePort;
-  /** every decision the reconcile makes (the first, the one after its action, the one after a failure), for tracing */
-  onDecision?: (node: string, decision: NodeDecision) => void;
+  /** every decision the reconcile makes, for tracing: the first, the one after its action, the one after a failed action */
+  onDecision?: (node: string, decision: NodeDecision, when: 'first' | 'after-action' | 'after-failure') => void;
 }

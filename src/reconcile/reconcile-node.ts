@@ -63,7 +63,7 @@ export async function reconcileNode(node: string, ports: ReconcilePorts): Promis
   // What this reconcile itself records or ends, on top of what the watch has delivered so far.
   const inFlight: OperationsInFlight = { ...read.operations() };
   let seen = await observeNode(records, read, { fresh: NONE, operations: inFlight });
-  let decision = decided(node, seen, ports);
+  let decision = decided(node, seen, 'first', ports);
   if (decision.action !== undefined) {
     const outcome = await carryOut(records, decision, decision.action, inFlight, ports);
     if ('result' in outcome) return outcome.result;
@@ -91,7 +91,7 @@ async function carryOut(
   const changes = first.operations ?? [];
   for (const change of changes) {
     if (change.start === undefined) continue;
-    await startChange(records.node, change, inFlight, ports);
+    await startChange(records.node, records.now, change, inFlight, ports);
     write.failpoint('after-operation-recorded');
   }
   let refused: PromoteRefused | undefined;
@@ -107,7 +107,7 @@ async function carryOut(
   // The controller's own registration is already in IAM's shared list: no full list of IAM per join.
   const fresh = action.kind === 'registerNode' ? new Set<Service>(['chainfire', 'flaredb']) : ALL;
   const seen = await observeNode(records, read, { fresh, operations: inFlight });
-  const decision = decided(records.node, { ...seen, ...(refused ? { promoteRefused: refused } : {}) }, ports);
+  const decision = decided(records.node, { ...seen, ...(refused ? { promoteRefused: refused } : {}) }, 'after-action', ports);
   // A decision that still holds an action makes it at the next look, its changes with it.
   return { seen, decision: decision.action === undefined ? decision : { ...decision, operations: [] } };
 }
@@ -127,7 +127,7 @@ async function actionFailed(
   const busy = isMembershipError(err, 'BUSY');
   if (!busy && !isMembershipError(err, 'UNAVAILABLE') && !isMembershipError(err, 'SERVICE_ERROR')) throw err;
   const seen = await observeNode(records, ports.read, { fresh: ALL, operations: inFlight });
-  const failed = decided(records.node, { ...seen, actionFailed: errorMessage(err), failedService: action.service }, ports);
+  const failed = decided(records.node, { ...seen, actionFailed: errorMessage(err), failedService: action.service }, 'after-failure', ports);
   await writeStatus(records.node, failed.status, records.generation, ports);
   if (!busy) throw err;
   ports.read.log.info(
@@ -137,14 +137,14 @@ async function actionFailed(
   return { requeueAfterMs: BUSY_RETRY_MS };
 }
 
-function decided(node: string, inputs: NodeInputs, ports: ReconcilePorts): NodeDecision {
+function decided(node: string, inputs: NodeInputs, when: 'first' | 'after-action' | 'after-failure', ports: ReconcilePorts): NodeDecision {
   const decision = decideNode(inputs);
-  ports.onDecision?.(node, decision);
+  ports.onDecision?.(node, decision, when);
   return decision;
 }
 
 /** Records the change before it starts: a compare-and-swap, so two workers cannot both start one. */
-async function startChange(node: string, change: OperationChange, inFlight: OperationsInFlight, ports: ReconcilePorts): Promise<void> {
+async function startChange(node: string, now: Date, change: OperationChange, inFlight: OperationsInFlight, ports: ReconcilePorts): Promise<void> {
   const { read, write } = ports;
   const current = inFlight[change.service];
   const keepStart = !change.fresh && current?.op.node === node && current.op.change === change.start;
@@ -154,7 +154,7 @@ async function startChange(node: string, change: OperationChange, inFlight: Oper
     service: change.service,
     node,
     change: change.start!,
-    startedAt: keepStart ? current!.op.startedAt : read.now().toISOString(),
+    startedAt: keepStart ? current!.op.startedAt : now.toISOString(),
     startedBy: `${write.identity} (term ${write.term})`,
   };
   const modRevision = await write.putOperation(change.service, op, current?.modRevision ?? 0);

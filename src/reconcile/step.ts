@@ -84,3 +84,9 @@ export function withActionFailure<B>(result: StepResult<B> | undefined, failure:
     },
   };
 }
+
+/** The step as it stands when its action must wait. */
+export function withoutAction<B>(step: StepResult<B>): StepResult<B> {
+  const { action: _dropped, finishOperation: _f, ...rest } = step;
+  return rest;
+}

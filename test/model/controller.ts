@@ -17,6 +17,7 @@ import type { NodeAction } from '../../src/reconcile/step.js';
 import type { Service } from '../../src/schema/agent-report.js';
 import type { MembershipOperation } from '../../src/schema/operation.js';
 import type { StatusBody } from '../../src/schema/status.js';
+import type { NodeDecision } from '../../src/reconcile/decide.js';
 import { canonicalJson } from '../../src/store/records.js';
 import type { Prng } from './prng.js';
 import { ModelViolation, agentReportOf, desiredOf, readyReason, type ModelNode, type OperationRecords, type World } from './world.js';
@@ -35,7 +36,7 @@ export interface ControllerStats {
   promoteRefusals: number;
   failedActions: number;
   crashes: number;
-  /** how often each Ready/ChainfireMember reason was decided */
+  /** how often each Ready/ChainfireMember reason was decided (failed actions' decisions aside) */
   reasons: Map<string, number>;
 }
 
@@ -73,6 +74,8 @@ interface Reconcile {
   fault: MidReconcileFault | undefined;
   /** operations/ as this reconcile's cache shows it */
   view: OperationRecords;
+  /** that view was behind the world when the reconcile started */
+  stale: boolean;
   effect: ReconcileEffect;
   notes: string[];
 }
@@ -117,15 +120,18 @@ export class ControllerModel {
     const r: Reconcile = {
       node: this.world.node(name),
       fault,
-      view: this.operationsView(),
+      view: undefined as unknown as OperationRecords,
+      stale: false,
       effect: { acted: false, wroteStatus: false, operationsChanged: false },
       notes: [],
     };
+    r.view = this.operationsView();
+    r.stale = r.view !== this.world.operations;
     this.stats.reconciles += 1;
     const head = `${name}(${r.node.state})`;
-    const stale = r.view !== this.world.operations ? ' [stale operations cache]' : '';
+    const stale = r.stale ? ' [stale operations cache]' : '';
     try {
-      await reconcileNode(name, { read: this.reader(r.view), write: this.writer(r), onDecision: (_node, d) => this.countReasons(d.status) });
+      await reconcileNode(name, { read: this.reader(r.view), write: this.writer(r), onDecision: (_node, d, when) => this.decided(r, d, when) });
     } catch (err) {
       if (err instanceof Crash) {
         this.log(`${head} ${r.notes.join(' ')}: ${err.message}`);
@@ -196,7 +202,6 @@ export class ControllerModel {
     return {
       identity: 'model-controller',
       term: this.term,
-      signal: new AbortController().signal,
       assertLeader: () => undefined,
       putOperation: async (service, op, expected) => this.putOperation(r, service, op, expected),
       deleteOperation: async (service, modRevision) => this.deleteOperation(r, service, modRevision),
@@ -219,7 +224,7 @@ export class ControllerModel {
     const actual = w.operations[service];
     if (expected !== (actual?.modRevision ?? 0)) {
       const holder = actual === undefined ? 'nothing (it was deleted)' : `${actual.op.node}'s ${actual.op.change}`;
-      if (r.view === w.operations) throw new ModelViolation(`${name}: asked to record a ${service} ${op.change} over ${holder}`);
+      if (!r.stale) throw new ModelViolation(`${name}: asked to record a ${service} ${op.change} over ${holder}`);
       this.stats.refusedStarts += 1;
       r.notes.push(`(recording ${service}/${op.change} refused: operations/${service} holds ${holder}; its cache was behind)`);
       throw new MembershipError('CONFLICT', `operations/${service} changed since it was read`);
@@ -256,6 +261,22 @@ export class ControllerModel {
     r.effect.wroteStatus = true;
   }
 
+  /**
+   * Every decision: (4) none holds an action while paused; the first one's action is counted as decided (it may
+   * not be carried out: a crash, a refused record); reasons are counted except those of a failed action's
+   * decision (ServiceUnavailable there comes from the injected failure, not from a service that is down).
+   */
+  private decided(r: Reconcile, d: NodeDecision, when: 'first' | 'after-action' | 'after-failure'): void {
+    if (d.action !== undefined && this.world.policy.paused) {
+      throw new ModelViolation(`${r.node.name}: decided ${d.action.service}:${d.action.kind} while membership changes are paused`);
+    }
+    if (when === 'first' && d.action !== undefined) {
+      const label = `${d.action.service}:${d.action.kind}`;
+      this.stats.actions.set(label, (this.stats.actions.get(label) ?? 0) + 1);
+    }
+    if (when !== 'after-failure') this.countReasons(d.status);
+  }
+
   private countReasons(status: Pick<StatusBody, 'conditions'>): void {
     for (const c of status.conditions) {
       if (c.type === 'Ready' || c.type === 'ChainfireMember') this.stats.reasons.set(c.reason, (this.stats.reasons.get(c.reason) ?? 0) + 1);
@@ -266,17 +287,15 @@ export class ControllerModel {
   private act(r: Reconcile, action: NodeAction): PromoteRefused | undefined {
     const w = this.world;
     const { name } = r.node;
-    const label = `${action.service}:${action.kind}`;
     r.effect.acted = true;
     r.notes.push(actionLabel(action));
-    this.stats.actions.set(label, (this.stats.actions.get(label) ?? 0) + 1);
     // (4) nothing changes while paused
-    if (w.policy.paused) throw new ModelViolation(`${name}: decided ${label} while membership changes are paused`);
+    if (w.policy.paused) throw new ModelViolation(`${name}: ${action.service}:${action.kind} while membership changes are paused`);
     this.checkSerialized(r, action);
     if (r.fault === 'actionFails') throw new MembershipError('UNAVAILABLE', 'deadline exceeded');
     const outcome = w.apply(r.node, action);
     if (outcome.kind === 'failed') throw new MembershipError('UNAVAILABLE', outcome.error);
-    if (r.fault === 'actionLandsButFails') throw new MembershipError('UNAVAILABLE', 'deadline exceeded (the change landed)');
+    if (r.fault === 'actionLandsButFails' && outcome.kind === 'done') throw new MembershipError('UNAVAILABLE', 'deadline exceeded (the change landed)');
     if (outcome.kind === 'done') return undefined;
     this.stats.promoteRefusals += 1;
     r.notes.push('(refused: not in sync)');

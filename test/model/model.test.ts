@@ -1,13 +1,15 @@
 /*
- * decideNode against a model of Raft membership, over seeded random schedules.
+ * The controller's own reconcile (reconcileNode) against a model of Raft
+ * membership, over seeded random schedules.
  *
- * Each schedule (model/schedule.ts) is a cluster of three bootstrap nodes and one
+ * Each schedule (schedule.ts) is a cluster of three bootstrap nodes and one
  * to three joiners, a policy (minVoters 3 or lower, maxVoters above it, learner
  * timeouts, sometimes paused), and steps: each step may bring a fault, then the
- * controller model (model/controller.ts, NodeReconciler's sequence: observe,
- * decide, record the change by compare-and-swap, act, end the change, decide
- * again, write the status if it changed) reconciles one node picked at random,
- * as the work queue would. The world (model/world.ts) applies actions with
+ * controller reconciles one node picked at random, as the work queue would:
+ * reconcileNode itself (observe, decide, record the change by compare-and-swap,
+ * act, end the change, decide again, write the status if it changed), on ports
+ * that read and change the model world (controller.ts) and check the design's
+ * rules at every write and action. The world (world.ts) applies actions with
  * etcd's rules: one learner at most, promote only once the learner has started
  * and caught up, a removed voter leaves the voter set, moveLeader moves
  * leadership; FlareDB and IAM add and remove as their APIs do.
@@ -34,7 +36,7 @@
  *       (or VoterLimitReached with maxVoters voters); every Absent node is Removed and in no service
  *   L2  no operations record and no learner is left; deciding again changes nothing for any node
  *
- * Every violation fails the run. KnownIssue (model/world.ts) names the causes
+ * Every violation fails the run. KnownIssue (world.ts) names the causes
  * this model once diagnosed, so that a regression says which one came back;
  * MODEL_STRICT=0 ends such a schedule and lists it instead of failing.
  *
@@ -90,7 +92,7 @@ function merged(results: ScheduleResult[], pick: (r: ScheduleResult) => Map<stri
 
 const singleSeed = process.env.MODEL_SEED;
 
-describe('decideNode against a Raft-membership model', () => {
+describe('reconcileNode against a Raft-membership model', () => {
   if (singleSeed !== undefined) {
     it(`schedule of seed ${singleSeed}`, async (t) => {
       const r = await runSchedule(Number(singleSeed), OPTIONS);

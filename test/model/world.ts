@@ -75,8 +75,6 @@ export interface ModelNode {
   etcdBroken: boolean;
   /** status/<node> as last written by the controller (deep-frozen) */
   status?: StatusBody;
-  /** its canonical JSON without the controller stamp: what a new status is compared with before it is written */
-  statusJson?: string;
 }
 
 export interface EtcdMember {
