@@ -42,22 +42,19 @@ buildNpmPackage {
   inherit npmDepsHash;
   nodejs = nodejs_20;
 
-  # `npm run build` (tsc) writes dist/; package.json's "bin" entries become
-  # $out/bin/membership-controller, first-boot-agent and membershipctl.
-  npmBuildScript = "build";
+  # `npm run build:package` (prepack's build: tsconfig.build.json, into an
+  # empty dist/) compiles the programs without their tests. The install phase
+  # copies what `npm pack` lists (package.json's "files": dist/src, crds/,
+  # deploy/, docs/, README.md), so no test code is installed; --ignore-scripts
+  # keeps npm pack from running prepack's build a second time. package.json's
+  # "bin" entries become $out/bin/membership-controller, first-boot-agent and
+  # membershipctl.
+  npmBuildScript = "build:package";
+  npmPackFlags = [ "--ignore-scripts" ];
 
   # The test suite starts real etcd processes; it runs in CI (npm test), not
   # in the build sandbox.
   doCheck = false;
-
-  postInstall = ''
-    # Compiled tests are not part of the installed programs: the integration
-    # tests and bench (dist/test), and beside the code the unit tests
-    # (*.test.ts) and the records they share (test-*.ts).
-    pkg="$out/lib/node_modules/photoncloud-membership"
-    rm -rf "$pkg/dist/test"
-    find "$pkg/dist/src" -type f \( -name '*.test.js' -o -name '*.test.js.map' -o -name 'test-*.js' -o -name 'test-*.js.map' \) -delete
-  '';
 
   meta = {
     description = "Reconciling membership controller, first-boot agent and CLI for PhotonCloud (Chainfire, FlareDB, IAM)";

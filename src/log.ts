@@ -35,6 +35,8 @@ export interface LoggerOptions {
   base?: Record<string, unknown>;
   /** Write to this fd instead of stdout (1); the agent logs to stdout, the CLIs to stderr. */
   fd?: 1 | 2;
+  /** Write the lines here instead of to `fd` (a test reads them). */
+  destination?: DestinationStream;
   /** `json` (one object per line, the default) or `pretty` (one readable line per entry); default: `setLogFormat`'s */
   format?: LogFormat;
 }
@@ -63,15 +65,37 @@ export function logFormatFromArgv(argv: string[]): LogFormat {
 }
 
 /**
+ * Keys the logger writes on every line itself. A field of one of these names
+ * given at a call site or in a child's bindings is written under the key given
+ * here instead, so that no line carries a key twice (log search keeps only the
+ * last, and the program's name would be lost). `service` is the program (for
+ * the agent: the service its unit joins), bound once in createLogger's `base`;
+ * a `service` anywhere else names the service whose membership the line is
+ * about (`log.info({ node, service: 'flaredb' }, ...)`), as `memberService`.
+ */
+export const RENAMED_FIELDS: Readonly<Record<string, string>> = {
+  service: 'memberService',
+  level: 'levelField',
+  timestamp: 'timestampField',
+  message: 'messageField',
+};
+
+/**
  * One JSON object per line, shaped as the seed's first-boot logs:
- * `timestamp` (ISO-8601 with offset), `level` (DEBUG/INFO/WARN/ERROR), `message`.
+ * `timestamp` (ISO-8601 with offset), `level` (DEBUG/INFO/WARN/ERROR),
+ * `service` and `operation` (from `base` or a child's bindings), `message`,
+ * then the fields. No key appears twice on a line: a field named as one in
+ * RENAMED_FIELDS is renamed, and any other field given again (a child binding
+ * what its parent bound, a call site what the logger bound) replaces the
+ * earlier value.
  */
 export function createLogger(options: LoggerOptions = {}): Logger {
   const fd = options.fd ?? 1;
   const format = options.format ?? defaultFormat;
-  const destination: DestinationStream =
-    format === 'pretty' ? prettyDestination(fd, process.env.NO_COLOR === undefined && isatty(fd)) : pino.destination({ fd, sync: true });
-  return pino(
+  const out = options.destination ?? pino.destination({ fd, sync: true });
+  const color = options.destination === undefined && process.env.NO_COLOR === undefined && isatty(fd);
+  const destination = format === 'pretty' ? prettyDestination(out, color) : out;
+  const logger = pino(
     {
       level: options.level ?? 'info',
       base: options.base ?? {},
@@ -80,18 +104,94 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       formatters: {
         level: (label) => ({ level: LEVEL_NAMES[label] ?? label.toUpperCase() }),
       },
+      hooks: { logMethod: logWithoutClashes },
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
     },
     destination,
   );
+  // Children are made with Object.create(parent), so every descendant uses this child().
+  const pinoChild = logger.child;
+  logger.child = function (this: Logger, bindings: Record<string, unknown>, childOptions?: object) {
+    const renamed = renameReserved(bindings, true);
+    const child = pinoChild.call(this, renamed, childOptions);
+    // Bound again: the child's value replaces its parent's (parsing keeps the last).
+    if (Object.keys(renamed).some((k) => boundKeys(this).has(k))) setBoundJson(child, Object.entries(parseBound(boundJson(child))));
+    return child;
+  } as Logger['child'];
+  return logger;
+}
+
+// ---------------------------------------------------------------------------
+// One key per field
+
+const CHINDINGS = pino.symbols.chindingsSym;
+
+/** The fields a logger has bound (base and child bindings), as pino keeps them: `,"k":v,...`. */
+function boundJson(logger: object): string {
+  return ((logger as Record<symbol, unknown>)[CHINDINGS] as string | undefined) ?? '';
+}
+
+function setBoundJson(logger: object, entries: [string, unknown][]): void {
+  (logger as Record<symbol, unknown>)[CHINDINGS] = entries.map(([k, v]) => `,${JSON.stringify(k)}:${JSON.stringify(v)}`).join('');
+}
+
+function parseBound(json: string): Record<string, unknown> {
+  return json === '' ? {} : (JSON.parse(`{${json.slice(1)}}`) as Record<string, unknown>);
+}
+
+const boundKeysCache = new WeakMap<object, { json: string; keys: Set<string> }>();
+
+function boundKeys(logger: object): Set<string> {
+  const json = boundJson(logger);
+  const cached = boundKeysCache.get(logger);
+  if (cached?.json === json) return cached.keys;
+  const keys = new Set(Object.keys(parseBound(json)));
+  boundKeysCache.set(logger, { json, keys });
+  return keys;
+}
+
+/**
+ * The fields with each key of RENAMED_FIELDS under its new name, in the same
+ * order. `message` is the logger's only when a message is given besides the
+ * fields (pino takes a lone `{ message }` as the message).
+ */
+function renameReserved<T extends Record<string, unknown>>(fields: T, withMessage: boolean): T {
+  const clash = (k: string) => k in RENAMED_FIELDS && (k !== 'message' || withMessage);
+  if (!Object.keys(fields).some(clash)) return fields;
+  return Object.fromEntries(Object.entries(fields).map(([k, v]) => [clash(k) ? RENAMED_FIELDS[k]! : k, v])) as T;
+}
+
+function isFields(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Error);
+}
+
+/**
+ * pino's logMethod hook: renames the reserved fields of a call and, when the
+ * call gives a field the logger has bound, writes the line from a stand-in
+ * logger without that bound field, so that the call's value is the only one.
+ */
+function logWithoutClashes(this: Logger, args: unknown[], method: (...a: unknown[]) => void): void {
+  const [first, ...rest] = args;
+  if (!isFields(first)) {
+    method.apply(this, args);
+    return;
+  }
+  const fields = renameReserved(first, rest.length > 0);
+  const bound = boundKeys(this);
+  const given = Object.keys(fields).filter((k) => bound.has(k));
+  let target: object = this;
+  if (given.length > 0) {
+    target = Object.create(this) as object;
+    setBoundJson(target, Object.entries(parseBound(boundJson(this))).filter(([k]) => !given.includes(k)));
+  }
+  method.apply(target, [fields, ...rest]);
 }
 
 /**
  * Writes each JSON line pino produces as one readable line, through the same
  * synchronous destination as JSON (which retries a full pipe rather than failing).
  */
-function prettyDestination(fd: number, color: boolean): DestinationStream {
-  const out = pino.destination({ fd, sync: true });
+function prettyDestination(out: DestinationStream, color: boolean): DestinationStream {
   return {
     write(line: string) {
       for (const one of line.split('\n')) {

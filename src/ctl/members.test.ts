@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import type { ChainfireMember } from '../schema/members.js';
 import type { NodeMembership } from '../schema/node-membership.js';
 import { chainfireRows, flaredbRows, renderChainfireRows, renderFlareDBRows } from './members.js';
-import { desiredRecord } from './test-views.js';
+import { desiredRecord } from '../../test/support/ctl-records.js';
 
 const record = (node: string, spec: Record<string, unknown>): NodeMembership => desiredRecord(node, { role: 'control-plane', ...spec }, 3).value!;
 const cf = (ip: string) => ({ chainfire: { raftAddr: `${ip}:2380`, clientUrl: `https://${ip}:2379` } });

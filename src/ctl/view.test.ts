@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { parse as parseYaml } from 'yaml';
-import { NOW, desiredRecord, joinInFlight, keys, sampleViews } from './test-views.js';
+import { NOW, desiredRecord, joinInFlight, keys, sampleViews } from '../../test/support/ctl-records.js';
 import { age, renderDescribe, renderNames, renderStructured, renderTable, renderViews, type NodeView } from './view.js';
 import { decodeDesired } from '../store/records.js';
 

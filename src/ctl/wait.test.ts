@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { MembershipError } from '../errors.js';
-import { NOW, cond, desiredRecord, sampleViews, statusRecord } from './test-views.js';
+import { NOW, cond, desiredRecord, sampleViews, statusRecord } from '../../test/support/ctl-records.js';
 import { ProgressLine, describeWaitFor, formatDuration, judge, lastSeenBlock, parseWaitFor } from './wait.js';
 
 describe('wait --for', () => {

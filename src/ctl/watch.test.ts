@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { NOW, cond, sampleViews, statusRecord } from './test-views.js';
+import { NOW, cond, sampleViews, statusRecord } from '../../test/support/ctl-records.js';
 import { WatchPrinter } from './watch.js';
 import type { NodeView } from './view.js';
 

@@ -3,23 +3,21 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { isMembershipError, MembershipError } from '../errors.js';
 import { API_VERSION } from './common.js';
 import { nodeMembership, type NodeMembershipInput } from './node-membership.js';
 import { clusterConfigToMembership, loadClusterConfig, parseClusterConfig, type ClusterConfig } from './cluster-config.js';
-import { INVALID_VARIANTS, Replace, type JsonObject } from './cluster-config-fixtures/invalid-variants.js';
+import { INVALID_VARIANTS, Replace, type JsonObject } from '../../test/fixtures/cluster-config/invalid-variants.js';
+import { clusterConfigFixture, type ClusterConfigFixture } from '../../test/fixtures/cluster-config/files.js';
 import { contractSpec } from '../../test/support/node-records.js';
 
-// tsc copies no JSON into dist/, so the fixtures are read from the source tree.
-const FIXTURES = fileURLToPath(new URL('../../../src/schema/cluster-config-fixtures/', import.meta.url));
 const SOURCE = 'cluster-config.json';
 
-async function fixtureText(name: string): Promise<string> {
-  return readFile(join(FIXTURES, `cluster-config-${name}.json`), 'utf8');
+async function fixtureText(name: ClusterConfigFixture): Promise<string> {
+  return readFile(clusterConfigFixture(name), 'utf8');
 }
 
-async function fixture(name: string): Promise<JsonObject> {
+async function fixture(name: ClusterConfigFixture): Promise<JsonObject> {
   return JSON.parse(await fixtureText(name)) as JsonObject;
 }
 

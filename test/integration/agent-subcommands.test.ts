@@ -2,15 +2,14 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { INVALID_VARIANTS, Replace, type JsonObject } from '../../src/schema/cluster-config-fixtures/invalid-variants.js';
+import { INVALID_VARIANTS, Replace, type JsonObject } from '../fixtures/cluster-config/invalid-variants.js';
+import { clusterConfigFixture } from '../fixtures/cluster-config/files.js';
 import { FlareDBSimulator } from '../support/flaredb-simulator.js';
 import { IAMSimulator } from '../support/iam-simulator.js';
 import { binPath, runProcess } from '../support/processes.js';
 import { tempDir, writeJson } from '../support/fixtures.js';
 
 const agentBin = binPath('first-boot-agent');
-const FIXTURES = fileURLToPath(new URL('../../../src/schema/cluster-config-fixtures/', import.meta.url));
 
 function agent(args: string[], timeoutMs = 60_000) {
   return runProcess(process.execPath, [agentBin, ...args], { timeoutMs });
@@ -34,7 +33,7 @@ async function pool<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>
 describe('first-boot-agent: every invalid cluster-config.json exits 78 naming the field', () => {
   it(`rejects all ${INVALID_VARIANTS.length} invalid variants of the seed's bootstrap config`, async () => {
     assert.ok(INVALID_VARIANTS.length >= 30);
-    const base = JSON.parse(await readFile(join(FIXTURES, 'cluster-config-bootstrap.json'), 'utf8')) as JsonObject;
+    const base = JSON.parse(await readFile(clusterConfigFixture('bootstrap'), 'utf8')) as JsonObject;
     const dir = await tempDir('agent-invalid-');
     const results = await pool(INVALID_VARIANTS, 4, async ([description, mutate, path], ) => {
       const copy = structuredClone(base);

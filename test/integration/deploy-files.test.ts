@@ -10,6 +10,7 @@ import { parseControllerConfig } from '../../src/controller/config.js';
 import { binPath, controllerNodeOptions, runProcess } from '../support/processes.js';
 import { DEFAULT_WORKERS } from '../../src/controller/controller.js';
 import { tempDir } from '../support/fixtures.js';
+import { copyCheckout, npm, packedFiles } from '../support/package.js';
 
 // binPath is <root>/dist/src/bin/<name>.js
 const root = dirname(dirname(dirname(dirname(binPath('membershipctl')))));
@@ -151,7 +152,8 @@ let
   pinned = import ${JSON.stringify(join(NIX_DIR, 'package.nix'))} { inherit lib; buildNpmPackage = a: a; nodejs_20 = "nodejs-20"; npmDepsHash = "sha256-pinned"; };
 in {
   package = {
-    inherit (package) pname version npmDepsHash npmBuildScript doCheck postInstall;
+    inherit (package) pname version npmDepsHash npmBuildScript npmPackFlags doCheck;
+    postInstall = package.postInstall or "";
     pinnedHash = pinned.npmDepsHash;
     keeps = map (p: package.src.filter p "directory") [ "/x/src" "/x/node_modules" "/x/dist" "/x/.git" ];
   };
@@ -204,7 +206,10 @@ describe('deployment files: NixOS modules, package and systemd units', () => {
   let dir: string;
   let shimDir: string;
   let nixEval: {
-    package: { pname: string; version: string; npmDepsHash: string; npmBuildScript: string; doCheck: boolean; postInstall: string; pinnedHash: string; keeps: boolean[] };
+    package: {
+      pname: string; version: string; npmDepsHash: string; npmBuildScript: string; npmPackFlags: string[]; doCheck: boolean; postInstall: string;
+      pinnedHash: string; keeps: boolean[];
+    };
     firstBoot: Record<string, NixConfig>;
     controller: Record<string, NixConfig>;
   };
@@ -292,7 +297,8 @@ describe('deployment files: NixOS modules, package and systemd units', () => {
     assert.equal(nixEval.package.pname, 'photoncloud-membership');
     assert.equal(nixEval.package.npmDepsHash, 'sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=');
     assert.equal(nixEval.package.pinnedHash, 'sha256-pinned');
-    assert.equal(nixEval.package.npmBuildScript, 'build');
+    assert.equal(nixEval.package.npmBuildScript, 'build:package');
+    assert.deepEqual(nixEval.package.npmPackFlags, ['--ignore-scripts']);
     assert.deepEqual(nixEval.package.keeps, [true, false, false, false]);
 
     const { defaults, secured, noChainfireNoIam, disabled } = nixEval.firstBoot;
@@ -367,13 +373,27 @@ describe('deployment files: NixOS modules, package and systemd units', () => {
     }
   });
 
-  it('the package\'s postInstall leaves out the tests and nothing the programs load', async () => {
-    // npm's install layout under a fake $out, with the built dist/ and the dependencies.
+  it('the package\'s build and install phases install no test and every module the programs load', async () => {
+    // buildNpmPackage's phases over a copy of the checkout: npmBuildHook runs
+    // `npm run $npmBuildScript`; npmInstallHook copies each file that
+    // `npm pack --json --dry-run $npmPackFlags` lists into
+    // $out/lib/node_modules/<name> (then the dependencies), and runs postInstall.
+    const src = join(dir, 'install-src');
+    await mkdir(src);
+    await copyCheckout(src);
+    await npm(src, ['run', nixEval.package.npmBuildScript]);
+    const built = (await readdir(join(src, 'dist'), { recursive: true, withFileTypes: true }))
+      .filter((e) => e.isFile())
+      .map((e) => relative(join(src, 'dist'), join(e.parentPath, e.name)));
+    assert.ok(built.includes(join('src', 'bin', 'membership-controller.js')), 'the build script builds the programs');
+    assert.deepEqual(built.filter((f) => !f.startsWith('src/') || /\.test\.js$|\.map$/.test(f)), [], 'the build script builds no test');
+
     const out = join(dir, 'out');
     const pkg = join(out, 'lib', 'node_modules', 'photoncloud-membership');
-    await mkdir(pkg, { recursive: true });
-    await cp(join(root, 'dist'), join(pkg, 'dist'), { recursive: true });
-    await cp(join(root, 'package.json'), join(pkg, 'package.json'));
+    for (const file of await packedFiles(src, nixEval.package.npmPackFlags)) {
+      await mkdir(join(pkg, dirname(file)), { recursive: true });
+      await cp(join(src, file), join(pkg, file));
+    }
     await symlink(join(root, 'node_modules'), join(pkg, 'node_modules'));
     const r = await runProcess('bash', ['-euo', 'pipefail', '-c', nixEval.package.postInstall], { timeoutMs: 30_000, env: { ...process.env, out } });
     assert.equal(r.code, 0, r.stderr);
@@ -381,11 +401,12 @@ describe('deployment files: NixOS modules, package and systemd units', () => {
     const left = (await readdir(join(pkg, 'dist'), { recursive: true, withFileTypes: true }))
       .filter((e) => e.isFile())
       .map((e) => relative(join(pkg, 'dist'), join(e.parentPath, e.name)));
-    assert.ok(left.some((f) => f === join('src', 'bin', 'membership-controller.js')), 'the programs are kept');
-    assert.deepEqual(left.filter((f) => f.startsWith('test/') || /(\.test|\/test-[^/]*)\.js(\.map)?$/.test(f)), [], 'tests left in the package');
-    assert.ok((await readdir(join(root, 'dist', 'src', 'reconcile'))).includes('test-records.js'), 'the build has test-only modules to leave out');
+    assert.ok(left.some((f) => f === join('src', 'bin', 'membership-controller.js')), 'the programs are installed');
+    assert.deepEqual(left.filter((f) => f.startsWith('test/') || /(\.test|\/test-[^/]*)\.js(\.map)?$/.test(f)), [], 'tests in the package');
+    const top = await readdir(pkg);
+    for (const d of ['crds', 'deploy', 'docs']) assert.ok(top.includes(d), `${d}/ is installed`);
 
-    // Every module left loads (nothing imports what was removed), and each program answers --help.
+    // Every installed module loads (nothing imports what was left out), and each program answers --help.
     const modules = left.filter((f) => f.endsWith('.js') && !f.startsWith(join('src', 'bin')));
     const load = `for (const m of ${JSON.stringify(modules)}) await import('./dist/' + m);`;
     const imported = await runProcess(process.execPath, ['--input-type=module', '-e', load], { timeoutMs: 60_000, cwd: pkg });

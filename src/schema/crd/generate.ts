@@ -2,17 +2,17 @@
  * Writes the NodeMembership CRD to crds/, or with --check verifies that the
  * committed file still matches the zod schemas (for CI).
  *
- *   node dist/src/schema/generate-crd.js           # regenerate
- *   node dist/src/schema/generate-crd.js --check   # exit 1 if crds/ is stale
+ *   node dist/src/schema/crd/generate.js           # regenerate
+ *   node dist/src/schema/crd/generate.js --check   # exit 1 if crds/ is stale
  */
 import { readFileSync, writeFileSync, mkdirSync, realpathSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
-import { buildNodeMembershipCrd, CRD_NAME } from './crd.js';
+import { buildNodeMembershipCrd, CRD_NAME } from './build.js';
 
-/** The repository root: this file runs as dist/src/schema/generate-crd.js. */
-export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+/** The repository root: this file runs as dist/src/schema/crd/generate.js. */
+export const REPO_ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
 
 export const CRD_FILE = join(REPO_ROOT, 'crds', `${CRD_NAME}.yaml`);
 
@@ -21,9 +21,9 @@ const CRD_FILE_SHOWN = relative(REPO_ROOT, CRD_FILE);
 
 const HEADER = [
   '# Generated from the zod schemas in src/schema/ by `npm run gen:crd`',
-  '# (node dist/src/schema/generate-crd.js). Do not edit by hand: change the',
-  '# schema, regenerate, and commit both. `node dist/src/schema/generate-crd.js --check`',
-  '# and src/schema/crd.test.ts fail while this file is out of date.',
+  '# (node dist/src/schema/crd/generate.js). Do not edit by hand: change the',
+  '# schema, regenerate, and commit both. `node dist/src/schema/crd/generate.js --check`',
+  '# and src/schema/crd/build.test.ts fail while this file is out of date.',
 ].join('\n');
 
 export function renderCrdYaml(): string {

@@ -1,12 +1,12 @@
-// Records for the rendering tests of membershipctl: decoded by the same code
+// Records for the rendering tests of membershipctl (src/ctl/*.test.ts): decoded by the same code
 // that decodes what is read from Chainfire.
-import { API_VERSION } from '../schema/common.js';
-import type { MembershipOperation } from '../schema/operation.js';
-import type { Condition } from '../schema/status.js';
-import { KeyLayout } from '../store/keys.js';
-import { decodeAgentReport, decodeDesired, decodeStatus } from '../store/records.js';
-import { CREATED_AT_ANNOTATION } from './apply.js';
-import type { NodeView } from './view.js';
+import { API_VERSION } from '../../src/schema/common.js';
+import type { MembershipOperation } from '../../src/schema/operation.js';
+import type { Condition } from '../../src/schema/status.js';
+import { KeyLayout } from '../../src/store/keys.js';
+import { decodeAgentReport, decodeDesired, decodeStatus } from '../../src/store/records.js';
+import { CREATED_AT_ANNOTATION } from '../../src/ctl/apply.js';
+import type { NodeView } from '../../src/ctl/view.js';
 
 export const keys = new KeyLayout();
 /** "now" of every rendering test: ages are counted from here. */
