@@ -28,7 +28,10 @@ export class ChainfireDriver {
     this.connection = options.connection;
     const c = options.connection;
     this.dispatcher = c?.cacert
-      ? createDispatcher({ caFile: c.cacert, ...(c.cert ? { certFile: c.cert } : {}), ...(c.key ? { keyFile: c.key } : {}) })
+      ? createDispatcher(
+          { caFile: c.cacert, ...(c.cert ? { certFile: c.cert } : {}), ...(c.key ? { keyFile: c.key } : {}) },
+          { names: { ca: '--cacert', cert: '--cert', key: '--key' } },
+        )
       : undefined;
   }
 

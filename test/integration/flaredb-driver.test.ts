@@ -294,11 +294,28 @@ describe('https with a CA made at test time', () => {
 
   it('names an unreadable or non-PEM TLS file', () => {
     const missing = join(dir, 'missing-ca.crt');
-    assert.throws(() => createDispatcher({ caFile: missing }), (err) => isMembershipError(err, 'CONFIG_UNREADABLE') && err.message.includes(missing) && /ENOENT/.test(err.message));
+    assert.throws(() => createDispatcher({ caFile: missing }), (err) => isMembershipError(err, 'CONFIG_UNREADABLE') && err.message === `tls.caFile: cannot read ${missing}: not found`);
     const garbage = join(dir, 'garbage.crt');
     writeFileSync(garbage, 'not a certificate');
     assert.throws(() => createDispatcher({ caFile: garbage }), (err) => isMembershipError(err, 'CONFIG_INVALID') && err.message.includes(garbage));
     assert.throws(() => createDispatcher({ caFile: pem.ca, certFile: pem.clientCert }), (err) => isMembershipError(err, 'CONFIG_INVALID'));
+  });
+
+  it('refuses a client key that group or others can read, naming the config field, as the controller refuses --key', () => {
+    const loose = join(dir, 'loose-client.key');
+    writeFileSync(loose, readFileSync(pem.clientKey), { mode: 0o644 });
+    assert.throws(
+      () => driverFor(['https://127.0.0.1:1'], { tls: { caFile: pem.ca, certFile: pem.clientCert, keyFile: loose } }),
+      (err) =>
+        isMembershipError(err, 'CONFIG_INVALID') &&
+        err.message.startsWith(`flaredb.tls.keyFile ${loose} has mode 0644: `) &&
+        err.message.includes(`chmod 600 ${loose}`),
+    );
+    const missing = join(dir, 'missing-client.key');
+    assert.throws(
+      () => driverFor(['https://127.0.0.1:1'], { tls: { caFile: pem.ca, certFile: pem.clientCert, keyFile: missing } }),
+      (err) => isMembershipError(err, 'CONFIG_UNREADABLE') && err.message === `flaredb.tls.keyFile: cannot read ${missing}: not found`,
+    );
   });
 });
 

@@ -23,7 +23,8 @@
 import http2, { type ClientHttp2Session, type ClientHttp2Stream } from 'node:http2';
 import { isIP } from 'node:net';
 import { MembershipError } from '../../errors.js';
-import { checkPrivateKeyMode, readPem, type ConnectionOptions, type KeyFileCheck } from '../connection-options.js';
+import { readPemFile, type KeyFileCheck } from '../../files.js';
+import type { ConnectionOptions } from '../connection-options.js';
 import { diagnose, explainFailure, needsDiagnosis, type Diagnosis, type ExplainContext } from './explain.js';
 import { FrameDecoder, GRPC, frame, grpcTimeout, isInvalidTokenMessage, statusOf, type GrpcStatus } from './grpc.js';
 import * as pb from './proto.js';
@@ -133,12 +134,11 @@ export class EtcdLite {
       if (options.cacert === undefined) {
         throw new MembershipError('USAGE', '--cacert is required for https:// endpoints (the CA that signed Chainfire\'s certificate)');
       }
-      const tls: NonNullable<EtcdLiteOptions['tls']> = { ca: readPem(options.cacert, '--cacert') };
+      const tls: NonNullable<EtcdLiteOptions['tls']> = { ca: readPemFile('--cacert', options.cacert) };
       out.cacertFile = options.cacert;
       if (options.cert !== undefined && options.key !== undefined) {
-        tls.cert = readPem(options.cert, '--cert');
-        checkPrivateKeyMode(options.key, '--key', keyCheck);
-        tls.key = readPem(options.key, '--key');
+        tls.cert = readPemFile('--cert', options.cert);
+        tls.key = readPemFile('--key', options.key, keyCheck);
         out.certFile = options.cert;
       }
       out.tls = tls;
