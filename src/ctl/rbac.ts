@@ -8,7 +8,7 @@ import { MembershipError, errorMessage } from '../errors.js';
 import { readChecked } from '../files.js';
 import { nodeNameProblem } from '../schema/common.js';
 import type { KeyLayout } from '../store/keys.js';
-import { AccessDenied, withClient } from './client.js';
+import { withClient } from './client.js';
 
 /**
  * Least-privilege etcd credentials for the three programs: one role per kind
@@ -219,10 +219,11 @@ export async function applyRbac(client: Etcd3, keys: KeyLayout, opts: RbacOption
     return await applyAll(client, keys, opts);
   } catch (err) {
     if (err instanceof EtcdPermissionDeniedError) {
-      throw new AccessDenied(
+      throw new MembershipError(
+        'ACCESS_DENIED',
         `etcd refused to change roles and users (${errorMessage(err)}): with authentication enabled, run rbac apply as root ` +
           '(--user root, password in CHAINFIRE_PASSWORD or --password-file)',
-        err,
+        { cause: err },
       );
     }
     throw err;

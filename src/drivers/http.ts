@@ -405,12 +405,15 @@ export class ServiceClient {
     }
   }
 
-  /** SERVICE_ERROR for an answer the driver did not expect: what was asked, of whom, what came back. */
+  /**
+   * SERVICE_ERROR for an answer the driver did not expect: what was asked, of
+   * whom, what came back. A 401 or 403 is ACCESS_DENIED: the service refused
+   * this client, which no retry changes; the message says which certificate it presented.
+   */
   unexpected(c: ServiceCall, res: ServiceResponse, explanation?: string): MembershipError {
-    return new MembershipError(
-      'SERVICE_ERROR',
-      `${this.service}: ${this.asked(c)}: ${res.url} answered ${describeAnswer(res)}${explanation ? `: ${explanation}` : ''}`,
-    );
+    const answer = `${this.service}: ${this.asked(c)}: ${res.url} answered ${describeAnswer(res)}`;
+    if (res.status === 401 || res.status === 403) return new MembershipError('ACCESS_DENIED', `${answer}: ${this.accessHint()}`);
+    return new MembershipError('SERVICE_ERROR', `${answer}${explanation ? `: ${explanation}` : ''}`);
   }
 
   async close(): Promise<void> {
@@ -419,6 +422,14 @@ export class ServiceClient {
 
   private asked(c: ServiceCall): string {
     return `${c.what} (${c.method} ${c.path})`;
+  }
+
+  private accessHint(): string {
+    const block = `${this.service.toLowerCase()}.tls`;
+    const cert = this.options.tls?.certFile;
+    return cert !== undefined
+      ? `${this.service} refused this client's certificate ${cert} (${block}.certFile): it must be one that ${this.service} grants this access; not retried`
+      : `${this.service} refused this client, which presents no certificate: configure ${block}.certFile and ${block}.keyFile; not retried`;
   }
 
   private tlsHint(): string {

@@ -180,6 +180,17 @@ describe('HttpFlareDBDriver against the FlareDB simulator', () => {
     assert.equal(sim.count('POST', '/admin/member/add'), 1);
   });
 
+  it('fails a 401 or 403 at once with ACCESS_DENIED, saying that FlareDB refused this client', async () => {
+    sim.failNext(1, 403, { route: 'POST /admin/member/add' });
+    const err = await rejectsWith(driver.addMember('node04', '10.0.1.13:2480'), 'ACCESS_DENIED');
+    assert.match(err.message, /add member node04 .* answered HTTP 403/);
+    assert.match(err.message, /FlareDB refused this client, which presents no certificate: configure flaredb\.tls\.certFile and flaredb\.tls\.keyFile; not retried/);
+    sim.failNext(1, 401, { route: 'GET /admin/cluster/members' });
+    await rejectsWith(driver.listMembers(), 'ACCESS_DENIED');
+    assert.equal(sim.count('POST', '/admin/member/add'), 1);
+    assert.equal(sim.count('GET', '/admin/cluster/members'), 1);
+  });
+
   it('detects an id that exists with another raft_addr', async () => {
     const err = await rejectsWith(driver.addMember('node02', '10.0.1.99:2480'), 'SERVICE_ERROR');
     assert.ok(err instanceof FlareDBConflictError);

@@ -203,6 +203,7 @@ describe('HttpIAMDriver against the IAM simulator', () => {
   const echo = { error: `rejected admin_password ${ADMIN.password}` };
   const failures: Array<[string, string, () => void | Promise<void>]> = [
     ['a 400 echoing the body', 'SERVICE_ERROR', () => sim.failNext(1, 400, { route: 'POST /admin/bootstrap', body: echo })],
+    ['a 403 echoing the body', 'ACCESS_DENIED', () => sim.failNext(1, 403, { route: 'POST /admin/bootstrap', body: echo })],
     ['500s echoing the body', 'UNAVAILABLE', () => sim.failNext(100, 500, { route: 'POST /admin/bootstrap', body: echo })],
     ['503s echoing the body', 'UNAVAILABLE', () => sim.failNext(100, 503, { route: 'POST /admin/bootstrap', body: echo })],
     ['dropped connections', 'UNAVAILABLE', () => sim.dropNext(100, { route: 'POST /admin/bootstrap' })],
