@@ -14,7 +14,7 @@ describe('explainEtcdError: etcd3 errors cast where they enter membershipctl', (
   it('database space exceeded is RESOURCE_EXHAUSTED, naming the alarm and what to do', () => {
     const err = cast(new GRPCResourceExhastedError('8 RESOURCE_EXHAUSTED: etcdserver: mvcc: database space exceeded'));
     assert.equal(err.code, 'RESOURCE_EXHAUSTED');
-    assert.match(err.message, /^Chainfire is out of space: .*database space exceeded: etcd raised its NOSPACE alarm/);
+    assert.match(err.message, /^Chainfire is out of space: etcdserver: mvcc: database space exceeded: etcd raised its NOSPACE alarm/);
     assert.match(err.message, /etcdctl alarm disarm/);
   });
 

@@ -28,7 +28,8 @@ export function explainEtcdError(err: unknown, flags: RawConnectionFlags): unkno
       ? 'ACCESS_DENIED'
       : etcdAnswerCode(msg);
   if (code === 'RESOURCE_EXHAUSTED') {
-    return new MembershipError('RESOURCE_EXHAUSTED', `Chainfire is out of space: ${explainAnswer(msg)}`, { cause: err });
+    // "8 RESOURCE_EXHAUSTED: etcdserver: ..." reads better without grpc-js's status prefix.
+    return new MembershipError('RESOURCE_EXHAUSTED', `Chainfire is out of space: ${explainAnswer(msg.replace(/^\d+ [A-Z_]+: /, ''))}`, { cause: err });
   }
   if (code === 'ACCESS_DENIED') {
     return /authentication failed|invalid auth token|auth token is expired/i.test(msg) || err.name === 'EtcdAuthenticationFailedError'

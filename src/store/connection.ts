@@ -3,7 +3,7 @@ import { Etcd3, isRecoverableError, type IOptions } from 'etcd3';
 import { MembershipError } from '../errors.js';
 import { readPemFile, type KeyFileCheck } from '../files.js';
 import type { ConnectionOptions } from './connection-options.js';
-import { diagnose, explainFailure, type ExplainContext } from './etcd-lite/explain.js';
+import { diagnose, etcdAnswerCode, explainFailure, type ExplainContext } from './etcd-lite/explain.js';
 
 export {
   DEFAULT_CALL_TIMEOUT_MS,
@@ -20,7 +20,8 @@ export function connect(options: ConnectionOptions, keyCheck: KeyFileCheck = {})
     hosts: options.endpoints,
     defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + options.callTimeoutMs }),
     faultHandling: {
-      global: explainingFailures(retry(handleWhen(isRecoverableError), { maxAttempts: 3 }), options),
+      // etcd3 counts RESOURCE_EXHAUSTED as recoverable; etcd's NOSPACE alarm is not, until an operator acts.
+      global: explainingFailures(retry(handleWhen((err) => isRecoverableError(err) && etcdAnswerCode(err.message) !== 'RESOURCE_EXHAUSTED'), { maxAttempts: 3 }), options),
       // etcd3's default breaker also trips on answers such as "etcdserver: unhealthy
       // cluster" (a refused member add), and then fails every call to that host
       // locally for 5 s, status writes included. Trip only when the host itself fails.
