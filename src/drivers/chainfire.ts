@@ -175,7 +175,7 @@ function toMember(m: IMember): ChainfireMember {
 }
 
 /** One look at a member's /health; no answer within `timeoutMs` is unhealthy. */
-async function memberHealth(url: string, timeoutMs: number, dispatcher: Dispatcher | undefined): Promise<HealthResult> {
+export async function memberHealth(url: string, timeoutMs: number, dispatcher: Dispatcher | undefined): Promise<HealthResult> {
   const target = healthTarget(url);
   try {
     const res = await request(target, {
