@@ -27,7 +27,8 @@ const EXIT_CODES = `Exit codes:
   69  Chainfire (or FlareDB) unreachable, Chainfire out of space (alarm NOSPACE), or a wait timed out
   70  internal error
   77  Chainfire (or FlareDB) refused the credentials or the user's permissions
-  78  a file (--config, -f) is missing, unreadable or invalid
+  78  a file (--config, -f, a TLS or password file) is missing, unreadable, empty or invalid, or a
+      private key or password file that group or others can read
   130 wait interrupted (Ctrl-C)`;
 
 const program = new Command('membershipctl')

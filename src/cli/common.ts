@@ -48,9 +48,8 @@ export function logLevelOption(): Option {
 
 /**
  * Runs a commander program so that usage errors exit 64 with a message,
- * MembershipErrors exit with the code the program's table (exit-codes.ts)
- * maps them to, and nothing
- * ends with an unexplained stack trace.
+ * MembershipErrors exit with the status the program's table in exit-codes.ts
+ * gives their code, and nothing ends with an unexplained stack trace.
  */
 export async function runCli(
   program: Command,
