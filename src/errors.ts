@@ -16,6 +16,8 @@ export type ErrorCode =
   | 'UNAVAILABLE' // a service (Chainfire, FlareDB, IAM) could not be reached in time, or kept failing transiently
   | 'SERVICE_ERROR' // a service answered with a non-transient error (4xx other than 409/429): retrying will not help
   | 'BUSY' // a service refused a change for now (etcd: unhealthy cluster, not enough started members): try again shortly, without backing off
+  | 'ACCESS_DENIED' // a service refused who we are or what we may do: etcd authentication failed, permission denied, invalid auth token; HTTP 401/403 from FlareDB or IAM
+  | 'RESOURCE_EXHAUSTED' // Chainfire is out of space: "etcdserver: mvcc: database space exceeded", the NOSPACE alarm; only reads and deletes work until an operator frees space and disarms it
   | 'REJECTED' // the controller gave a terminal answer (InvalidSpec, Conflict)
   | 'TIMEOUT' // a bounded wait ran out
   | 'COMMAND_FAILED'; // an external command exited non-zero
@@ -44,6 +46,15 @@ export class FencedWriteRejected extends MembershipError {
 
 export function isMembershipError(err: unknown, code?: ErrorCode): err is MembershipError {
   return err instanceof MembershipError && (code === undefined || err.code === code);
+}
+
+/**
+ * The code to keep when an error is wrapped in another: a refusal that
+ * says what an operator must do (access refused, out of space) stays what it
+ * is; anything else becomes `fallback`.
+ */
+export function keptCode(err: unknown, fallback: ErrorCode): ErrorCode {
+  return isMembershipError(err, 'ACCESS_DENIED') || isMembershipError(err, 'RESOURCE_EXHAUSTED') ? err.code : fallback;
 }
 
 /** A message for any thrown value, without stack traces. */

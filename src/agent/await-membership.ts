@@ -1,4 +1,4 @@
-import { MembershipError, errorMessage } from '../errors.js';
+import { MembershipError, errorMessage, keptCode } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { NodeMembership } from '../schema/node-membership.js';
 import { TERMINAL_REASONS, type ConditionType, type NodeMembershipStatus, type StatusBody } from '../schema/status.js';
@@ -90,7 +90,7 @@ export async function awaitMembership(opts: AwaitMembershipOptions): Promise<voi
         listed = true;
         evaluate();
       }, (err: unknown) =>
-        finish(new MembershipError('UNAVAILABLE', `cannot watch ${node}'s records in Chainfire: ${errorMessage(err)}`)),
+        finish(new MembershipError(keptCode(err, 'UNAVAILABLE'), `cannot watch ${node}'s records in Chainfire: ${errorMessage(err)}`)),
       );
     });
     await pending;

@@ -5,11 +5,11 @@ import type { Service } from '../schema/agent-report.js';
 import { clusterConfigToMembership, loadClusterConfig, type ClusterConfig } from '../schema/cluster-config.js';
 import type { NodeMembershipInput } from '../schema/node-membership.js';
 import type { ConditionType } from '../schema/status.js';
-import { resolveConnection, type RawConnectionFlags } from '../store/connection-options.js';
+import { resolveConnection, type KeyFileCheck, type RawConnectionFlags } from '../store/connection-options.js';
 import { EtcdLite } from '../store/etcd-lite/client.js';
 import { KeyLayout } from '../store/keys.js';
 import { awaitMembership } from './await-membership.js';
-import { checkHealth, localHttpClient, waitForHealth } from './local-health.js';
+import { checkHealth, localHttpClient, waitForHealth, type NamedFile, type TlsFiles } from './local-health.js';
 import { joinChainfire } from './join-chainfire.js';
 import { markersOf, writeMarker } from './markers.js';
 import { ReportPublisher } from './report.js';
@@ -38,10 +38,13 @@ export interface AgentContext {
 export async function loadContext(flags: AgentFlags, log: Logger): Promise<AgentContext> {
   const { config, warnings } = await loadClusterConfig(flags.config);
   for (const w of warnings) log.warn({ config: flags.config }, w);
-  const tls = {
-    ...(flags.cacert ?? config.tls?.ca_file ? { caFile: (flags.cacert ?? config.tls?.ca_file)! } : {}),
-    ...(flags.cert ?? config.tls?.cert_file ? { certFile: (flags.cert ?? config.tls?.cert_file)! } : {}),
-    ...(flags.key ?? config.tls?.key_file ? { keyFile: (flags.key ?? config.tls?.key_file)! } : {}),
+  // A flag wins over the config's tls block; messages name where each file came from.
+  const pick = (flag: string, flagPath: string | undefined, field: string, configPath: string | undefined): NamedFile | undefined =>
+    flagPath !== undefined ? { field: flag, path: flagPath } : configPath !== undefined ? { field, path: configPath } : undefined;
+  const tls: TlsFiles = {
+    ca: pick('--cacert', flags.cacert, 'tls.ca_file', config.tls?.ca_file),
+    cert: pick('--cert', flags.cert, 'tls.cert_file', config.tls?.cert_file),
+    key: pick('--key', flags.key, 'tls.key_file', config.tls?.key_file),
   };
   return { flags, config, membership: clusterConfigToMembership(config), node: config.node_id, http: localHttpClient(tls, warnInsecureKey), log };
 }
@@ -106,12 +109,15 @@ export async function joinService(ctx: AgentContext, service: Service): Promise<
     return writeMarker(flags.stateDir, markers[markers.length - 1]!);
   }
 
+  // A loose private key or password file is warned about, not refused: the node must still boot.
+  const keyCheck: KeyFileCheck = { insecureKey: 'warn', warn: (m) => log.warn({ node }, m) };
   const connection = resolveConnection(
     { ...flags, ...(flags.cacert === undefined && ctx.config.tls?.ca_file ? { cacert: ctx.config.tls.ca_file } : {}) },
     process.env,
     [ctx.config.leader_url],
+    keyCheck,
   );
-  const client = EtcdLite.connect(connection, { insecureKey: 'warn', warn: (m) => log.warn({ node }, m) });
+  const client = EtcdLite.connect(connection, keyCheck);
   const keys = new KeyLayout(connection.prefix);
   const report = new ReportPublisher({ client, keys, node, waitingFor: service, mode: 'join', ttlSeconds: Math.max(2, Math.round(flags.heartbeatTtl)), log });
   try {

@@ -7,12 +7,18 @@ import pRetry from 'p-retry';
 import { MembershipError, errorMessage } from '../errors.js';
 import { healthTarget, judgeHealth, type HealthResult } from '../net/health.js';
 import { HttpClient } from '../net/http-client.js';
-import { checkPrivateKeyMode, readPem } from '../store/connection-options.js';
+import { readPemFile } from '../files.js';
+
+/** A file and the flag or config field it came from, which messages name. */
+export interface NamedFile {
+  field: string;
+  path: string;
+}
 
 export interface TlsFiles {
-  caFile?: string;
-  certFile?: string;
-  keyFile?: string;
+  ca?: NamedFile;
+  cert?: NamedFile;
+  key?: NamedFile;
 }
 
 /**
@@ -23,13 +29,11 @@ export interface TlsFiles {
  */
 export function localHttpClient(tls: TlsFiles, warn: (message: string) => void): HttpClient {
   // Health checks are seconds apart: no sockets are kept between them.
-  if (tls.caFile === undefined) return new HttpClient({}, { keepAlive: false });
-  // The files come from the flags or from the config's tls block: a message names both.
-  const material: { ca: Buffer; cert?: Buffer; key?: Buffer } = { ca: readPem(tls.caFile, '--cacert (or tls.ca_file)') };
-  if (tls.certFile !== undefined && tls.keyFile !== undefined) {
-    checkPrivateKeyMode(tls.keyFile, '--key', { insecureKey: 'warn', warn });
-    material.cert = readPem(tls.certFile, '--cert (or tls.cert_file)');
-    material.key = readPem(tls.keyFile, '--key (or tls.key_file)');
+  if (tls.ca === undefined) return new HttpClient({}, { keepAlive: false });
+  const material: { ca: Buffer; cert?: Buffer; key?: Buffer } = { ca: readPemFile(tls.ca.field, tls.ca.path) };
+  if (tls.cert !== undefined && tls.key !== undefined) {
+    material.cert = readPemFile(tls.cert.field, tls.cert.path);
+    material.key = readPemFile(tls.key.field, tls.key.path, { insecureKey: 'warn', warn });
   }
   return new HttpClient(material, { keepAlive: false });
 }

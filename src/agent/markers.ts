@@ -1,6 +1,6 @@
-import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
+import { mkdir, open, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { MembershipError } from '../errors.js';
+import { readChecked } from '../files.js';
 import { isoWithOffset } from '../log.js';
 
 export type MarkerName =
@@ -25,14 +25,8 @@ export function findDone(stateDir: string, service: 'chainfire' | 'flaredb' | 'i
 /** The marker that exists, if any, with its content (a timestamp). */
 export async function findMarker(stateDir: string, names: MarkerName[]): Promise<{ name: MarkerName; content: string } | undefined> {
   for (const name of names) {
-    try {
-      const content = (await readFile(join(stateDir, name), 'utf8')).trim();
-      return { name, content };
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
-        throw new MembershipError('CONFIG_UNREADABLE', `cannot read marker ${join(stateDir, name)}: ${(err as Error).message}`);
-      }
-    }
+    const content = readChecked('--state-dir', join(stateDir, name), { optional: true, allowEmpty: true });
+    if (content !== undefined) return { name, content: content.toString('utf8').trim() };
   }
   return undefined;
 }

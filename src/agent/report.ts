@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { MembershipError, errorMessage } from '../errors.js';
+import { MembershipError, errorMessage, keptCode } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { AgentReport, Service } from '../schema/agent-report.js';
 import { API_VERSION } from '../schema/common.js';
@@ -62,7 +62,7 @@ export class ReportPublisher {
     try {
       await this.lease.put(this.key, encodeRecord(this.report));
     } catch (err) {
-      throw new MembershipError('UNAVAILABLE', `cannot publish agent report to Chainfire: ${errorMessage(err)}`, { cause: err });
+      throw new MembershipError(keptCode(err, 'UNAVAILABLE'), `cannot publish agent report to Chainfire: ${errorMessage(err)}`, { cause: err });
     }
   }
 

@@ -2,26 +2,10 @@
 import { Argument, Command, Option } from 'commander';
 import type { AgentFlags } from '../agent/commands.js';
 import { DEFAULT_STATE_DIR, findDone } from '../agent/markers.js';
-import { EXIT, addConnectionFlags, durationMs, positiveNumber, runCli } from '../cli/common.js';
-import type { MembershipError } from '../errors.js';
+import { addConnectionFlags, durationMs, positiveNumber, runCli } from '../cli/common.js';
+import { AGENT_EXIT_CODES, EXIT, exitCodeFrom } from '../cli/exit-codes.js';
 import { LOG_FORMATS, createLogger, logFormatFromArgv, setLogFormat } from '../log.js';
 import type { Service } from '../schema/agent-report.js';
-
-/** The contract's exit codes for the agent (sysexits). */
-function agentExitCode(err: MembershipError): number {
-  switch (err.code) {
-    case 'USAGE':
-    case 'INVALID_NAME':
-      return EXIT.USAGE;
-    case 'REJECTED':
-      return EXIT.DATAERR;
-    case 'CONFIG_INVALID':
-    case 'CONFIG_UNREADABLE':
-      return EXIT.CONFIG;
-    default:
-      return EXIT.UNAVAILABLE;
-  }
-}
 
 const EXIT_CODES = 'Exit codes: 0 done or already done, 64 usage, 65 rejected by the controller, 69 timed out or unavailable, 78 bad config.';
 
@@ -125,4 +109,4 @@ const errorLog = createLogger({
     operation: OPERATIONS[sub] ?? 'usage',
   },
 });
-await runCli(program, process.argv, agentExitCode, (message) => errorLog.error(message));
+await runCli(program, process.argv, exitCodeFrom(AGENT_EXIT_CODES), (message) => errorLog.error(message));

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, Option } from 'commander';
-import { addConnectionFlags, connectionFrom, defaultExitCode, durationMs, logLevelOption, positiveNumber, runCli } from '../cli/common.js';
+import { addConnectionFlags, connectionFrom, durationMs, logLevelOption, positiveNumber, runCli } from '../cli/common.js';
+import { CONTROLLER_EXIT_CODES, exitCodeFrom } from '../cli/exit-codes.js';
 import { DEFAULT_WORKERS, MembershipController } from '../controller/controller.js';
 import { loadControllerConfig } from '../controller/config.js';
 import { LOG_FORMATS, createLogger, setLogFormat, type LogFormat } from '../log.js';
@@ -57,4 +58,4 @@ Examples:
     await new Promise<never>(() => undefined);
   });
 
-await runCli(program, process.argv, defaultExitCode);
+await runCli(program, process.argv, exitCodeFrom(CONTROLLER_EXIT_CODES));

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { Argument, Command, Option } from 'commander';
 import { applyRecords, parseRecords, readInput, recordsFromClusterConfig } from '../ctl/apply.js';
-import { EXIT_INTERRUPTED, ctlExitCode, withClient } from '../ctl/client.js';
+import { EXIT_INTERRUPTED, withClient } from '../ctl/client.js';
 import { completionScript } from '../ctl/completion.js';
 import { markAbsent, updateClusterConfig, waitRemovedAndDelete } from '../ctl/lifecycle.js';
 import {
@@ -15,6 +15,7 @@ import { WatchPrinter, watchViews } from '../ctl/watch.js';
 import { httpOptions, loadControllerConfig } from '../controller/config.js';
 import { HttpFlareDBDriver } from '../drivers/flaredb.js';
 import { addConnectionFlags, connectionFrom, durationMs, runCli } from '../cli/common.js';
+import { MEMBERSHIPCTL_EXIT_CODES, exitCodeFrom } from '../cli/exit-codes.js';
 import { MembershipError } from '../errors.js';
 import { nodeNameProblem } from '../schema/common.js';
 
@@ -23,10 +24,11 @@ const EXIT_CODES = `Exit codes:
   1   not found, or a concurrent change won (run the command again)
   64  usage: unknown command or flag, bad argument
   65  rejected: the controller cannot get there for this spec (InvalidSpec, Conflict, phase Failed)
-  69  Chainfire (or FlareDB) unreachable, or a wait timed out
+  69  Chainfire (or FlareDB) unreachable, Chainfire out of space (alarm NOSPACE), or a wait timed out
   70  internal error
-  77  Chainfire refused the credentials or the user's permissions
-  78  a file (--config, -f) is missing, unreadable or invalid
+  77  Chainfire (or FlareDB) refused the credentials or the user's permissions
+  78  a file (--config, -f, a TLS or password file) is missing, unreadable, empty or invalid, or a
+      private key or password file that group or others can read
   130 wait interrupted (Ctrl-C)`;
 
 const program = new Command('membershipctl')
@@ -431,4 +433,4 @@ help(
   cmd.outputHelp();
 });
 
-await runCli(program, process.argv, ctlExitCode);
+await runCli(program, process.argv, exitCodeFrom(MEMBERSHIPCTL_EXIT_CODES));

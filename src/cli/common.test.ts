@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { MembershipError, type ErrorCode } from '../errors.js';
-import { EXIT, defaultExitCode, durationMs, positiveNumber } from './common.js';
+import { MembershipError } from '../errors.js';
+import { durationMs, positiveNumber } from './common.js';
 
 function usageError(fn: () => unknown, ...fragments: string[]): void {
   assert.throws(fn, (err: unknown) => {
@@ -48,27 +48,4 @@ describe('positiveNumber', () => {
       usageError(() => parse(bad), '--workers must be a positive number', JSON.stringify(bad));
     });
   }
-});
-
-describe('defaultExitCode', () => {
-  const table: [ErrorCode, number][] = [
-    ['USAGE', 64],
-    ['INVALID_NAME', 64],
-    ['CONFIG_INVALID', 78],
-    ['CONFIG_UNREADABLE', 78],
-    ['REJECTED', 65],
-    ['UNAVAILABLE', 69],
-    ['TIMEOUT', 69],
-    ['COMMAND_FAILED', 69],
-    ['NOT_FOUND', 1],
-    ['FENCED', 70],
-    ['NOT_LEADER', 70],
-  ];
-  for (const [code, exit] of table) {
-    it(`maps ${code} to ${exit}`, () => assert.equal(defaultExitCode(new MembershipError(code, 'x')), exit));
-  }
-
-  it('uses the sysexits values of the contract', () => {
-    assert.deepEqual(EXIT, { OK: 0, USAGE: 64, DATAERR: 65, UNAVAILABLE: 69, SOFTWARE: 70, CONFIG: 78 });
-  });
 });

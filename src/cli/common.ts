@@ -1,17 +1,10 @@
 import { Command, CommanderError, Option } from 'commander';
 import { MembershipError, errorMessage } from '../errors.js';
+import { EXIT } from './exit-codes.js';
 import { resolveConnection, type ConnectionOptions, type RawConnectionFlags } from '../store/connection-options.js';
 import { DEFAULT_PREFIX } from '../store/keys.js';
 
-/** sysexits, as the contract's exit codes. */
-export const EXIT = {
-  OK: 0,
-  USAGE: 64,
-  DATAERR: 65,
-  UNAVAILABLE: 69,
-  SOFTWARE: 70,
-  CONFIG: 78,
-} as const;
+export { EXIT } from './exit-codes.js';
 
 /** Adds the contract's common connection flags to a command. */
 export function addConnectionFlags(cmd: Command): Command {
@@ -55,8 +48,8 @@ export function logLevelOption(): Option {
 
 /**
  * Runs a commander program so that usage errors exit 64 with a message,
- * MembershipErrors exit with the code the caller maps them to, and nothing
- * ends with an unexplained stack trace.
+ * MembershipErrors exit with the status the program's table in exit-codes.ts
+ * gives their code, and nothing ends with an unexplained stack trace.
  */
 export async function runCli(
   program: Command,
@@ -86,27 +79,4 @@ export async function runCli(
     }
   }
   process.exit(code);
-}
-
-/** The usual mapping of error codes to exit codes. */
-export function defaultExitCode(err: MembershipError): number {
-  switch (err.code) {
-    case 'USAGE':
-    case 'INVALID_NAME':
-      return EXIT.USAGE;
-    case 'CONFIG_INVALID':
-    case 'CONFIG_UNREADABLE':
-      return EXIT.CONFIG;
-    case 'REJECTED':
-      return EXIT.DATAERR;
-    case 'UNAVAILABLE':
-    case 'TIMEOUT':
-    case 'COMMAND_FAILED':
-      return EXIT.UNAVAILABLE;
-    case 'NOT_FOUND':
-    case 'CONFLICT':
-      return 1;
-    default:
-      return EXIT.SOFTWARE;
-  }
 }

@@ -1,6 +1,6 @@
-import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { MembershipError } from '../errors.js';
+import { readConfigFile } from '../files.js';
 import { formatIssues, httpUrl } from '../schema/common.js';
 import type { HttpServiceOptions } from '../drivers/types.js';
 
@@ -68,13 +68,7 @@ export function parseControllerConfig(text: string, source: string): ControllerC
 }
 
 export async function loadControllerConfig(path: string): Promise<ControllerConfig> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    throw new MembershipError('CONFIG_UNREADABLE', `--config ${path}: cannot read: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
-  }
-  return parseControllerConfig(text, path);
+  return parseControllerConfig(readConfigFile('--config', path), path);
 }
 
 export function httpOptions(s: z.infer<typeof httpService>): HttpServiceOptions {

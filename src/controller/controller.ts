@@ -8,6 +8,7 @@ import { errorMessage, isMembershipError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { ControllerMetrics, resetLeaderGauges } from '../metrics/controller-metrics.js';
 import { startMetricsServer } from '../metrics/server.js';
+import { chainfireHealth } from '../metrics/chainfire-health.js';
 import { reconcileNode } from '../reconcile/reconcile-node.js';
 import type { OperationsInFlight, ReconcilePorts } from '../reconcile/ports.js';
 import { ControllerNodePorts } from './node-ports.js';
@@ -179,10 +180,7 @@ export class MembershipController {
       const srv = await startMetricsServer(
         this.metrics.registry,
         {
-          healthz: async () => {
-            await this.client.maintenance.status();
-            return { ok: true, detail: 'Chainfire reachable' };
-          },
+          healthz: () => chainfireHealth(this.client, this.opts.connection),
           readyz: () => {
             const synced = this.caches().every((c) => c.synced);
             return { ok: synced, detail: synced ? 'caches synced' : 'caches not yet synced' };

@@ -1,6 +1,6 @@
-import { readFile } from 'node:fs/promises';
 import type { Etcd3 } from 'etcd3';
 import { MembershipError, errorMessage } from '../errors.js';
+import { readConfigFile } from '../files.js';
 import { formatIssues } from '../schema/common.js';
 import { nodeMembership, type NodeMembership } from '../schema/node-membership.js';
 import { clusterConfigToMembership, loadClusterConfig } from '../schema/cluster-config.js';
@@ -21,11 +21,7 @@ export async function readInput(file: string, stdin: NodeJS.ReadableStream = pro
     for await (const chunk of stdin) chunks.push(Buffer.from(chunk as Buffer));
     return Buffer.concat(chunks).toString('utf8');
   }
-  try {
-    return await readFile(file, 'utf8');
-  } catch (err) {
-    throw new MembershipError('CONFIG_UNREADABLE', `-f ${file}: cannot read: ${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}`);
-  }
+  return readConfigFile('-f', file);
 }
 
 /**
@@ -67,7 +63,7 @@ export function parseRecords(text: string, source: string): NodeMembership[] {
 }
 
 export async function recordsFromClusterConfig(path: string): Promise<{ records: NodeMembership[]; warnings: string[] }> {
-  const { config, warnings } = await loadClusterConfig(path);
+  const { config, warnings } = await loadClusterConfig(path, '--from-cluster-config');
   const records = parseRecords(JSON.stringify(clusterConfigToMembership(config)), path);
   return { records, warnings };
 }

@@ -1,52 +1,49 @@
 import type { Etcd3 } from 'etcd3';
-import { EXIT, connectionFrom, defaultExitCode } from '../cli/common.js';
+import { connectionFrom } from '../cli/common.js';
 import { MembershipError, errorMessage } from '../errors.js';
 import type { RawConnectionFlags } from '../store/connection.js';
 import { connect } from '../store/connection.js';
+import { etcdAnswerCode, explainAnswer } from '../store/etcd-lite/explain.js';
 import { KeyLayout } from '../store/keys.js';
 
-/** sysexits' EX_NOPERM: etcd refused the user (authentication or permission). */
-export const EXIT_NOPERM = 77;
 /** A wait or watch ended by Ctrl-C (128 + SIGINT), as shells report it. */
 export const EXIT_INTERRUPTED = 130;
-
-/** etcd refused the credentials or the user's permissions: exit 77. */
-export class AccessDenied extends MembershipError {
-  constructor(message: string, cause: unknown) {
-    super('SERVICE_ERROR', message, { cause });
-    this.name = 'AccessDenied';
-  }
-}
-
-/** membershipctl's exit codes: the common mapping, plus 77 for access refused by etcd. */
-export function ctlExitCode(err: MembershipError): number {
-  if (err instanceof AccessDenied) return EXIT_NOPERM;
-  return defaultExitCode(err);
-}
 
 const UNREACHABLE =
   /cannot connect to Chainfire|refused the TLS connection|refused the client certificate|cannot verify Chainfire|No connection established|failed to connect|UNAVAILABLE|DEADLINE_EXCEEDED|deadline exceeded|ECONNREFUSED|ETIMEDOUT|EHOSTUNREACH|circuit|isolated/i;
 
 /**
  * Turns what etcd3 throws into a MembershipError that says what to do next:
- * access refused (77), Chainfire unreachable (69). Other errors pass unchanged.
+ * ACCESS_DENIED (credentials or permissions refused), RESOURCE_EXHAUSTED
+ * (etcd's NOSPACE alarm), UNAVAILABLE (Chainfire unreachable). etcd's answers
+ * are cast as the agent's client casts them (etcd-lite/explain.ts). Other
+ * errors pass unchanged.
  */
 export function explainEtcdError(err: unknown, flags: RawConnectionFlags): unknown {
   if (err instanceof MembershipError || !(err instanceof Error)) return err;
   const msg = errorMessage(err);
   const who = flags.user !== undefined ? `user ${flags.user}` : 'this client (no --user)';
-  if (err.name === 'EtcdAuthenticationFailedError' || /authentication failed|invalid auth token/i.test(msg)) {
-    return new AccessDenied(
-      `Chainfire refused the credentials of ${who}: ${msg}; check --user and the password (CHAINFIRE_PASSWORD or --password-file)`,
-      err,
-    );
+  const code =
+    err.name === 'EtcdAuthenticationFailedError' || err.name === 'EtcdPermissionDeniedError' || err.name === 'EtcdInvalidAuthTokenError'
+      ? 'ACCESS_DENIED'
+      : etcdAnswerCode(msg);
+  if (code === 'RESOURCE_EXHAUSTED') {
+    // "8 RESOURCE_EXHAUSTED: etcdserver: ..." reads better without grpc-js's status prefix.
+    return new MembershipError('RESOURCE_EXHAUSTED', `Chainfire is out of space: ${explainAnswer(msg.replace(/^\d+ [A-Z_]+: /, ''))}`, { cause: err });
   }
-  if (err.name === 'EtcdPermissionDeniedError' || /permission denied|user name is empty/i.test(msg)) {
-    return new AccessDenied(
-      `Chainfire refused the request for ${who}: ${msg}; use an operator's credentials ` +
-        '(membershipctl rbac apply creates the membership-operator user), or ask for the role to be granted',
-      err,
-    );
+  if (code === 'ACCESS_DENIED') {
+    return /authentication failed|invalid auth token|auth token is expired/i.test(msg) || err.name === 'EtcdAuthenticationFailedError'
+      ? new MembershipError(
+          'ACCESS_DENIED',
+          `Chainfire refused the credentials of ${who}: ${msg}; check --user and the password (CHAINFIRE_PASSWORD or --password-file)`,
+          { cause: err },
+        )
+      : new MembershipError(
+          'ACCESS_DENIED',
+          `Chainfire refused the request for ${who}: ${msg}; use an operator's credentials ` +
+            '(membershipctl rbac apply creates the membership-operator user), or ask for the role to be granted',
+          { cause: err },
+        );
   }
   if (UNREACHABLE.test(msg) || /^GRPC(Unavailable|DeadlineExceeded|ConnectFailed)/.test(err.name)) {
     const hint = /is it running|use https|pass --cert|--cacert/.test(msg) ? '' : ' (check --endpoints or CHAINFIRE_ENDPOINTS, and that Chainfire is running)';
@@ -71,4 +68,3 @@ export async function withClient<T>(
   }
 }
 
-export { EXIT };

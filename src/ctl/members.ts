@@ -2,7 +2,7 @@ import type { Etcd3 } from 'etcd3';
 import { EtcdChainfireDriver } from '../drivers/chainfire.js';
 import type { FlareDBDriver } from '../drivers/types.js';
 import type { FlareDBMember } from '../schema/members.js';
-import { MembershipError, errorMessage } from '../errors.js';
+import { MembershipError, errorMessage, keptCode } from '../errors.js';
 import type { ChainfireMember } from '../schema/members.js';
 import { chainfirePeerUrl, type NodeMembership } from '../schema/node-membership.js';
 import type { ConnectionOptions } from '../store/connection.js';
@@ -128,7 +128,7 @@ export async function observeFlareDB(driver: FlareDBDriver): Promise<FlareDBMemb
     return await driver.listMembers();
   } catch (err) {
     if (err instanceof MembershipError) {
-      throw new MembershipError(err.code === 'SERVICE_ERROR' ? 'SERVICE_ERROR' : 'UNAVAILABLE', `${err.message} (check flaredb.endpoints in --config)`, { cause: err });
+      throw new MembershipError(err.code === 'SERVICE_ERROR' ? 'SERVICE_ERROR' : keptCode(err, 'UNAVAILABLE'), `${err.message} (check flaredb.endpoints in --config)`, { cause: err });
     }
     throw new MembershipError('UNAVAILABLE', `FlareDB member list failed: ${errorMessage(err)} (check flaredb.endpoints in --config)`, { cause: err });
   } finally {

@@ -1,13 +1,14 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile } from 'node:fs/promises';
+import { mkdir, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { EtcdPermissionDeniedError, Range, type Etcd3, type IPermissionResult } from 'etcd3';
 import { addConnectionFlags } from '../cli/common.js';
 import { MembershipError, errorMessage } from '../errors.js';
+import { readChecked } from '../files.js';
 import { nodeNameProblem } from '../schema/common.js';
 import type { KeyLayout } from '../store/keys.js';
-import { AccessDenied, withClient } from './client.js';
+import { withClient } from './client.js';
 
 /**
  * Least-privilege etcd credentials for the three programs: one role per kind
@@ -138,15 +139,12 @@ function newPassword(): string {
   return randomBytes(24).toString('base64url');
 }
 
-/** The password kept in `<outDir>/<user>.password`, if that file exists. */
+/** The password kept in `<outDir>/<user>.password`, if that file exists and is not empty. */
 async function storedPassword(file: string): Promise<string | undefined> {
-  try {
-    const text = (await readFile(file, 'utf8')).trim();
-    return text === '' ? undefined : text;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new MembershipError('CONFIG_UNREADABLE', `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}`);
-  }
+  const text = readChecked('--out-dir', file, { optional: true, allowEmpty: true, secret: { what: 'a secret', check: { insecureKey: 'refuse' } } })
+    ?.toString('utf8')
+    .trim();
+  return text === '' ? undefined : text;
 }
 
 /** Writes a password file readable by its owner only; the password itself is never printed. */
@@ -221,10 +219,11 @@ export async function applyRbac(client: Etcd3, keys: KeyLayout, opts: RbacOption
     return await applyAll(client, keys, opts);
   } catch (err) {
     if (err instanceof EtcdPermissionDeniedError) {
-      throw new AccessDenied(
+      throw new MembershipError(
+        'ACCESS_DENIED',
         `etcd refused to change roles and users (${errorMessage(err)}): with authentication enabled, run rbac apply as root ` +
           '(--user root, password in CHAINFIRE_PASSWORD or --password-file)',
-        err,
+        { cause: err },
       );
     }
     throw err;

@@ -27,7 +27,10 @@ export class EtcdChainfireDriver implements ChainfireDriver {
     this.connection = options.connection;
     const c = options.connection;
     this.dispatcher = c?.cacert
-      ? createDispatcher({ caFile: c.cacert, ...(c.cert ? { certFile: c.cert } : {}), ...(c.key ? { keyFile: c.key } : {}) })
+      ? createDispatcher(
+          { caFile: c.cacert, ...(c.cert ? { certFile: c.cert } : {}), ...(c.key ? { keyFile: c.key } : {}) },
+          { names: { ca: '--cacert', cert: '--cert', key: '--key' } },
+        )
       : undefined;
   }
 
@@ -171,7 +174,7 @@ function toMember(m: IMember): ChainfireMember {
 }
 
 /** One look at a member's /health; no answer within `timeoutMs` is unhealthy. */
-async function memberHealth(url: string, timeoutMs: number, dispatcher: Dispatcher | undefined): Promise<HealthResult> {
+export async function memberHealth(url: string, timeoutMs: number, dispatcher: Dispatcher | undefined): Promise<HealthResult> {
   const target = healthTarget(url);
   try {
     const res = await request(target, {

@@ -1,8 +1,8 @@
-import { readFileSync } from 'node:fs';
 import type { IncomingHttpHeaders } from 'node:http';
 import pRetry from 'p-retry';
 import { Agent, request, type Dispatcher } from 'undici';
 import { MembershipError } from '../errors.js';
+import { readPemFile } from '../files.js';
 import type { HttpServiceOptions } from './types.js';
 
 /**
@@ -13,33 +13,41 @@ import type { HttpServiceOptions } from './types.js';
 
 export type TlsFiles = NonNullable<HttpServiceOptions['tls']>;
 
-/** An undici Agent that trusts `caFile` and, given both, presents a client certificate. */
-export function createDispatcher(tls?: TlsFiles, options: { connectTimeoutMs?: number } = {}): Agent {
+/** The flags or config fields that messages name for the three TLS files. */
+export interface TlsFileNames {
+  ca: string;
+  cert: string;
+  key: string;
+}
+
+/** The config fields of a service's tls block: `flaredb.tls.caFile`, ... */
+export function tlsFieldsOf(block: string): TlsFileNames {
+  return { ca: `${block}.caFile`, cert: `${block}.certFile`, key: `${block}.keyFile` };
+}
+
+/**
+ * An undici Agent that trusts `caFile` and, given both, presents a client
+ * certificate. The private key is refused (CONFIG_INVALID) when group or
+ * others may access it, as the controller and membershipctl refuse --key.
+ */
+export function createDispatcher(
+  tls?: TlsFiles,
+  options: { connectTimeoutMs?: number; names?: TlsFileNames } = {},
+): Agent {
   const connect: { timeout?: number; ca?: Buffer; cert?: Buffer; key?: Buffer } = {};
   if (options.connectTimeoutMs !== undefined) connect.timeout = options.connectTimeoutMs;
   if (tls !== undefined) {
+    const names = options.names ?? tlsFieldsOf('tls');
     if ((tls.certFile === undefined) !== (tls.keyFile === undefined)) {
-      throw new MembershipError('CONFIG_INVALID', 'TLS: a client certificate file and its key file must be given together');
+      throw new MembershipError('CONFIG_INVALID', `${names.cert} and ${names.key} must be given together (a client certificate and its private key)`);
     }
-    connect.ca = readPem(tls.caFile, 'CA certificate');
+    connect.ca = readPemFile(names.ca, tls.caFile);
     if (tls.certFile !== undefined && tls.keyFile !== undefined) {
-      connect.cert = readPem(tls.certFile, 'client certificate');
-      connect.key = readPem(tls.keyFile, 'client key');
+      connect.cert = readPemFile(names.cert, tls.certFile);
+      connect.key = readPemFile(names.key, tls.keyFile, { insecureKey: 'refuse' });
     }
   }
   return new Agent({ connect });
-}
-
-function readPem(path: string, what: string): Buffer {
-  let data: Buffer;
-  try {
-    data = readFileSync(path);
-  } catch (err) {
-    throw new MembershipError('CONFIG_UNREADABLE', `cannot read the ${what} file ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, { cause: err });
-  }
-  // Caught here, the mistake names the file; caught by the TLS layer, it would not.
-  if (!data.includes('-----BEGIN ')) throw new MembershipError('CONFIG_INVALID', `the ${what} file ${path} is not PEM (no "-----BEGIN" line)`);
-  return data;
 }
 
 /** No answer came back: `transient` says whether another attempt may succeed. */
@@ -314,7 +322,9 @@ export class ServiceClient {
     this.service = options.service;
     this.endpoints = options.endpoints.map(normalizeEndpoint);
     this.ownsDispatcher = options.dispatcher === undefined;
-    this.dispatcher = options.dispatcher ?? createDispatcher(options.tls, { connectTimeoutMs: options.requestTimeoutMs });
+    this.dispatcher =
+      options.dispatcher ??
+      createDispatcher(options.tls, { connectTimeoutMs: options.requestTimeoutMs, names: tlsFieldsOf(`${options.service.toLowerCase()}.tls`) });
   }
 
   /** The endpoint the next call tries first, if any is known. */
@@ -395,12 +405,15 @@ export class ServiceClient {
     }
   }
 
-  /** SERVICE_ERROR for an answer the driver did not expect: what was asked, of whom, what came back. */
+  /**
+   * SERVICE_ERROR for an answer the driver did not expect: what was asked, of
+   * whom, what came back. A 401 or 403 is ACCESS_DENIED: the service refused
+   * this client, which no retry changes; the message says which certificate it presented.
+   */
   unexpected(c: ServiceCall, res: ServiceResponse, explanation?: string): MembershipError {
-    return new MembershipError(
-      'SERVICE_ERROR',
-      `${this.service}: ${this.asked(c)}: ${res.url} answered ${describeAnswer(res)}${explanation ? `: ${explanation}` : ''}`,
-    );
+    const answer = `${this.service}: ${this.asked(c)}: ${res.url} answered ${describeAnswer(res)}`;
+    if (res.status === 401 || res.status === 403) return new MembershipError('ACCESS_DENIED', `${answer}: ${this.accessHint()}`);
+    return new MembershipError('SERVICE_ERROR', `${answer}${explanation ? `: ${explanation}` : ''}`);
   }
 
   async close(): Promise<void> {
@@ -409,6 +422,14 @@ export class ServiceClient {
 
   private asked(c: ServiceCall): string {
     return `${c.what} (${c.method} ${c.path})`;
+  }
+
+  private accessHint(): string {
+    const block = `${this.service.toLowerCase()}.tls`;
+    const cert = this.options.tls?.certFile;
+    return cert !== undefined
+      ? `${this.service} refused this client's certificate ${cert} (${block}.certFile): it must be one that ${this.service} grants this access; not retried`
+      : `${this.service} refused this client, which presents no certificate: configure ${block}.certFile and ${block}.keyFile; not retried`;
   }
 
   private tlsHint(): string {

@@ -1,6 +1,6 @@
-import { open } from 'node:fs/promises';
 import { z } from 'zod';
 import { MembershipError } from '../errors.js';
+import { readSecretFile } from '../files.js';
 import { ServiceClient, type ServiceCall, type ServiceResponse } from './http.js';
 import type { IamNodeRegistration } from '../schema/members.js';
 import type { HttpServiceOptions, IAMDriver } from './types.js';
@@ -174,72 +174,31 @@ export interface AdminSecret {
 const AdminSecretFile = z.object({ user: z.string().min(1), password: z.string().min(1) });
 
 /**
- * Reads the IAM admin secret. Errors name the file and what to do, never its
- * content (not even the parser's message, which quotes the text it choked on).
+ * Reads the IAM admin secret (`iam.adminSecretFile` of the controller's
+ * config). Refused when group or others may access it. Errors name the field
+ * and the file and what to do, never its content (not even the parser's
+ * message, which quotes the text it choked on).
  */
-export async function readAdminSecret(path: string): Promise<AdminSecret> {
-  let handle;
+export async function readAdminSecret(path: string, field = 'iam.adminSecretFile'): Promise<AdminSecret> {
+  const text = readSecretFile(field, path, { insecureKey: 'refuse' });
+  let json: unknown;
   try {
-    handle = await open(path, 'r');
-  } catch (err) {
-    throw new MembershipError('CONFIG_UNREADABLE', `IAM admin secret file ${path} cannot be opened: ${describeFsError(err)}`);
+    json = JSON.parse(text);
+  } catch {
+    throw new MembershipError(
+      'CONFIG_INVALID',
+      `${field}: ${path} is not valid JSON; expected {"user": "...", "password": "..."}`,
+    );
   }
-  try {
-    // fstat on the open descriptor: the mode checked is the mode of the file read.
-    const st = await handle.stat();
-    if (!st.isFile()) {
-      throw new MembershipError('CONFIG_INVALID', `IAM admin secret file ${path} is not a regular file`);
-    }
-    if ((st.mode & 0o077) !== 0) {
-      const mode = (st.mode & 0o7777).toString(8).padStart(4, '0');
-      throw new MembershipError(
-        'CONFIG_INVALID',
-        `IAM admin secret file ${path} has mode ${mode}, so its group or others can access it; ` +
-          `run "chmod 600 ${path}" (owned by the user this program runs as)`,
-      );
-    }
-    let text: string;
-    try {
-      text = await handle.readFile('utf8');
-    } catch (err) {
-      throw new MembershipError('CONFIG_UNREADABLE', `IAM admin secret file ${path} cannot be read: ${describeFsError(err)}`);
-    }
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      throw new MembershipError(
-        'CONFIG_INVALID',
-        `IAM admin secret file ${path} is not valid JSON; expected {"user": "...", "password": "..."}`,
-      );
-    }
-    const parsed = AdminSecretFile.safeParse(json);
-    if (!parsed.success) {
-      // Only the field names: a zod message could echo a value.
-      const fields = [...new Set(parsed.error.issues.map((i) => i.path.join('.') || '(top level)'))];
-      throw new MembershipError(
-        'CONFIG_INVALID',
-        `IAM admin secret file ${path} is invalid at ${fields.join(', ')}: ` +
-          `expected a JSON object {"user": "...", "password": "..."} with non-empty strings`,
-      );
-    }
-    return { user: parsed.data.user, password: parsed.data.password };
-  } finally {
-    await handle.close();
+  const parsed = AdminSecretFile.safeParse(json);
+  if (!parsed.success) {
+    // Only the field names: a zod message could echo a value.
+    const fields = [...new Set(parsed.error.issues.map((i) => i.path.join('.') || '(top level)'))];
+    throw new MembershipError(
+      'CONFIG_INVALID',
+      `${field}: ${path} is invalid at ${fields.join(', ')}: ` +
+        `expected a JSON object {"user": "...", "password": "..."} with non-empty strings`,
+    );
   }
-}
-
-function describeFsError(err: unknown): string {
-  const code = (err as NodeJS.ErrnoException | undefined)?.code;
-  switch (code) {
-    case 'ENOENT':
-      return 'it does not exist (check the path, or create it with mode 0600)';
-    case 'EACCES':
-    case 'EPERM':
-      return 'permission denied (it must be readable by the user this program runs as)';
-    case 'EISDIR':
-      return 'it is a directory, not a file';
-    default:
-      return code ?? 'unknown error';
-  }
+  return { user: parsed.data.user, password: parsed.data.password };
 }

@@ -3,7 +3,7 @@ import type { Registry } from 'prom-client';
 import { MembershipError } from '../errors.js';
 
 export interface HealthProbes {
-  /** process up and Chainfire reachable */
+  /** process up, and Chainfire reachable and healthy by its own account (no alarm raised) */
   healthz: () => Promise<{ ok: boolean; detail: string }>;
   /** caches synced */
   readyz: () => { ok: boolean; detail: string };

@@ -300,9 +300,9 @@ describe('loadClusterConfig', () => {
 
       const missing = join(dir, 'missing.json');
       await assert.rejects(loadClusterConfig(missing), (err: MembershipError) =>
-        err.code === 'CONFIG_UNREADABLE' && err.message === `${missing}: cannot read cluster config: file does not exist`);
+        err.code === 'CONFIG_UNREADABLE' && err.message === `--config: cannot read ${missing}: not found`);
       await assert.rejects(loadClusterConfig(dir), (err: MembershipError) =>
-        err.code === 'CONFIG_UNREADABLE' && err.message === `${dir}: cannot read cluster config: is a directory, not a file`);
+        err.code === 'CONFIG_UNREADABLE' && err.message === `--config: cannot read ${dir}: a directory, not a file`);
 
       const bad = join(dir, 'bad.json');
       await writeFile(bad, '{"node_id": "node01"}');

@@ -3,10 +3,10 @@
  * parser that turns a file into a typed config plus warnings, and the mapping
  * of a config to the NodeMembership record it describes.
  */
-import { readFile } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { z } from 'zod';
 import { MembershipError } from '../errors.js';
+import { readConfigFile } from '../files.js';
 import { API_VERSION, formatIssues, hostPort, httpUrl, nodeName, roleEnum } from './common.js';
 import type { NodeMembershipInput } from './node-membership.js';
 
@@ -277,21 +277,9 @@ export function parseClusterConfig(text: string, source: string): ParsedClusterC
   throw new MembershipError('CONFIG_INVALID', lines.join('\n'), { cause: result.error });
 }
 
-/** Reads and validates a cluster-config.json file. */
-export async function loadClusterConfig(path: string): Promise<ParsedClusterConfig> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const reason =
-      code === 'ENOENT' ? 'file does not exist'
-      : code === 'EACCES' || code === 'EPERM' ? 'permission denied'
-      : code === 'EISDIR' ? 'is a directory, not a file'
-      : (err as Error).message;
-    throw new MembershipError('CONFIG_UNREADABLE', `${path}: cannot read cluster config: ${reason}`, { cause: err });
-  }
-  return parseClusterConfig(text, path);
+/** Reads and validates a cluster-config.json file, given by `field` (the agent's --config, say). */
+export async function loadClusterConfig(path: string, field = '--config'): Promise<ParsedClusterConfig> {
+  return parseClusterConfig(readConfigFile(field, path), path);
 }
 
 /** `services.chainfire.foo`, with odd keys quoted so the path stays unambiguous. */

@@ -4,8 +4,8 @@
  * with its own small client (src/store/etcd-lite), the controller and
  * membershipctl with etcd3 (connection.ts).
  */
-import { readFileSync, statSync } from 'node:fs';
 import { MembershipError } from '../errors.js';
+import { readSecretFile, type KeyFileCheck } from '../files.js';
 import { DEFAULT_PREFIX } from './keys.js';
 
 /** The common connection flags of all three programs, already validated. */
@@ -34,15 +34,19 @@ export interface RawConnectionFlags {
   passwordFile?: string;
 }
 
+export type { KeyFileCheck } from '../files.js';
+
 /**
  * Resolves the connection flags shared by the three programs. Endpoints come
  * from the flag, then CHAINFIRE_ENDPOINTS; the password from CHAINFIRE_PASSWORD
- * or --password-file, never from a flag value that would show in `ps`.
+ * or --password-file, never from a flag value that would show in `ps`. A
+ * password file that group or others may access is treated as `keyCheck` says.
  */
 export function resolveConnection(
   flags: RawConnectionFlags,
   env: NodeJS.ProcessEnv = process.env,
   fallbackEndpoints: string[] = DEFAULT_ENDPOINTS,
+  keyCheck: KeyFileCheck = {},
 ): ConnectionOptions {
   // An explicitly empty --endpoints is an error, not a silent fallback to the default.
   const raw = flags.endpoints ?? (env.CHAINFIRE_ENDPOINTS || undefined);
@@ -67,7 +71,7 @@ export function resolveConnection(
   let password: string | undefined;
   if (flags.user !== undefined) {
     if (flags.passwordFile !== undefined) {
-      password = readSecretFile(flags.passwordFile, '--password-file');
+      password = readSecretFile('--password-file', flags.passwordFile, keyCheck).trim();
     } else if (env.CHAINFIRE_PASSWORD !== undefined) {
       password = env.CHAINFIRE_PASSWORD;
     } else {
@@ -86,58 +90,3 @@ export function resolveConnection(
   if (password !== undefined) out.password = password;
   return out;
 }
-
-function readSecretFile(path: string, flag: string): string {
-  try {
-    return readFileSync(path, 'utf8').trim();
-  } catch (err) {
-    throw new MembershipError('CONFIG_UNREADABLE', `${flag}: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
-  }
-}
-
-export function readPem(path: string, flag: string): Buffer {
-  try {
-    return readFileSync(path);
-  } catch (err) {
-    throw new MembershipError('CONFIG_UNREADABLE', `${flag}: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
-  }
-}
-
-/** How `connect` treats a private key that group or others may read. */
-export interface KeyFileCheck {
-  /**
-   * 'refuse' (the default): a CONFIG_INVALID error, so the program exits 78.
-   * 'warn': call `warn` and go on (the first-boot agent: a node must still boot).
-   */
-  insecureKey?: 'refuse' | 'warn';
-  /** Where warnings go; default: a line on stderr. */
-  warn?: (message: string) => void;
-}
-
-/** `0644` for a file mode. */
-function octalMode(mode: number): string {
-  return `0${(mode & 0o777).toString(8).padStart(3, '0')}`;
-}
-
-/**
- * A private key must be readable by its owner only (0600 or 0400). Refuses,
- * or warns, when group or others have any access; the message names the
- * file, its mode and the fix. A file that cannot be stat'ed is left to the
- * read that follows, which reports it.
- */
-export function checkPrivateKeyMode(path: string, flag: string, check: KeyFileCheck = {}): void {
-  let mode: number;
-  try {
-    mode = statSync(path).mode;
-  } catch {
-    return;
-  }
-  if ((mode & 0o077) === 0) return;
-  const problem = `${flag} ${path} has mode ${octalMode(mode)}: a private key must be readable by its owner only (chmod 600 ${path})`;
-  if (check.insecureKey === 'warn') {
-    (check.warn ?? ((m: string) => process.stderr.write(`warning: ${m}\n`)))(problem);
-    return;
-  }
-  throw new MembershipError('CONFIG_INVALID', problem);
-}
-

@@ -88,14 +88,31 @@ describe('resolveConnection: TLS and auth', () => {
 
     it('reads the password from the file, without the trailing newline, in preference to the env', () => {
       const file = join(dir, 'pw');
-      writeFileSync(file, 'from-file\n');
+      writeFileSync(file, 'from-file\n', { mode: 0o600 });
       const c = resolveConnection({ user: 'root', passwordFile: file }, { CHAINFIRE_PASSWORD: 'from-env' });
       assert.equal(c.password, 'from-file');
     });
 
     it('reports an unreadable file as a configuration problem naming the flag', () => {
       const missing = join(dir, 'missing');
-      throwsWith(() => resolveConnection({ user: 'root', passwordFile: missing }, noEnv), 'CONFIG_UNREADABLE', '--password-file', missing, 'ENOENT');
+      throwsWith(() => resolveConnection({ user: 'root', passwordFile: missing }, noEnv), 'CONFIG_UNREADABLE', `--password-file: cannot read ${missing}: not found`);
+    });
+
+    it('refuses a password file that group or others can read, or warns about it when told to', () => {
+      const file = join(dir, 'loose');
+      writeFileSync(file, 'pw\n', { mode: 0o644 });
+      throwsWith(() => resolveConnection({ user: 'root', passwordFile: file }, noEnv), 'CONFIG_INVALID', `--password-file ${file} has mode 0644`, `chmod 600 ${file}`);
+      const warned: string[] = [];
+      const c = resolveConnection({ user: 'root', passwordFile: file }, noEnv, undefined, { insecureKey: 'warn', warn: (m) => warned.push(m) });
+      assert.equal(c.password, 'pw');
+      assert.equal(warned.length, 1);
+      assert.ok(warned[0]!.startsWith(`--password-file ${file} has mode 0644`), warned[0]);
+    });
+
+    it('refuses an empty password file', () => {
+      const file = join(dir, 'empty');
+      writeFileSync(file, '\n', { mode: 0o600 });
+      throwsWith(() => resolveConnection({ user: 'root', passwordFile: file }, noEnv), 'CONFIG_UNREADABLE', `--password-file: cannot read ${file}: empty`);
     });
   });
 

@@ -1,13 +1,13 @@
 import { ConsecutiveBreaker, circuitBreaker, handleWhen, retry, type IPolicy } from 'cockatiel';
 import { Etcd3, isRecoverableError, type IOptions } from 'etcd3';
 import { MembershipError } from '../errors.js';
-import { checkPrivateKeyMode, readPem, type ConnectionOptions, type KeyFileCheck } from './connection-options.js';
-import { diagnose, explainFailure, type ExplainContext } from './etcd-lite/explain.js';
+import { readPemFile, type KeyFileCheck } from '../files.js';
+import type { ConnectionOptions } from './connection-options.js';
+import { diagnose, etcdAnswerCode, explainFailure, type ExplainContext } from './etcd-lite/explain.js';
 
 export {
   DEFAULT_CALL_TIMEOUT_MS,
   DEFAULT_ENDPOINTS,
-  checkPrivateKeyMode,
   resolveConnection,
   type ConnectionOptions,
   type KeyFileCheck,
@@ -20,7 +20,8 @@ export function connect(options: ConnectionOptions, keyCheck: KeyFileCheck = {})
     hosts: options.endpoints,
     defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + options.callTimeoutMs }),
     faultHandling: {
-      global: explainingFailures(retry(handleWhen(isRecoverableError), { maxAttempts: 3 }), options),
+      // etcd3 counts RESOURCE_EXHAUSTED as recoverable; etcd's NOSPACE alarm is not, until an operator acts.
+      global: explainingFailures(retry(handleWhen((err) => isRecoverableError(err) && etcdAnswerCode(err.message) !== 'RESOURCE_EXHAUSTED'), { maxAttempts: 3 }), options),
       // etcd3's default breaker also trips on answers such as "etcdserver: unhealthy
       // cluster" (a refused member add), and then fails every call to that host
       // locally for 5 s, status writes included. Trip only when the host itself fails.
@@ -35,11 +36,10 @@ export function connect(options: ConnectionOptions, keyCheck: KeyFileCheck = {})
     if (options.cacert === undefined) {
       throw new MembershipError('USAGE', '--cacert is required for https:// endpoints (the CA that signed Chainfire\'s certificate)');
     }
-    const credentials: NonNullable<IOptions['credentials']> = { rootCertificate: readPem(options.cacert, '--cacert') };
+    const credentials: NonNullable<IOptions['credentials']> = { rootCertificate: readPemFile('--cacert', options.cacert) };
     if (options.cert !== undefined && options.key !== undefined) {
-      credentials.certChain = readPem(options.cert, '--cert');
-      checkPrivateKeyMode(options.key, '--key', keyCheck);
-      credentials.privateKey = readPem(options.key, '--key');
+      credentials.certChain = readPemFile('--cert', options.cert);
+      credentials.privateKey = readPemFile('--key', options.key, keyCheck);
     }
     etcdOptions.credentials = credentials;
   }

@@ -77,12 +77,12 @@ describe('first-boot-agent exit codes and markers', () => {
     const cfg = await writeJson(dir, 'tls.json', config());
     const r1 = await agent(['iam-setup', '--config', cfg, '--state-dir', stateDir, '--cacert', join(dir, 'no-ca.pem')]);
     assert.equal(r1.code, 78, r1.stdout + r1.stderr);
-    assert.match(r1.stdout, /--cacert \(or tls\.ca_file\): cannot read .*no-ca\.pem: ENOENT/);
+    assert.match(r1.stdout, /--cacert: cannot read .*no-ca\.pem: not found/);
 
     const fromConfig = await writeJson(dir, 'tls-config.json', config({ tls: { ca_file: join(dir, 'missing-ca.pem') } }));
     const r2 = await agent(['iam-setup', '--config', fromConfig, '--state-dir', stateDir]);
     assert.equal(r2.code, 78, r2.stdout + r2.stderr);
-    assert.match(r2.stdout, /tls\.ca_file\): cannot read .*missing-ca\.pem: ENOENT/);
+    assert.match(r2.stdout, /tls\.ca_file: cannot read .*missing-ca\.pem: not found/);
   });
 
   it('bootstrap mode waits only for local health and writes .chainfire-initialized; a rerun exits 0 at once', async () => {

@@ -458,7 +458,7 @@ describe('membershipctl against a real 3-member Chainfire and a running controll
     const agentArgs = [binPath('first-boot-agent'), 'join', 'chainfire', '--config', join(dir, 'missing.json'), '--endpoints', ep.join(',')];
     const pretty = await runProcess(process.execPath, [...agentArgs, '--log-format', 'pretty'], { timeoutMs: 30_000 });
     assert.equal(pretty.code, 78);
-    assert.match(pretty.stdout, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} ERROR chainfire\/cluster-join: .*missing\.json: cannot read cluster config: file does not exist\n$/);
+    assert.match(pretty.stdout, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} ERROR chainfire\/cluster-join: --config: cannot read .*missing\.json: not found\n$/);
     const json = await runProcess(process.execPath, agentArgs, { timeoutMs: 30_000 });
     const entry = JSON.parse(json.stdout) as Record<string, unknown>;
     assert.equal(entry.level, 'ERROR');

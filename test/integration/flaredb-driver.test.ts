@@ -180,6 +180,17 @@ describe('HttpFlareDBDriver against the FlareDB simulator', () => {
     assert.equal(sim.count('POST', '/admin/member/add'), 1);
   });
 
+  it('fails a 401 or 403 at once with ACCESS_DENIED, saying that FlareDB refused this client', async () => {
+    sim.failNext(1, 403, { route: 'POST /admin/member/add' });
+    const err = await rejectsWith(driver.addMember('node04', '10.0.1.13:2480'), 'ACCESS_DENIED');
+    assert.match(err.message, /add member node04 .* answered HTTP 403/);
+    assert.match(err.message, /FlareDB refused this client, which presents no certificate: configure flaredb\.tls\.certFile and flaredb\.tls\.keyFile; not retried/);
+    sim.failNext(1, 401, { route: 'GET /admin/cluster/members' });
+    await rejectsWith(driver.listMembers(), 'ACCESS_DENIED');
+    assert.equal(sim.count('POST', '/admin/member/add'), 1);
+    assert.equal(sim.count('GET', '/admin/cluster/members'), 1);
+  });
+
   it('detects an id that exists with another raft_addr', async () => {
     const err = await rejectsWith(driver.addMember('node02', '10.0.1.99:2480'), 'SERVICE_ERROR');
     assert.ok(err instanceof FlareDBConflictError);
@@ -294,11 +305,28 @@ describe('https with a CA made at test time', () => {
 
   it('names an unreadable or non-PEM TLS file', () => {
     const missing = join(dir, 'missing-ca.crt');
-    assert.throws(() => createDispatcher({ caFile: missing }), (err) => isMembershipError(err, 'CONFIG_UNREADABLE') && err.message.includes(missing) && /ENOENT/.test(err.message));
+    assert.throws(() => createDispatcher({ caFile: missing }), (err) => isMembershipError(err, 'CONFIG_UNREADABLE') && err.message === `tls.caFile: cannot read ${missing}: not found`);
     const garbage = join(dir, 'garbage.crt');
     writeFileSync(garbage, 'not a certificate');
     assert.throws(() => createDispatcher({ caFile: garbage }), (err) => isMembershipError(err, 'CONFIG_INVALID') && err.message.includes(garbage));
     assert.throws(() => createDispatcher({ caFile: pem.ca, certFile: pem.clientCert }), (err) => isMembershipError(err, 'CONFIG_INVALID'));
+  });
+
+  it('refuses a client key that group or others can read, naming the config field, as the controller refuses --key', () => {
+    const loose = join(dir, 'loose-client.key');
+    writeFileSync(loose, readFileSync(pem.clientKey), { mode: 0o644 });
+    assert.throws(
+      () => driverFor(['https://127.0.0.1:1'], { tls: { caFile: pem.ca, certFile: pem.clientCert, keyFile: loose } }),
+      (err) =>
+        isMembershipError(err, 'CONFIG_INVALID') &&
+        err.message.startsWith(`flaredb.tls.keyFile ${loose} has mode 0644: `) &&
+        err.message.includes(`chmod 600 ${loose}`),
+    );
+    const missing = join(dir, 'missing-client.key');
+    assert.throws(
+      () => driverFor(['https://127.0.0.1:1'], { tls: { caFile: pem.ca, certFile: pem.clientCert, keyFile: missing } }),
+      (err) => isMembershipError(err, 'CONFIG_UNREADABLE') && err.message === `flaredb.tls.keyFile: cannot read ${missing}: not found`,
+    );
   });
 });
 

@@ -22,13 +22,17 @@
  */
 import http2, { type ClientHttp2Session, type ClientHttp2Stream } from 'node:http2';
 import { isIP } from 'node:net';
-import { MembershipError } from '../../errors.js';
-import { checkPrivateKeyMode, readPem, type ConnectionOptions, type KeyFileCheck } from '../connection-options.js';
-import { diagnose, explainFailure, needsDiagnosis, type Diagnosis, type ExplainContext } from './explain.js';
+import { MembershipError, type ErrorCode } from '../../errors.js';
+import { readPemFile, type KeyFileCheck } from '../../files.js';
+import type { ConnectionOptions } from '../connection-options.js';
+import { diagnose, etcdAnswerCode, explainAnswer, explainFailure, needsDiagnosis, type Diagnosis, type ExplainContext } from './explain.js';
 import { FrameDecoder, GRPC, frame, grpcTimeout, isInvalidTokenMessage, statusOf, type GrpcStatus } from './grpc.js';
 import * as pb from './proto.js';
 
-/** A failure of a call to Chainfire; the message names the endpoint. */
+/**
+ * A failure of a call to Chainfire; the message names the endpoint. UNAVAILABLE,
+ * unless etcd's answer said more (`answered`): ACCESS_DENIED, RESOURCE_EXHAUSTED.
+ */
 export class EtcdLiteError extends MembershipError {
   readonly endpoint: string;
   /** the gRPC status code of etcd's answer; undefined when there was no answer */
@@ -36,8 +40,8 @@ export class EtcdLiteError extends MembershipError {
   /** set when a watch ended because its start revision was compacted */
   readonly compactRevision: number | undefined;
 
-  constructor(endpoint: string, message: string, options: { grpcCode?: number; compactRevision?: number; cause?: unknown } = {}) {
-    super('UNAVAILABLE', message, options.cause !== undefined ? { cause: options.cause } : {});
+  constructor(endpoint: string, message: string, options: { grpcCode?: number; compactRevision?: number; cause?: unknown; code?: ErrorCode } = {}) {
+    super(options.code ?? 'UNAVAILABLE', message, options.cause !== undefined ? { cause: options.cause } : {});
     this.name = 'EtcdLiteError';
     this.endpoint = endpoint;
     this.grpcCode = options.grpcCode;
@@ -133,12 +137,11 @@ export class EtcdLite {
       if (options.cacert === undefined) {
         throw new MembershipError('USAGE', '--cacert is required for https:// endpoints (the CA that signed Chainfire\'s certificate)');
       }
-      const tls: NonNullable<EtcdLiteOptions['tls']> = { ca: readPem(options.cacert, '--cacert') };
+      const tls: NonNullable<EtcdLiteOptions['tls']> = { ca: readPemFile('--cacert', options.cacert) };
       out.cacertFile = options.cacert;
       if (options.cert !== undefined && options.key !== undefined) {
-        tls.cert = readPem(options.cert, '--cert');
-        checkPrivateKeyMode(options.key, '--key', keyCheck);
-        tls.key = readPem(options.key, '--key');
+        tls.cert = readPemFile('--cert', options.cert);
+        tls.key = readPemFile('--key', options.key, keyCheck);
         out.certFile = options.cert;
       }
       out.tls = tls;
@@ -328,9 +331,7 @@ export class EtcdLite {
       return token;
     }
     if (answer.status.code === GRPC.UNAVAILABLE) throw refusal(endpoint, `authentication as ${auth.user}`, answer.status);
-    throw new EtcdLiteError(endpoint, `Chainfire at ${endpoint}: authentication as ${auth.user} failed: ${answer.status.message}`, {
-      grpcCode: answer.status.code,
-    });
+    throw answered(endpoint, `Chainfire at ${endpoint}: authentication as ${auth.user} failed: ${answer.status.message}`, answer.status.code);
   }
 
   // -------------------------------------------------------------------------
@@ -504,7 +505,7 @@ export class EtcdLite {
           clearTimeout(createTimer);
           if (r.canceled) {
             const reason = r.cancelReason || 'canceled at creation';
-            const error = new EtcdLiteError(endpoint, `Chainfire at ${endpoint}: ${op} was refused: ${reason}`, {
+            const error = answered(endpoint, `Chainfire at ${endpoint}: ${op} was refused: ${reason}`, undefined, {
               ...(r.compactRevision > 0 ? { compactRevision: r.compactRevision } : {}),
             });
             // etcd 3.4 refuses a watch with a stale token as "permission denied": try once with a new token.
@@ -590,7 +591,17 @@ class DeadlineError extends Error {
 }
 
 function refusal(endpoint: string, op: string, status: GrpcStatus): EtcdLiteError {
-  return new EtcdLiteError(endpoint, `Chainfire at ${endpoint}: ${op} failed: ${status.message || `gRPC status ${status.code}`}`, { grpcCode: status.code });
+  return answered(endpoint, `Chainfire at ${endpoint}: ${op} failed: ${status.message || `gRPC status ${status.code}`}`, status.code);
+}
+
+/** The error for an answer of etcd, cast at this boundary: access refused, out of space (with what to do), or UNAVAILABLE. */
+function answered(endpoint: string, message: string, grpcCode: number | undefined, options: { compactRevision?: number } = {}): EtcdLiteError {
+  const code = etcdAnswerCode(message, grpcCode);
+  return new EtcdLiteError(endpoint, explainAnswer(message), {
+    ...options,
+    ...(grpcCode !== undefined ? { grpcCode } : {}),
+    ...(code !== undefined ? { code } : {}),
+  });
 }
 
 /** A stream that closed with neither an answer nor an error: the connection went away under it. */
@@ -603,7 +614,7 @@ function combine(failures: EtcdLiteError[]): EtcdLiteError {
   const messages = [...new Set(failures.map((f) => f.message))];
   const last = failures[failures.length - 1]!;
   if (messages.length === 1) return last;
-  return new EtcdLiteError(last.endpoint, messages.join('; '), { ...(last.grpcCode !== undefined ? { grpcCode: last.grpcCode } : {}), cause: last });
+  return new EtcdLiteError(last.endpoint, messages.join('; '), { ...(last.grpcCode !== undefined ? { grpcCode: last.grpcCode } : {}), cause: last, code: last.code });
 }
 
 function seconds(ms: number): string {

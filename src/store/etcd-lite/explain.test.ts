@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { explainFailure, failureText, needsDiagnosis, tlsDetail } from './explain.js';
+import { etcdAnswerCode, explainAnswer, explainFailure, failureText, needsDiagnosis, tlsDetail } from './explain.js';
 
 const err = (code: string, message: string, cause?: unknown) => Object.assign(new Error(message), { code }, cause !== undefined ? { cause } : {});
 const plain = { endpoint: 'http://10.0.1.10:2379', usesTls: false };
@@ -72,5 +72,31 @@ describe('explainFailure: what is wrong and which flag fixes it', () => {
     assert.match(failureText(wrapped), /ERR_HTTP2_STREAM_CANCEL: .* <- ECONNREFUSED: connect ECONNREFUSED/);
     assert.match(explainFailure(wrapped, plain), /connection refused/);
     assert.equal(tlsDetail('SSL routines:ssl3_get_record:wrong version number'), 'TLS: wrong version number');
+  });
+});
+
+describe('etcdAnswerCode: answers of etcd cast into the error taxonomy', () => {
+  const cases: [string, number | undefined, 'ACCESS_DENIED' | 'RESOURCE_EXHAUSTED' | undefined][] = [
+    ['etcdserver: mvcc: database space exceeded', 8, 'RESOURCE_EXHAUSTED'],
+    ['8 RESOURCE_EXHAUSTED: etcdserver: mvcc: database space exceeded', undefined, 'RESOURCE_EXHAUSTED'],
+    ['etcdserver: authentication failed, invalid user ID or password', 3, 'ACCESS_DENIED'],
+    ['etcdserver: permission denied', 7, 'ACCESS_DENIED'],
+    ['etcdserver: invalid auth token', 3, 'ACCESS_DENIED'],
+    ['etcdserver: user name is empty', 3, 'ACCESS_DENIED'],
+    ['some refusal', 16, 'ACCESS_DENIED'],
+    ['etcdserver: too many requests', 8, undefined],
+    ['etcdserver: unhealthy cluster', 14, undefined],
+    ['etcdserver: request timed out', 14, undefined],
+  ];
+  for (const [message, grpc, code] of cases) {
+    it(`${JSON.stringify(message)} (gRPC ${grpc ?? '-'}) is ${code ?? 'neither'}`, () => assert.equal(etcdAnswerCode(message, grpc), code));
+  }
+
+  it('says what an operator does about the NOSPACE alarm, once', () => {
+    const once = explainAnswer('Chainfire at http://h:2379: put failed: etcdserver: mvcc: database space exceeded');
+    assert.ok(once.startsWith('Chainfire at http://h:2379: put failed: etcdserver: mvcc: database space exceeded: etcd raised its NOSPACE alarm'), once);
+    for (const step of ['etcdctl compact', 'etcdctl defrag', 'etcdctl alarm disarm', '--quota-backend-bytes']) assert.ok(once.includes(step), step);
+    assert.equal(explainAnswer(once), once);
+    assert.equal(explainAnswer('etcdserver: permission denied'), 'etcdserver: permission denied');
   });
 });

@@ -183,3 +183,36 @@ export function diagnose(
     });
   });
 }
+
+// ---------------------------------------------------------------------------
+// Answers etcd gave, cast into the error taxonomy (src/errors.ts): both the
+// agent's client and membershipctl's etcd3 client (src/ctl/client.ts) ask here.
+
+/** etcd's NOSPACE alarm: the backend reached --quota-backend-bytes. */
+const NO_SPACE = /database space exceeded|alarm:?\s*NOSPACE/i;
+/** etcd refused the user: wrong password, no such user, a role without the permission, a stale token. */
+const ACCESS_REFUSED = /authentication failed|invalid user ID or password|permission denied|invalid auth token|auth token is expired|user name is empty/i;
+const GRPC_PERMISSION_DENIED = 7;
+const GRPC_UNAUTHENTICATED = 16;
+
+/**
+ * What an answer of etcd means: ACCESS_DENIED (authentication failed,
+ * permission denied, an invalid token), RESOURCE_EXHAUSTED (database space
+ * exceeded), or undefined for anything else.
+ */
+export function etcdAnswerCode(message: string, grpcCode?: number): 'ACCESS_DENIED' | 'RESOURCE_EXHAUSTED' | undefined {
+  if (NO_SPACE.test(message)) return 'RESOURCE_EXHAUSTED';
+  if (ACCESS_REFUSED.test(message) || grpcCode === GRPC_PERMISSION_DENIED || grpcCode === GRPC_UNAUTHENTICATED) return 'ACCESS_DENIED';
+  return undefined;
+}
+
+/** What an operator does about the NOSPACE alarm; docs/troubleshooting.md says it at length. */
+export const NO_SPACE_ADVICE =
+  'etcd raised its NOSPACE alarm (the database reached its --quota-backend-bytes) and accepts only reads and deletes until the alarm is disarmed: ' +
+  'compact the history (etcdctl compact REVISION), defragment every member (etcdctl defrag --cluster), then run etcdctl alarm disarm; ' +
+  'or raise --quota-backend-bytes on every member (docs/troubleshooting.md, "Database space exceeded")';
+
+/** `message`, followed by what to do when it is the NOSPACE alarm. */
+export function explainAnswer(message: string): string {
+  return NO_SPACE.test(message) && !message.includes(NO_SPACE_ADVICE) ? `${message}: ${NO_SPACE_ADVICE}` : message;
+}
