@@ -11,6 +11,7 @@ case "${1:-}" in
 esac
 
 [ -d node_modules ] || npm ci --no-audit --no-fund
+rm -rf dist   # no compiled test of a moved or deleted file may run
 npm run --silent build
 
 files=()

@@ -10,7 +10,7 @@ import type { Service } from '../schema/agent-report.js';
 import { SERVICES } from '../schema/agent-report.js';
 import type { MembershipOperation } from '../schema/operation.js';
 import type { StatusBody } from '../schema/status.js';
-import { errorMessage, isMembershipError } from '../errors.js';
+import { errorMessage, isMembershipError, type ErrorCode } from '../errors.js';
 import { canonicalJson } from '../store/records.js';
 import { decideNode, invalidSpecStatus, type NodeDecision, type NodeInputs, type OperationChange } from './decide.js';
 import { observeNode, readNode, unseenServices, type NodeRecords } from './observe.js';
@@ -76,6 +76,9 @@ export async function reconcileNode(node: string, ports: ReconcilePorts): Promis
   return nextLook(node, seen, decision, inFlight, read);
 }
 
+/** What a service answered that the node's status says (ServiceUnavailable, with the answer) while the work queue retries. */
+const SAID_IN_STATUS: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['BUSY', 'UNAVAILABLE', 'SERVICE_ERROR', 'ACCESS_DENIED', 'RESOURCE_EXHAUSTED']);
+
 type CarriedOut = { seen: NodeInputs; decision: NodeDecision } | { result: ReconcileResult };
 
 /** Records the change, makes the one action, ends the change if it is over, and decides again. */
@@ -125,7 +128,7 @@ async function actionFailed(
   ports: ReconcilePorts,
 ): Promise<ReconcileResult> {
   const busy = isMembershipError(err, 'BUSY');
-  if (!busy && !isMembershipError(err, 'UNAVAILABLE') && !isMembershipError(err, 'SERVICE_ERROR')) throw err;
+  if (!isMembershipError(err) || !SAID_IN_STATUS.has(err.code)) throw err;
   const seen = await observeNode(records, ports.read, { fresh: ALL, operations: inFlight });
   const failed = decided(records.node, { ...seen, actionFailed: errorMessage(err), failedService: action.service }, 'after-failure', ports);
   await writeStatus(records.node, failed.status, records.generation, ports);

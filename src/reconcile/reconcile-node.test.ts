@@ -1,0 +1,101 @@
+// reconcileNode on in-memory ports: what one reconcile records, does and writes
+// around an action, and what the status says when the service refuses it.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { pino } from 'pino';
+import { MembershipError, type ErrorCode } from '../errors.js';
+import type { IamNodeRegistration } from '../schema/members.js';
+import type { StatusBody } from '../schema/status.js';
+import { DEFAULT_POLICY } from '../schema/operation.js';
+import { agentReport, joinSpec, membership, NODE } from '../../test/support/node-records.js';
+import type { ReadPort, ReconcilePorts, WritePort } from './ports.js';
+import { BUSY_RETRY_MS, planNode, reconcileNode } from './reconcile-node.js';
+import type { NodeAction } from './step.js';
+
+const GENERATION = 41;
+
+/** A node that wants only IAM, the setup done, IAM empty: the one action is registerNode. */
+function world(actError?: ErrorCode) {
+  const registered: IamNodeRegistration[] = [];
+  const statuses: StatusBody[] = [];
+  const actions: NodeAction[] = [];
+  const desired = membership(joinSpec(['iam']), GENERATION);
+  const read: ReadPort = {
+    now: () => new Date('2026-11-24T10:00:00Z'),
+    log: pino({ level: 'silent' }),
+    desired: (node) => (node === NODE ? { value: desired, modRevision: GENERATION } : undefined),
+    status: () => statuses.at(-1),
+    agent: () => ({ value: agentReport('iam') }),
+    desiredRecords: () => [desired],
+    addressConflicts: () => [],
+    operations: () => ({}),
+    policy: () => DEFAULT_POLICY,
+    iamBootstrapped: () => true,
+    chainfire: { members: async () => [], health: async () => ({}), leaderId: async () => undefined },
+    iam: { list: async () => [...registered] },
+  };
+  const write: WritePort = {
+    identity: 'unit',
+    term: 7,
+    assertLeader: () => undefined,
+    putOperation: async () => assert.fail('IAM registrations are not recorded in operations/'),
+    deleteOperation: async () => assert.fail('nothing to end'),
+    putStatus: async (node, status, generation) => {
+      assert.equal(node, NODE);
+      assert.equal(generation, GENERATION);
+      statuses.push(status);
+    },
+    act: async (_node, action) => {
+      actions.push(action);
+      if (actError !== undefined) throw new MembershipError(actError, `IAM answered: ${actError}`);
+      if (action.kind === 'registerNode') registered.push(action.registration);
+      return undefined;
+    },
+    failpoint: () => undefined,
+  };
+  const ports: ReconcilePorts = { read, write };
+  return { ports, statuses, actions, registered };
+}
+
+const iamCondition = (s: StatusBody | undefined) => s?.conditions.find((c) => c.type === 'IAMRegistered');
+
+describe('reconcileNode', () => {
+  it('acts once, decides again on what it then sees, and writes that status stamped with its term', async () => {
+    const w = world();
+    assert.deepEqual(await reconcileNode(NODE, w.ports), {});
+    assert.deepEqual(w.actions.map((a) => a.kind), ['registerNode']);
+    assert.equal(w.statuses.length, 1);
+    assert.equal(w.statuses[0]!.phase, 'Ready');
+    assert.equal(iamCondition(w.statuses[0])?.status, 'True');
+    assert.deepEqual(w.statuses[0]!.controller, { identity: 'unit', term: 7 });
+    // Nothing changed since: no action, no write.
+    await reconcileNode(NODE, w.ports);
+    assert.equal(w.actions.length, 1);
+    assert.equal(w.statuses.length, 1);
+  });
+
+  for (const code of ['UNAVAILABLE', 'SERVICE_ERROR', 'ACCESS_DENIED', 'RESOURCE_EXHAUSTED'] as const) {
+    it(`a ${code} answer to the action is said in the status, then handed to the work queue's backoff`, async () => {
+      const w = world(code);
+      await assert.rejects(reconcileNode(NODE, w.ports), (err: unknown) => err instanceof MembershipError && err.code === code);
+      const c = iamCondition(w.statuses.at(-1));
+      assert.equal(c?.reason, 'ServiceUnavailable');
+      assert.match(c?.message ?? '', new RegExp(`failed: IAM answered: ${code}; retrying`));
+    });
+  }
+
+  it('a refusal for now (BUSY) is said in the status and looked at again in a second, without backoff', async () => {
+    const w = world('BUSY');
+    assert.deepEqual(await reconcileNode(NODE, w.ports), { requeueAfterMs: BUSY_RETRY_MS });
+    assert.equal(iamCondition(w.statuses.at(-1))?.reason, 'ServiceUnavailable');
+  });
+
+  it('planNode decides the same action and neither acts nor writes', async () => {
+    const w = world();
+    const plan = await planNode(NODE, w.ports.read);
+    assert.equal(plan.kind, 'valid');
+    assert.equal(plan.kind === 'valid' ? plan.decision.action?.kind : undefined, 'registerNode');
+    assert.equal(w.actions.length, 0);
+    assert.equal(w.statuses.length, 0);
+  });
+});
