@@ -59,3 +59,9 @@ export function chainfirePeerUrl(spec: { raftAddr: string; clientUrl: string }):
   const scheme = new URL(spec.clientUrl).protocol; // 'http:' | 'https:'
   return `${scheme}//${spec.raftAddr}`;
 }
+
+/**
+ * On a record set Absent: act on it at once, without the removal grace
+ * (`membershipctl delete --now`). Any value but "false" counts.
+ */
+export const REMOVE_NOW_ANNOTATION = 'membership.photoncloud.io/remove-now';

@@ -40,9 +40,24 @@ export const clusterConfigRecord = z
         learnerStartTimeoutSeconds: z.number().int().min(10).default(300),
         /** after this long catching up, a learner's status says it is not catching up */
         learnerCatchUpTimeoutSeconds: z.number().int().min(10).default(600),
+        /**
+         * a record set Absent is acted on only once it has stayed Absent this long: a Present -> Absent ->
+         * Present flip shorter than this removes nothing (membershipctl delete --now skips it)
+         */
+        removalGraceSeconds: z.number().int().min(0).max(3600).default(5),
+        /** how often a member of a Ready node is asked for its health; one that does not answer makes the node Degraded */
+        healthIntervalSeconds: z.number().int().min(1).max(3600).default(10),
       })
       .strict()
-      .default({ paused: false, maxVoters: 5, minVoters: 3, learnerStartTimeoutSeconds: 300, learnerCatchUpTimeoutSeconds: 600 }),
+      .default({
+        paused: false,
+        maxVoters: 5,
+        minVoters: 3,
+        learnerStartTimeoutSeconds: 300,
+        learnerCatchUpTimeoutSeconds: 600,
+        removalGraceSeconds: 5,
+        healthIntervalSeconds: 10,
+      }),
   })
   .strict();
 

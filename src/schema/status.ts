@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { API_VERSION, nodeName } from './common.js';
 
-export const PHASES = ['Pending', 'Joining', 'Ready', 'Removing', 'Removed', 'Failed'] as const;
+/** Degraded: the node was Ready, and a member of it does not answer its health check now (or is of an earlier incarnation). */
+export const PHASES = ['Pending', 'Joining', 'Ready', 'Degraded', 'Removing', 'Removed', 'Failed'] as const;
 export const phaseEnum = z.enum(PHASES);
 export type Phase = z.infer<typeof phaseEnum>;
 

@@ -107,6 +107,8 @@ export async function runSchedule(seed: number, options: ScheduleOptions = {}): 
     maxVoters: rng.int(Math.max(3, minVoters + 1), 5),
     learnerStartTimeoutSeconds: rng.pick([10, 30, 60, 120]),
     learnerCatchUpTimeoutSeconds: rng.pick([10, 60, 600]),
+    removalGraceSeconds: 0,
+    healthIntervalSeconds: 10,
   };
   const world = new World(rng, policy);
   // A learner's etcd starts within the timeout, or (while faults happen) sometimes after it.
