@@ -22,7 +22,7 @@ describe('wait --for', () => {
           err instanceof MembershipError &&
           err.code === 'USAGE' &&
           err.message.includes('accepted forms: condition=<type>[=True|False|Unknown]') &&
-          err.message.includes('phase=<phase> (Pending, Joining, Ready, Removing, Removed, Failed)') &&
+          err.message.includes('phase=<phase> (Pending, Joining, Ready, Degraded, Removing, Removed, Failed)') &&
           err.message.includes('delete'),
         bad,
       );

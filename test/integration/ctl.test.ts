@@ -322,7 +322,7 @@ describe('membershipctl against a real 3-member Chainfire and a running controll
       bad.stderr,
       'error: --for "ready": not a known form; accepted forms: condition=<type>[=True|False|Unknown] ' +
         '(type: AgentReady, ChainfireMember, FlareDBMember, IAMRegistered, Ready); ' +
-        'phase=<phase> (Pending, Joining, Ready, Removing, Removed, Failed); delete ' +
+        'phase=<phase> (Pending, Joining, Ready, Degraded, Removing, Removed, Failed); delete ' +
         '(e.g. --for condition=Ready, --for phase=Removed, --for delete)\n',
     );
     const missingFor = await ctl(ep, ['wait', 'node01']);
