@@ -322,16 +322,18 @@ addConnectionFlags(
       .description('decommission a node: set state Absent, wait until it is Removed from every service, then delete its records')
       .argument('<name>', 'node name')
       .option('--no-wait', 'only set state Absent and return')
+      .option('--now', 'start the removal at once, without the removal grace (cluster/config removalGraceSeconds) that lets a Present -> Absent -> Present flip remove nothing')
       .addOption(durationOption('--timeout <duration>', 'how long to wait for the removal (exit 69 after)', 600_000, '10m')),
-    ['membershipctl delete node04', 'membershipctl delete node04 --no-wait && membershipctl wait node04 --for phase=Removed'],
-    'A removal that would break quorum waits with reason QuorumProtection until it is safe; the progress\n' +
+    ['membershipctl delete node04', 'membershipctl delete node04 --no-wait && membershipctl wait node04 --for phase=Removed', 'membershipctl delete node03 --now   # a dead voter, to let its replacement join'],
+    'The removal starts once the record has stayed Absent for removalGraceSeconds (5 s by default; --now skips it).\n' +
+      'A removal that would break quorum waits with reason QuorumProtection until it is safe; the progress\n' +
       'lines say so. Deleting only the desired key (with etcdctl) never removes a member.',
     '0 removed and deleted, 1 not found or the record changed meanwhile, 64 usage, 69 timed out or Chainfire unreachable, 77 access refused, 78 the record is invalid',
   ),
 ).action(async (name: string, opts) => {
   checkName(name);
   await withClient(opts, async (client, keys) => {
-    const marked = await markAbsent(client, keys, name);
+    const marked = await markAbsent(client, keys, name, opts.now === true);
     process.stdout.write(`${RESOURCE}/${name} ${marked === 'marked' ? 'marked Absent' : 'already Absent'}\n`);
     if (!opts.wait) return;
     await waitRemovedAndDelete(client, keys, name, opts.timeout, (line) => process.stdout.write(`  ${line}\n`));

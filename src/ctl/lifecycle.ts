@@ -1,14 +1,19 @@
 import type { Etcd3 } from 'etcd3';
 import { MembershipError } from '../errors.js';
 import { API_VERSION } from '../schema/common.js';
-import { nodeMembership } from '../schema/node-membership.js';
+import { REMOVE_NOW_ANNOTATION, nodeMembership } from '../schema/node-membership.js';
 import { clusterConfigRecord, type ClusterConfigRecord } from '../schema/operation.js';
 import { nodeMembershipStatus, type StatusBody } from '../schema/status.js';
 import type { KeyLayout } from '../store/keys.js';
 import { encodeRecord, parseJsonOrUndefined } from '../store/records.js';
 
-/** Sets a node's desired state to Absent; a concurrent writer makes it fail rather than be overwritten. */
-export async function markAbsent(client: Etcd3, keys: KeyLayout, node: string): Promise<'marked' | 'already'> {
+/**
+ * Sets a node's desired state to Absent; a concurrent writer makes it fail
+ * rather than be overwritten. `now` also sets the remove-now annotation, so
+ * that the controller skips the removal grace (already Absent: the annotation
+ * is added).
+ */
+export async function markAbsent(client: Etcd3, keys: KeyLayout, node: string, now = false): Promise<'marked' | 'already'> {
   const key = keys.desired(node);
   const res = await client.get(key).exec();
   const kv = res.kvs[0];
@@ -17,12 +22,15 @@ export async function markAbsent(client: Etcd3, keys: KeyLayout, node: string): 
   if (!parsed.success) {
     throw new MembershipError('CONFIG_INVALID', `desired record of ${node} is invalid; fix it with membershipctl apply before deleting`);
   }
-  if (parsed.data.spec.state === 'Absent') return 'already';
-  const record = { ...parsed.data, spec: { ...parsed.data.spec, state: 'Absent' as const } };
+  const hasNow = parsed.data.metadata.annotations?.[REMOVE_NOW_ANNOTATION] === 'true';
+  if (parsed.data.spec.state === 'Absent' && (!now || hasNow)) return 'already';
+  const annotations = now ? { ...parsed.data.metadata.annotations, [REMOVE_NOW_ANNOTATION]: 'true' } : parsed.data.metadata.annotations;
+  const record = { ...parsed.data, metadata: { ...parsed.data.metadata, annotations }, spec: { ...parsed.data.spec, state: 'Absent' as const } };
+  const already = parsed.data.spec.state === 'Absent';
   delete record.metadata.generation;
   const txn = await client.if(key, 'Mod', '==', kv.mod_revision).then(client.put(key).value(encodeRecord(record))).commit();
   if (!txn.succeeded) throw new MembershipError('CONFLICT', `${node}'s record changed while it was being marked Absent; run delete again`);
-  return 'marked';
+  return already ? 'already' : 'marked';
 }
 
 /** The node's status, if any. */

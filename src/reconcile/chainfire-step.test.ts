@@ -189,7 +189,7 @@ describe('decideChainfire', () => {
     assert.equal(r.condition.reason, 'Adopted');
     assert.deepEqual(r.block, { memberId: 'c3', role: 'voter', peerUrl: PEER });
     assert.equal(r.action, undefined);
-    assert.equal(r.requeueAfterMs, undefined);
+    assert.equal(r.requeueAfterMs, 10_000); // its health is looked at every healthIntervalSeconds
     assert.equal(r.progressed, true);
   });
 
@@ -244,7 +244,7 @@ describe('decideChainfire', () => {
       initialCluster: `node01=https://10.0.1.10:2380,node02=https://10.0.1.11:2380,node04=${PEER}`,
     });
     assert.equal(r.action, undefined);
-    assert.equal(r.requeueAfterMs, undefined);
+    assert.equal(r.requeueAfterMs, 10_000); // its health is looked at every healthIntervalSeconds
   });
 
   it('B11: a voter needs no agent', () => {

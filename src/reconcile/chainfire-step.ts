@@ -1,6 +1,8 @@
 import type { ChainfireMember, VoterPlacement } from '../schema/members.js';
 import { chainfirePeerUrl, type NodeMembership } from '../schema/node-membership.js';
 import { rankCandidates } from './placement.js';
+import type { LocalData } from '../schema/agent-report.js';
+import { memberUnhealthy, ofEarlierIncarnation, rejoinRequired, replaceEarlierIncarnation, waitingForHealthyVoters } from './chainfire-health.js';
 import type { StatusBody } from '../schema/status.js';
 import { draftsOf } from './conditions.js';
 import { DEFAULT_POLICY, type MembershipOperation, type MembershipPolicy } from '../schema/operation.js';
@@ -22,6 +24,8 @@ export interface ChainfireStepInput {
   spec: NodeMembership['spec'];
   previous: StatusBody | undefined;
   agentPresent: boolean;
+  /** what the agent reports of the node's local Chainfire data (undefined: it does not say) */
+  agentData?: LocalData | undefined;
   observed: ChainfireObservation;
   promoteRefused?: PromoteRefused;
   /** the action this step asked for failed earlier in this reconcile: report it, do not retry at once */
@@ -73,7 +77,8 @@ function decideChainfireStep(input: ChainfireStepInput): StepResult | undefined 
   const namesake = members.find((m) => m.name === input.node && !m.peerUrls.includes(peerUrl));
   if (namesake !== undefined) return namesakeConflict(input.node, namesake, peerUrl);
   const mine = members.find((m) => m.peerUrls.includes(peerUrl));
-  if (mine === undefined) return decideNewMember(input, members, peerUrl);
+  if (mine === undefined) return rejoinRequired(input, members) ?? decideNewMember(input, members, peerUrl);
+  if (!spec.bootstrap && ofEarlierIncarnation(mine, input.agentData)) return replaceEarlierIncarnation(input, members, mine, peerUrl);
   if (!mine.isLearner) return decideVoter(input, members, mine, peerUrl);
   return decideLearner(input, members, mine, peerUrl);
 }
@@ -117,6 +122,8 @@ function decideNewMember(input: ChainfireStepInput, members: ChainfireMember[], 
   }
   const noSeat = voterSeat(input, members);
   if (noSeat !== undefined) return noSeat;
+  const votersDown = waitingForHealthyVoters(input, members);
+  if (votersDown !== undefined) return votersDown;
   const otherLearner = members.find((m) => m.isLearner);
   if (otherLearner !== undefined) {
     return {
@@ -168,7 +175,10 @@ function decideVoter(input: ChainfireStepInput, members: ChainfireMember[], mine
   const message = spec.bootstrap ? `member ${mine.id} of the initial cluster, voter` : `voting member ${mine.id} of Chainfire`;
   const block: StatusBody['chainfire'] = { memberId: mine.id, role: 'voter', peerUrl };
   if (!spec.bootstrap) block.initialCluster = stickyInitialCluster(previous, mine.id) ?? initialClusterOf(members, mine.id, node);
-  return { condition: cond('True', reason, message), block, progressed: true, settled: true };
+  const unhealthy = memberUnhealthy(input, mine, block);
+  if (unhealthy !== undefined) return unhealthy;
+  const policy = input.policy ?? DEFAULT_POLICY;
+  return { condition: cond('True', reason, message), block, progressed: true, settled: true, requeueAfterMs: policy.healthIntervalSeconds * 1000 };
 }
 
 /** The node's learner: wait for its etcd to start (or roll it back after the start timeout), then promote once in sync. */

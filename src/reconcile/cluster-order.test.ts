@@ -233,7 +233,7 @@ describe('decideNode O1: a simulated join with Chainfire, FlareDB and IAM', () =
     assert.deepEqual(last.status.flaredb, { memberId: NODE, raftAddr: FLARE_RAFT });
     assert.deepEqual(last.status.iam, { registered: true });
     assert.equal(last.action, undefined);
-    assert.equal(last.requeueAfterMs, undefined);
+    assert.equal(last.requeueAfterMs, 10_000); // its health is looked at every healthIntervalSeconds
   });
 
   it('records each Raft membership change before it starts (not the IAM registration) and ends the join with no change in flight', () => {
@@ -287,7 +287,7 @@ describe('decideNode O1: a simulated join with Chainfire, FlareDB and IAM', () =
     );
     assert.equal(canonicalJson(again.status), canonicalJson(last.status));
     assert.equal(again.action, undefined);
-    assert.equal(again.requeueAfterMs, undefined);
+    assert.equal(again.requeueAfterMs, 10_000);
   });
 });
 

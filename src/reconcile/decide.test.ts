@@ -114,7 +114,7 @@ describe('decideNode: phases and conditions', () => {
     ]);
     assert.equal(cond(d, 'Ready')?.message, 'member of Chainfire');
     assert.equal(d.action, undefined);
-    assert.equal(d.requeueAfterMs, undefined);
+    assert.equal(d.requeueAfterMs, 10_000); // its health is looked at every healthIntervalSeconds
   });
 
   it('Ready without the agent: AgentReady NotRequired', () => {

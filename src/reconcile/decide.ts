@@ -1,5 +1,5 @@
 import type { AgentReport, Service } from '../schema/agent-report.js';
-import type { NodeMembership } from '../schema/node-membership.js';
+import { REMOVE_NOW_ANNOTATION, type NodeMembership } from '../schema/node-membership.js';
 import { DEFAULT_POLICY, type MembershipOperation, type MembershipPolicy } from '../schema/operation.js';
 import type { StatusBody } from '../schema/status.js';
 import type { FlareDBMember, IamNodeRegistration, VoterPlacement } from '../schema/members.js';
@@ -103,7 +103,51 @@ function heldStatus(input: NodeInputs): NodeDecision | undefined {
   if (spec.state !== 'Absent' && input.addressConflicts !== undefined && input.addressConflicts.length > 0) {
     return conflictDecision(input, generation);
   }
-  return undefined;
+  return scheduledRemoval(input, generation);
+}
+
+/**
+ * A record set Absent is acted on only once it has stayed Absent for
+ * removalGraceSeconds: a Present -> Absent -> Present flip (an automation
+ * glitch) removes nothing. The wait counts from the first status that says so
+ * (Ready=Unknown RemovalScheduled: its transition time); the remove-now
+ * annotation (`membershipctl delete --now`) skips it. A removal that has
+ * started is not held back again.
+ */
+function scheduledRemoval(input: NodeInputs, generation: number): NodeDecision | undefined {
+  const { desired, previous, now } = input;
+  const graceMs = (input.policy ?? DEFAULT_POLICY).removalGraceSeconds * 1000;
+  const removeNow = desired.metadata.annotations?.[REMOVE_NOW_ANNOTATION];
+  if (desired.spec.state !== 'Absent' || graceMs === 0 || (removeNow !== undefined && removeNow !== 'false')) return undefined;
+  const ready = previous?.conditions.find((c) => c.type === 'Ready');
+  const sameGeneration = previous?.observedGeneration === generation;
+  if (sameGeneration && ready?.reason !== 'RemovalScheduled') return undefined;
+  // Whole seconds, as the transition time is stamped: the time it names stays the same at every look.
+  const since = sameGeneration && ready?.status === 'Unknown' ? Date.parse(ready.lastTransitionTime) : Math.floor(now.getTime() / 1000) * 1000;
+  const at = since + graceMs;
+  if (now.getTime() >= at) return undefined;
+  const drafts: ConditionDraft[] = (previous?.conditions ?? [])
+    .filter((c) => c.type !== 'Ready' && c.type !== 'AgentReady')
+    .map(({ type, status, reason, message }) => ({ type, status, reason, message }));
+  drafts.push({
+    type: 'Ready',
+    status: 'Unknown',
+    reason: 'RemovalScheduled',
+    message:
+      `${input.node} is set Absent; its removal starts at ${new Date(at).toISOString().replace(/\.\d{3}Z$/, 'Z')} unless it is set Present again ` +
+      `(membershipctl delete --now starts it at once)`,
+  });
+  return {
+    status: {
+      observedGeneration: generation,
+      phase: 'Removing',
+      conditions: stampConditions(drafts, previous?.conditions, generation, now),
+      chainfire: previous?.chainfire ?? {},
+      flaredb: previous?.flaredb ?? {},
+      iam: previous?.iam ?? {},
+    },
+    requeueAfterMs: at - now.getTime(),
+  };
 }
 
 /** Each service's own decision: joining Chainfire, FlareDB, then IAM; removing in the reverse order. */
@@ -122,6 +166,7 @@ function serviceSteps(input: NodeInputs): ServiceSteps {
     spec,
     previous,
     agentPresent: input.agent !== undefined,
+    agentData: input.agent?.report.data?.chainfire,
     observed: input.chainfire,
     policy: input.policy ?? DEFAULT_POLICY,
     now,

@@ -65,7 +65,8 @@ export async function observeNode(records: NodeRecords, read: ReadPort, opts: Ob
   const spec = desired.spec;
   const chainfire: ChainfireObservation = spec.chainfire ? await observeChainfire(read, opts.fresh.has('chainfire')) : { members: [] };
   const seen = 'members' in chainfire ? chainfire.members : undefined;
-  // Health and leadership matter only for taking a voter out; placement only for joining.
+  // Health matters to every Chainfire node (a voter down, a member that stopped answering);
+  // leadership only for taking a voter out; placement only for joining.
   const removing = spec.state === 'Absent' && spec.chainfire !== undefined && seen !== undefined;
   const joining = spec.state === 'Present' && spec.chainfire !== undefined && seen !== undefined;
   const conflicts = read.addressConflicts(node);
@@ -77,7 +78,7 @@ export async function observeNode(records: NodeRecords, read: ReadPort, opts: Ob
     ...(records.agent ? { agent: records.agent } : {}),
     now: records.now,
     chainfire,
-    ...(removing ? { chainfireHealth: await read.chainfire.health(seen) } : {}),
+    ...(removing || joining ? { chainfireHealth: await read.chainfire.health(seen) } : {}),
     ...(leaderId !== undefined ? { chainfireLeaderId: leaderId } : {}),
     ...(joining ? { placement: placementOf(read.desiredRecords(), seen, (n) => read.agent(n)?.value !== undefined) } : {}),
     ...(spec.flaredb ? { flaredb: await observeList(read.flaredb, opts.fresh.has('flaredb')) } : {}),

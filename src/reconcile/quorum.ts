@@ -15,8 +15,11 @@ export interface RemovalCheck {
 
 /**
  * Whether a voter may be removed: the healthy voters left must still make a
- * quorum of the smaller voter set, and the voter count must not drop below
- * the floor. Unknown health counts as unhealthy.
+ * quorum of the smaller voter set, and, for a healthy voter, the voter count
+ * must not drop below the floor. The floor keeps healthy voters in; it does
+ * not keep a dead one: removing a voter that does not answer lowers no count
+ * of voters that can vote (and etcd adds no replacement while it is listed).
+ * Unknown health counts as unhealthy.
  */
 export function checkVoterRemoval(opts: {
   voterIds: string[];
@@ -28,7 +31,7 @@ export function checkVoterRemoval(opts: {
   const after = voterIds.filter((id) => id !== removing);
   const healthyAfter = after.filter(healthy);
   const need = quorumOf(after.length);
-  if (after.length < minVoters) {
+  if (healthy(removing) && after.length < minVoters) {
     return {
       safe: false,
       reason:

@@ -133,6 +133,9 @@ async function actionFailed(
   const failed = decided(records.node, { ...seen, actionFailed: errorMessage(err), failedService: action.service }, 'after-failure', ports);
   await writeStatus(records.node, failed.status, records.generation, ports);
   if (!busy) throw err;
+  // Nothing was added: the refused join must not hold the one-change lock
+  // against the change that would unblock it (removing a dead member).
+  if (action.kind === 'addLearner') await endChange(action.service, inFlight, ports);
   ports.read.log.info(
     { node: records.node, service: action.service, err: errorMessage(err) },
     `refused for now; trying again in ${BUSY_RETRY_MS / 1000} s`,

@@ -12,6 +12,9 @@ import type { StepResult } from './step.js';
 /** Reasons that leave a node Ready: it stays a client of Chainfire by policy. */
 const NON_BLOCKING_REASONS = new Set(['VoterLimitReached']);
 
+/** Reasons that make a node that was Ready Degraded: a member of it is dead or of an earlier incarnation. */
+const DEGRADING_REASONS = new Set(['MemberUnhealthy', 'Reprovisioned']);
+
 export function summarize(input: NodeInputs, gated: Gated): NodeDecision {
   const { desired, previous, now } = input;
   const generation = desired.metadata.generation ?? 0;
@@ -30,7 +33,8 @@ export function summarize(input: NodeInputs, gated: Gated): NodeDecision {
     ? allSettled ? 'Removed' : 'Removing'
     : terminal ? 'Failed'
       : blocking === undefined ? 'Ready'
-        : final.some((s) => s.progressed) || previous?.phase === 'Joining' ? 'Joining' : 'Pending';
+        : DEGRADING_REASONS.has(blocking.reason) && (previous?.phase === 'Ready' || previous?.phase === 'Degraded') ? 'Degraded'
+          : final.some((s) => s.progressed) || previous?.phase === 'Joining' ? 'Joining' : 'Pending';
   const decision: NodeDecision = {
     status: {
       observedGeneration: generation,

@@ -326,7 +326,8 @@ export class World {
           if (by.state !== 'Absent') forbid(`removed voter ${m.id} of a Present node`);
           const after = this.voters().filter((v) => v.id !== m.id);
           const healthyAfter = after.filter((v) => this.isHealthy(v)).length;
-          if (after.length < this.policy.minVoters) forbid(`left ${after.length} voters, below minVoters ${this.policy.minVoters}`);
+          // The floor keeps healthy voters in, not dead ones.
+          if (after.length < this.policy.minVoters && this.isHealthy(m)) forbid(`left ${after.length} voters, below minVoters ${this.policy.minVoters}`);
           if (healthyAfter < majority(after.length)) forbid(`left ${healthyAfter} healthy of ${after.length} voters: no quorum`);
           if (this.leaderId === m.id) forbid(`removed the Raft leader ${m.id} without moving leadership first`);
         }
