@@ -19,7 +19,9 @@ export function decideChainfireRemoval(input: ChainfireStepInput, members: Chain
   const peerUrl = chainfirePeerUrl(spec.chainfire!);
   const mine = members.find((m) => m.peerUrls.includes(peerUrl));
   if (mine === undefined) {
-    return { condition: cond('False', 'Removed', `${node} is not a Chainfire member`), block: {}, progressed: true, settled: true };
+    // The member it was stays named: a node wanted Present again after it is told to reset (RejoinRequired).
+    const was = input.previous?.chainfire.memberId;
+    return { condition: cond('False', 'Removed', `${node} is not a Chainfire member`), block: was ? { memberId: was } : {}, progressed: true, settled: true };
   }
   const block = { memberId: mine.id, role: mine.isLearner ? ('learner' as const) : ('voter' as const), peerUrl };
   if (mine.isLearner) {
