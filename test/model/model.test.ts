@@ -23,7 +23,7 @@
  * down; the operations/ watch stalls. After 40-160 steps the faults stop, what an
  * operator would repair is repaired, and the schedule runs until quiet.
  *
- * Day two (MODEL_DAY2=1, or a comma-separated list of families; off by default):
+ * Day two (every family by default; MODEL_DAY2=0 none, or a comma-separated list of families):
  *   busy               etcd refuses a member add ("unhealthy cluster": BUSY) while a voter is unhealthy,
  *                      and for etcd's 5 s health interval after one comes back
  *   removedStaysDown   a member removed while its etcd runs stops it for good; the node starts nothing
@@ -74,12 +74,12 @@ import { RULES } from './world.js';
 
 // 1,000 schedules (about 125,000 reconciles) take a few seconds and meet every fault, and most pairs of them, many times.
 const SCHEDULES = Number(process.env.MODEL_SCHEDULES ?? 1000);
-const FIRST_SEED = 1;
+const FIRST_SEED = Number(process.env.MODEL_FIRST_SEED ?? 1);
 
-/** MODEL_DAY2: unset, '' or '0' none; '1' every family; otherwise a comma-separated list of families. */
+/** MODEL_DAY2: '0' none; unset, '' or '1' every family; otherwise a comma-separated list of families. */
 function day2From(value: string | undefined): Day2Options {
-  if (value === undefined || value === '' || value === '0') return {};
-  const names = value === '1' ? [...DAY2_FAMILIES] : value.split(',').map((x) => x.trim());
+  if (value === '0') return {};
+  const names = value === undefined || value === '' || value === '1' ? [...DAY2_FAMILIES] : value.split(',').map((x) => x.trim());
   const out: Day2Options = {};
   for (const name of names) {
     if (!(DAY2_FAMILIES as readonly string[]).includes(name)) throw new Error(`MODEL_DAY2: no family ${name} (families: 1 for all, or ${DAY2_FAMILIES.join(',')})`);
@@ -98,7 +98,7 @@ const DAY2_ON = DAY2_FAMILIES.filter((f) => OPTIONS.day2?.[f] === true);
 
 function envFlags(): string {
   return [
-    DAY2_ON.length === 0 ? '' : `MODEL_DAY2=${DAY2_ON.length === DAY2_FAMILIES.length ? '1' : DAY2_ON.join(',')} `,
+    DAY2_ON.length === DAY2_FAMILIES.length ? '' : `MODEL_DAY2=${DAY2_ON.length === 0 ? '0' : DAY2_ON.join(',')} `,
     OPTIONS.workerLag ? '' : 'MODEL_WORKER_LAG=0 ',
     OPTIONS.agentsMayStayAway ? '' : 'MODEL_AGENTS_STAY_AWAY=0 ',
     OPTIONS.strict ? '' : 'MODEL_STRICT=0 ',

@@ -320,7 +320,9 @@ export async function runSchedule(seed: number, options: ScheduleOptions = {}): 
         const e = await reconcile(n.name);
         busy = busy || e.acted || e.wroteStatus || e.operationsChanged;
       }
-      if (!busy && world.learners().length === 0) break;
+      // A removal waiting out its grace is work the controller has scheduled (its requeue): not quiet yet.
+      const scheduled = world.nodes.some((n) => readyReason(n.status) === 'RemovalScheduled');
+      if (!busy && !scheduled && world.learners().length === 0) break;
     }
     current = 'the convergence check';
     await checkConverged(world, controller);
