@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Argument, Command, Option } from 'commander';
-import type { AgentFlags } from '../agent/commands.js';
+import type { AgentFlags } from '../agent/context.js';
+import { DEFAULT_DATA_DIRS } from '../agent/local-data.js';
 import { DEFAULT_STATE_DIR, findDone } from '../agent/markers.js';
 import { addConnectionFlags, durationMs, positiveNumber, runCli } from '../cli/common.js';
 import { AGENT_EXIT_CODES, EXIT, exitCodeFrom } from '../cli/exit-codes.js';
@@ -44,8 +45,18 @@ async function runWait(service: Service, operation: string, flags: AgentFlags & 
   // What waits and talks to Chainfire is loaded only when there is something to wait for.
   const { joinService, loadContext } = await import('../agent/commands.js');
   const ctx = await loadContext(flags, log);
-  const marker = await joinService(ctx, service);
-  log.info({ node: ctx.node, marker }, ctx.config.bootstrap ? 'Cluster initialized (bootstrap)' : 'Successfully joined cluster');
+  const result = await joinService(ctx, service);
+  if ('settled' in result) {
+    const c = result.settled;
+    log.info(
+      { node: ctx.node, condition: c.type, reason: c.reason },
+      `${c.type}=${c.status} ${c.reason}: ${c.message}. The voter policy keeps ${ctx.node} out of Chainfire's voters: it stays a client of ` +
+        'Chainfire, which is not a failure; the next units (join flaredb, iam-setup) go on. No marker is written, so a later boot looks again ' +
+        'when a voter seat is free',
+    );
+    return EXIT.OK;
+  }
+  log.info({ node: ctx.node, marker: result.marker }, ctx.config.bootstrap ? 'Cluster initialized (bootstrap)' : 'Successfully joined cluster');
   return EXIT.OK;
 }
 
@@ -59,6 +70,11 @@ waitingCommand(
       'Chainfire only: shell command that starts the local etcd once it was added as a learner; it gets CHAINFIRE_NAME, ' +
         'CHAINFIRE_INITIAL_CLUSTER, CHAINFIRE_INITIAL_CLUSTER_STATE and CHAINFIRE_ENV_FILE',
       'systemctl start chainfire.service',
+    )
+    .option(
+      '--data-dir <dir>',
+      `the local service's data directory; the report says whether it holds data (Chainfire: <dir>/member exists; FlareDB: not empty) ` +
+        `(default: ${DEFAULT_DATA_DIRS.chainfire} or ${DEFAULT_DATA_DIRS.flaredb})`,
     )
     .addHelpText(
       'after',
