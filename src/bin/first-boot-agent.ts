@@ -116,12 +116,44 @@ addConnectionFlags(
   process.exitCode = ok ? EXIT.OK : EXIT.UNAVAILABLE;
 });
 
+program
+  .command('reset')
+  .description(
+    'the seed\'s "Reset and Re-join" made safe: with the local service stopped, move its data directory aside to ' +
+      '<dir>.reset-<time> (nothing is deleted) and remove its markers, so that its join unit joins it again',
+  )
+  .addArgument(new Argument('<service>', 'service to reset').choices(['chainfire', 'flaredb']))
+  .requiredOption('--config <file>', 'cluster-config.json of this node')
+  .option('--data-dir <dir>', `the service's data directory (default: ${DEFAULT_DATA_DIRS.chainfire} or ${DEFAULT_DATA_DIRS.flaredb})`)
+  .option('--state-dir <dir>', 'where marker files live', DEFAULT_STATE_DIR)
+  .option('--local-url <url>', 'URL of the local service, which must not answer (default: from the config)')
+  .option('--cacert <file>', 'CA certificate for the local service\'s health check (default: the config\'s tls.ca_file)')
+  .option('--cert <file>', 'client certificate for that check')
+  .option('--key <file>', 'its private key')
+  .addOption(new Option('--log-level <level>').choices(['debug', 'info', 'warn', 'error']).default('info'))
+  .addOption(logFormatOption())
+  .addHelpText(
+    'after',
+    '\nExit codes: 0 reset (or nothing to reset), 64 usage, 69 the service still runs (stop it first), 78 bad config.\n\n' +
+      'Examples:\n  systemctl stop chainfire.service\n  first-boot-agent reset chainfire --config /etc/nixos/secrets/cluster-config.json\n' +
+      '  systemctl restart chainfire-cluster-join.service',
+  )
+  .action(async (service: 'chainfire' | 'flaredb', opts) => {
+    const log = createLogger({ level: opts.logLevel, base: { service } }).child({ operation: 'reset' });
+    const { loadContext } = await import('../agent/context.js');
+    const { resetService } = await import('../agent/reset.js');
+    const ctx = await loadContext({ ...opts, timeout: 0, healthTimeout: 0, startCommand: '', heartbeatTtl: 10 }, log);
+    const r = await resetService(ctx, service, { dataDir: opts.dataDir ?? DEFAULT_DATA_DIRS[service], stateDir: opts.stateDir });
+    log.info({ node: ctx.node, ...(r.movedTo !== undefined ? { movedTo: r.movedTo } : {}), removed: r.removed, next: r.next }, `reset done; next: ${r.next}`);
+    process.exitCode = EXIT.OK;
+  });
+
 // Failures are logged as the seed's JSON lines too, so journald shows them with the rest.
-const OPERATIONS: Record<string, string> = { join: 'cluster-join', 'iam-setup': 'initial-setup', 'health-check': 'health-check' };
+const OPERATIONS: Record<string, string> = { join: 'cluster-join', 'iam-setup': 'initial-setup', 'health-check': 'health-check', reset: 'reset' };
 const sub = process.argv[2] ?? '';
 const errorLog = createLogger({
   base: {
-    service: sub === 'join' ? (process.argv[3] ?? 'unknown') : sub === 'iam-setup' ? 'iam' : 'first-boot-agent',
+    service: sub === 'join' || sub === 'reset' ? (process.argv[3] ?? 'unknown') : sub === 'iam-setup' ? 'iam' : 'first-boot-agent',
     operation: OPERATIONS[sub] ?? 'usage',
   },
 });
