@@ -8,7 +8,7 @@ import { AGENT_EXIT_CODES, EXIT, exitCodeFrom } from '../cli/exit-codes.js';
 import { LOG_FORMATS, createLogger, logFormatFromArgv, setLogFormat } from '../log.js';
 import type { Service } from '../schema/agent-report.js';
 
-const EXIT_CODES = 'Exit codes: 0 done or already done, 64 usage, 65 rejected by the controller, 69 timed out or unavailable, 78 bad config.';
+const EXIT_CODES = 'Exit codes: 0 done or already done (join chainfire: also when the voter policy keeps the node a client of Chainfire), 64 usage, 65 rejected by the controller, 69 timed out or unavailable, 78 bad config.';
 
 /** Flags shared by the subcommands that wait. */
 function waitingCommand(cmd: Command): Command {
@@ -134,7 +134,7 @@ program
   .addOption(logFormatOption())
   .addHelpText(
     'after',
-    '\nExit codes: 0 reset (or nothing to reset), 64 usage, 69 the service still runs (stop it first), 78 bad config.\n\n' +
+    '\nExit codes: 0 reset (or nothing to reset), 64 usage, 69 the service still runs (stop it first) or its data could not be moved, 78 bad config.\n\n' +
       'Examples:\n  systemctl stop chainfire.service\n  first-boot-agent reset chainfire --config /etc/nixos/secrets/cluster-config.json\n' +
       '  systemctl restart chainfire-cluster-join.service',
   )
