@@ -113,6 +113,9 @@ function decideNewMember(input: ChainfireStepInput, members: ChainfireMember[], 
       progressed: false,
     };
   }
+  // A node kept out by policy stays so whether or not its agent still runs (its agent exits 0 on it).
+  const noSeat = voterSeat(input, members);
+  if (noSeat !== undefined) return noSeat;
   if (!input.agentPresent) {
     return {
       condition: cond('False', 'WaitingForAgent', `waiting for ${node}'s first-boot agent to report before adding it as a learner`),
@@ -120,8 +123,6 @@ function decideNewMember(input: ChainfireStepInput, members: ChainfireMember[], 
       progressed: false,
     };
   }
-  const noSeat = voterSeat(input, members);
-  if (noSeat !== undefined) return noSeat;
   const votersDown = waitingForHealthyVoters(input, members);
   if (votersDown !== undefined) return votersDown;
   const otherLearner = members.find((m) => m.isLearner);
