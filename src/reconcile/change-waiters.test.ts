@@ -19,6 +19,13 @@ describe('ChangeWaiters', () => {
     assert.deepEqual(w.next('iam'), []);
   });
 
+  it('a joiner waiting for a dead voter is woken when a Chainfire change ends (that voter\'s removal)', () => {
+    const w = new ChangeWaiters();
+    w.update('node04', [{ type: 'ChainfireMember', reason: 'WaitingForHealthyVoters' }]);
+    w.update('node05', [{ type: 'ChainfireMember', reason: 'LearnerAdded' }]);
+    assert.deepEqual(w.next('chainfire'), ['node04']);
+  });
+
   it('drops a node whose status no longer waits, or that has no status', () => {
     const w = new ChangeWaiters();
     w.update('a', waiting('FlareDBMember'));

@@ -3,12 +3,19 @@ import type { Condition } from '../schema/status.js';
 
 const SERVICE_OF: Partial<Record<Condition['type'], Service>> = { ChainfireMember: 'chainfire', FlareDBMember: 'flaredb', IAMRegistered: 'iam' };
 
+/**
+ * Reasons that wait for a change of the service to end: another node's change
+ * in flight, or (Chainfire) a voter that is down, whose removal is such a change.
+ */
+const WAITING_REASONS = new Set(['WaitingForOtherChange', 'WaitingForHealthyVoters']);
+
 /** How many waiting nodes one ended change wakes: one of them starts the next change. */
 export const WAKE_PER_CHANGE = 16;
 
 /**
  * The nodes whose status says they wait for another node's change of a
- * service (WaitingForOtherChange), oldest first, kept from status events.
+ * service (WaitingForOtherChange, or WaitingForHealthyVoters: the removal of a
+ * dead voter is such a change), oldest first, kept from status events.
  * When a change ends, the longest-waiting few are woken rather than all of
  * them: one starts the next change, the others find it and wait on, still
  * first in line. Their own poll is only a safety net.
@@ -21,7 +28,7 @@ export class ChangeWaiters {
     const waitsFor = new Set<Service>();
     for (const c of conditions ?? []) {
       const service = SERVICE_OF[c.type];
-      if (service !== undefined && c.reason === 'WaitingForOtherChange') waitsFor.add(service);
+      if (service !== undefined && WAITING_REASONS.has(c.reason)) waitsFor.add(service);
     }
     for (const [service, nodes] of this.byService) if (!waitsFor.has(service)) nodes.delete(node);
     for (const service of waitsFor) {
