@@ -12,9 +12,10 @@
  *    gone, every voter answering GET /health, and the new node's status Ready.
  * B. The node joined in A reprovisioned as the seed's "Reset and Re-join"
  *    does: its etcd SIGKILLed, its data dir emptied (rm -rf <dataDir>/*), its
- *    `.chainfire-*` files removed from the agent's state dir. Then its agent
- *    runs again (same config and start command, `--data-dir <dataDir>`).
- *    Measured from the agent's start until the node is a voter under a new
+ *    `.chainfire-*` files removed from the agent's state dir, once its status
+ *    says Degraded (the controller has seen it down, as it would during a
+ *    reinstall). Then its agent runs again (same config and start command,
+ *    `--data-dir <dataDir>`). Measured from the agent's start until the node is a voter under a new
  *    member id (the old one gone), every voter answers, and its status is
  *    Ready under that new id.
  *
@@ -98,6 +99,8 @@ interface Replacement {
 interface Reprovision {
   node: string;
   oldMemberId: string;
+  /** its etcd killed -> its status Degraded (before the wipe and the agent's new start); NaN when not seen */
+  degradedMs: number;
   newMemberId?: string;
   oldRemovedMs: number;
   learnerAddedMs: number;
@@ -167,7 +170,7 @@ export async function day2Scenario(params: BenchParams, log: (s: string) => void
         continue;
       }
       log(`  round ${i + 1}: ${name} reprovisioned (etcd killed, data dir and markers wiped), its agent run again`);
-      round.reprovision = await reprovision(env, client, statuses, agents, r.joiner);
+      round.reprovision = await reprovision(env, client, statuses, agents, r.joiner, p.healthIntervalSeconds);
       log(`    ${name} a healthy voter under a new member id, Ready, ${ms(round.reprovision.totalMs)} after its agent started`);
       if (Number.isNaN(round.reprovision.totalMs)) break;
     }
@@ -285,6 +288,7 @@ async function reprovision(
   statuses: Map<string, { status: NodeMembershipStatus['status']; at: number }[]>,
   agents: ProcessHandle[],
   joiner: { plan: PlannedMember; configPath: string; stateDir: string },
+  healthIntervalSeconds: number,
 ): Promise<Reprovision> {
   const { plan, stateDir } = joiner;
   const name = plan.name;
@@ -294,8 +298,16 @@ async function reprovision(
   const marker = await readFile(join(stateDir, '.chainfire-joined'), 'utf8').catch(() => undefined);
   if (marker === undefined) throw new Error(`${name}'s agent wrote no .chainfire-joined in ${stateDir}`);
 
-  // The seed's Reset and Re-join on the node: Chainfire stopped hard, data and markers gone.
+  // The seed's Reset and Re-join on the node: Chainfire stopped hard, data and markers gone. A real
+  // reinstall takes minutes; the bench waits until the controller has seen the member down (Degraded).
+  const killAt = performance.now();
   await env.cluster.kill(name, 'SIGKILL');
+  const degradedAt = await waitFor(
+    `${name} Degraded`,
+    () => statuses.get(name)?.find((s) => s.at >= killAt && s.status.phase === 'Degraded')?.at,
+    healthIntervalSeconds * 3_000 + 30_000,
+    20,
+  ).catch(() => Number.NaN);
   for (const entry of await readdir(plan.dataDir).catch(() => [] as string[])) await rm(join(plan.dataDir, entry), { recursive: true, force: true });
   for (const entry of await readdir(stateDir).catch(() => [] as string[])) {
     if (entry.startsWith('.chainfire-')) await rm(join(stateDir, entry), { force: true });
@@ -330,6 +342,7 @@ async function reprovision(
   return {
     node: name,
     oldMemberId: old.id,
+    degradedMs: round(degradedAt - killAt),
     ...(newId !== undefined ? { newMemberId: newId } : {}),
     oldRemovedMs: rel(marks.oldRemoved),
     learnerAddedMs: rel(marks.learnerAdded),
@@ -481,7 +494,7 @@ function result(p: BenchParams['day2'], rounds: Round[], dataDirFlag: boolean, d
       ['reprovisioned node (agent start -> voter under a new id, Ready)', `p50 ${ms(repTotal.p50)}  max ${ms(repTotal.max)}  (n=${repTotal.n} of ${reprovs.length})`],
       [
         '  its steps (p50, from the agent\'s start)',
-        `old member removed ${ms(p50(reprovs.map((r) => r.oldRemovedMs)))}, new learner ${ms(p50(reprovs.map((r) => r.learnerAddedMs)))}, ` +
+        `(before it: Degraded ${ms(p50(reprovs.map((r) => r.degradedMs)))} after the kill) old member removed ${ms(p50(reprovs.map((r) => r.oldRemovedMs)))}, new learner ${ms(p50(reprovs.map((r) => r.learnerAddedMs)))}, ` +
           `promoted ${ms(p50(reprovs.map((r) => r.promotedMs)))}, Ready ${ms(p50(reprovs.map((r) => r.readyMs)))}`,
       ],
       ['  etcd log lines with "panic"', String(reprovs.reduce((a, r) => a + r.panicLines, 0))],
