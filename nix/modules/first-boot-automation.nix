@@ -69,6 +69,12 @@ let
     "${toString cfg.healthTimeout}s"
   ];
 
+  # Where the local service keeps its data: the agent reports whether it holds data (`--data-dir`).
+  dataDirArgs = dir: [
+    "--data-dir"
+    dir
+  ];
+
   localUrlArgs =
     port:
     optionals (port != null) [
@@ -178,6 +184,26 @@ in
       '';
     };
 
+    chainfireDataDir = mkOption {
+      type = types.str;
+      default = "/var/lib/chainfire";
+      description = ''
+        The local Chainfire's data directory (`--data-dir` of `join chainfire`
+        and `reset chainfire`). The agent reports whether it holds data
+        (`<dir>/member` exists), so that the controller tells a reprovisioned
+        node from a restarted one: it must be the directory etcd runs on.
+      '';
+    };
+
+    flaredbDataDir = mkOption {
+      type = types.str;
+      default = "/var/lib/flaredb";
+      description = ''
+        The local FlareDB's data directory (`--data-dir` of `join flaredb` and
+        `reset flaredb`); the agent reports whether it is empty.
+      '';
+    };
+
     localAddress = mkOption {
       type = types.str;
       default = "localhost";
@@ -255,6 +281,7 @@ in
         ]
         ++ connectionArgs
         ++ waitArgs
+        ++ dataDirArgs cfg.chainfireDataDir
         ++ localUrlArgs cfg.chainfirePort;
         remainAfterExit = true;
       });
@@ -272,6 +299,7 @@ in
         ]
         ++ connectionArgs
         ++ waitArgs
+        ++ dataDirArgs cfg.flaredbDataDir
         ++ localUrlArgs cfg.flaredbPort;
         remainAfterExit = true;
       });

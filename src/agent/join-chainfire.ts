@@ -7,7 +7,8 @@ import type { HttpClient } from '../net/http-client.js';
 import type { StatusBody } from '../schema/status.js';
 import type { EtcdLite } from '../store/etcd-lite/client.js';
 import type { KeyLayout } from '../store/keys.js';
-import { awaitMembership } from './await-membership.js';
+import { awaitMembership, type MembershipOutcome } from './await-membership.js';
+import { readLocalData, rememberMemberId, sameMember } from './local-data.js';
 import { checkHealth, waitForHealth } from './local-health.js';
 import type { ReportPublisher } from './report.js';
 
@@ -16,8 +17,11 @@ export interface ChainfireJoinOptions {
   keys: KeyLayout;
   node: string;
   stateDir: string;
-  /** overall bound on waiting for the controller */
+  /** the agent's --timeout, and the moment (epoch ms) it ends */
   timeoutMs: number;
+  deadline: number;
+  /** the local etcd's data directory (--data-dir) */
+  dataDir: string;
   /** bound on waiting for the local etcd to become healthy once started */
   healthTimeoutMs: number;
   /** shell command that starts the local etcd with CHAINFIRE_INITIAL_CLUSTER etc. in its environment */
@@ -29,29 +33,67 @@ export interface ChainfireJoinOptions {
   log: Logger;
 }
 
+/** Reasons that say the node's learner has started (so holds data somewhere). */
+const STARTED_LEARNER_REASONS = new Set(['LearnerCatchingUp', 'LearnerNotCatchingUp', 'MemberUnhealthy']);
+
 /**
  * Join mode for Chainfire: the local etcd cannot run before it is a member, so
  * the agent waits for the controller to add it as a learner and publish the
  * initial cluster, starts it (once), and returns when the controller reports
- * the node a voting member.
+ * the node a voting member, or that the voter policy keeps it a client of
+ * Chainfire (VoterLimitReached: outcome `settled`).
+ *
+ * With no local data (`<dataDir>/member` absent), a member the status names
+ * counts only if the agent started the local etcd as that member
+ * (`.chainfire-member`): any other is of an earlier incarnation of the node,
+ * which the controller replaces; the agent waits for that.
  */
-export async function joinChainfire(opts: ChainfireJoinOptions): Promise<void> {
+export async function joinChainfire(opts: ChainfireJoinOptions): Promise<MembershipOutcome> {
   const { node, log, report } = opts;
+  const read = () => readLocalData('chainfire', opts.dataDir, opts.stateDir, log);
+  let data = await read();
   const local = await checkHealth(opts.localUrl, opts.http);
+  if (local.healthy && data?.present === false) {
+    // A running etcd without data where the agent looks: the agent cannot tell what it holds, so it says nothing.
+    log.warn({ node, dataDir: opts.dataDir }, `the local Chainfire answers, but ${opts.dataDir}/member does not exist: is --data-dir the directory it runs on? The report leaves its data out`);
+    data = undefined;
+  } else {
+    report.useData({ service: 'chainfire', read });
+  }
   await report.publish('chainfire', local.healthy, local.detail);
-  log.info({ node }, `waiting for the controller to add ${node} to Chainfire`);
+  log.info({ node, ...(data ? { dataPresent: data.present, memberId: data.memberId } : {}) }, `waiting for the controller to add ${node} to Chainfire`);
+  // No data: only the member this agent starts the local etcd as is this incarnation's.
+  const fresh = data?.present === false;
+  let own = data?.memberId;
   let started = local.healthy;
-  await awaitMembership({
+  const fromBefore = (memberId: string | undefined) =>
+    `status names member ${memberId ?? '(none)'} from before; waiting for the controller to replace it`;
+  const noted = new Set<string>();
+  return awaitMembership({
     client: opts.client,
     keys: opts.keys,
     node,
     condition: 'ChainfireMember',
     timeoutMs: opts.timeoutMs,
+    deadline: opts.deadline,
     log,
+    settledReasons: ['VoterLimitReached'],
+    judgeTrue: (st) => (fresh && !sameMember(st.chainfire.memberId, own) ? fromBefore(st.chainfire.memberId) : undefined),
     onProgress: async (st: StatusBody) => {
-      const initialCluster = st.chainfire.initialCluster;
-      if (started || st.chainfire.role !== 'learner' || initialCluster === undefined) return;
+      const { initialCluster, memberId } = st.chainfire;
+      if (started || st.chainfire.role !== 'learner' || initialCluster === undefined || memberId === undefined) return;
+      const reason = st.conditions.find((c) => c.type === 'ChainfireMember')?.reason ?? '';
+      if (fresh && !sameMember(memberId, own) && STARTED_LEARNER_REASONS.has(reason)) {
+        const message = fromBefore(memberId);
+        if (!noted.has(message)) log.info({ node }, message);
+        noted.add(message);
+        return;
+      }
       started = true;
+      // Remembered, and reported, before the start: a crash after it still tells which member the data is of.
+      await rememberMemberId(opts.stateDir, memberId);
+      own = memberId;
+      await report.publish('chainfire', false, `starting the local Chainfire as member ${memberId}`);
       await startLocal(opts, initialCluster);
     },
   });

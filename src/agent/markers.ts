@@ -36,13 +36,18 @@ export async function findMarker(stateDir: string, names: MarkerName[]): Promise
  * complete, even if the process is killed half-way: temp file, fsync, rename,
  * fsync of the directory.
  */
-export async function writeMarker(stateDir: string, name: MarkerName, now = new Date()): Promise<string> {
+export function writeMarker(stateDir: string, name: MarkerName, now = new Date()): Promise<string> {
+  return writeStateFile(stateDir, name, `${isoWithOffset(now)}\n`);
+}
+
+/** Writes a file of the state dir as markers are written: absent or complete. */
+export async function writeStateFile(stateDir: string, name: string, content: string): Promise<string> {
   await mkdir(stateDir, { recursive: true, mode: 0o755 });
   const path = join(stateDir, name);
   const tmp = `${path}.tmp-${process.pid}`;
   const fh = await open(tmp, 'w', 0o644);
   try {
-    await fh.writeFile(`${isoWithOffset(now)}\n`);
+    await fh.writeFile(content);
     await fh.sync();
   } finally {
     await fh.close();
@@ -53,11 +58,16 @@ export async function writeMarker(stateDir: string, name: MarkerName, now = new 
     await unlink(tmp).catch(() => undefined);
     throw err;
   }
-  const dir = await open(stateDir, 'r');
-  try {
-    await dir.sync();
-  } finally {
-    await dir.close();
-  }
+  await syncDir(stateDir);
   return path;
+}
+
+/** fsync of a directory, so that a rename or unlink in it lasts. */
+export async function syncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Argument, Command, Option } from 'commander';
-import type { AgentFlags } from '../agent/commands.js';
+import type { AgentFlags } from '../agent/context.js';
+import { DEFAULT_DATA_DIRS } from '../agent/local-data.js';
 import { DEFAULT_STATE_DIR, findDone } from '../agent/markers.js';
 import { addConnectionFlags, durationMs, positiveNumber, runCli } from '../cli/common.js';
 import { AGENT_EXIT_CODES, EXIT, exitCodeFrom } from '../cli/exit-codes.js';
@@ -44,8 +45,18 @@ async function runWait(service: Service, operation: string, flags: AgentFlags & 
   // What waits and talks to Chainfire is loaded only when there is something to wait for.
   const { joinService, loadContext } = await import('../agent/commands.js');
   const ctx = await loadContext(flags, log);
-  const marker = await joinService(ctx, service);
-  log.info({ node: ctx.node, marker }, ctx.config.bootstrap ? 'Cluster initialized (bootstrap)' : 'Successfully joined cluster');
+  const result = await joinService(ctx, service);
+  if ('settled' in result) {
+    const c = result.settled;
+    log.info(
+      { node: ctx.node, condition: c.type, reason: c.reason },
+      `${c.type}=${c.status} ${c.reason}: ${c.message}. The voter policy keeps ${ctx.node} out of Chainfire's voters: it stays a client of ` +
+        'Chainfire, which is not a failure; the next units (join flaredb, iam-setup) go on. No marker is written, so a later boot looks again ' +
+        'when a voter seat is free',
+    );
+    return EXIT.OK;
+  }
+  log.info({ node: ctx.node, marker: result.marker }, ctx.config.bootstrap ? 'Cluster initialized (bootstrap)' : 'Successfully joined cluster');
   return EXIT.OK;
 }
 
@@ -59,6 +70,11 @@ waitingCommand(
       'Chainfire only: shell command that starts the local etcd once it was added as a learner; it gets CHAINFIRE_NAME, ' +
         'CHAINFIRE_INITIAL_CLUSTER, CHAINFIRE_INITIAL_CLUSTER_STATE and CHAINFIRE_ENV_FILE',
       'systemctl start chainfire.service',
+    )
+    .option(
+      '--data-dir <dir>',
+      `the local service's data directory; the report says whether it holds data (Chainfire: <dir>/member exists; FlareDB: not empty) ` +
+        `(default: ${DEFAULT_DATA_DIRS.chainfire} or ${DEFAULT_DATA_DIRS.flaredb})`,
     )
     .addHelpText(
       'after',
@@ -100,12 +116,44 @@ addConnectionFlags(
   process.exitCode = ok ? EXIT.OK : EXIT.UNAVAILABLE;
 });
 
+program
+  .command('reset')
+  .description(
+    'the seed\'s "Reset and Re-join" made safe: with the local service stopped, move its data directory aside to ' +
+      '<dir>.reset-<time> (nothing is deleted) and remove its markers, so that its join unit joins it again',
+  )
+  .addArgument(new Argument('<service>', 'service to reset').choices(['chainfire', 'flaredb']))
+  .requiredOption('--config <file>', 'cluster-config.json of this node')
+  .option('--data-dir <dir>', `the service's data directory (default: ${DEFAULT_DATA_DIRS.chainfire} or ${DEFAULT_DATA_DIRS.flaredb})`)
+  .option('--state-dir <dir>', 'where marker files live', DEFAULT_STATE_DIR)
+  .option('--local-url <url>', 'URL of the local service, which must not answer (default: from the config)')
+  .option('--cacert <file>', 'CA certificate for the local service\'s health check (default: the config\'s tls.ca_file)')
+  .option('--cert <file>', 'client certificate for that check')
+  .option('--key <file>', 'its private key')
+  .addOption(new Option('--log-level <level>').choices(['debug', 'info', 'warn', 'error']).default('info'))
+  .addOption(logFormatOption())
+  .addHelpText(
+    'after',
+    '\nExit codes: 0 reset (or nothing to reset), 64 usage, 69 the service still runs (stop it first), 78 bad config.\n\n' +
+      'Examples:\n  systemctl stop chainfire.service\n  first-boot-agent reset chainfire --config /etc/nixos/secrets/cluster-config.json\n' +
+      '  systemctl restart chainfire-cluster-join.service',
+  )
+  .action(async (service: 'chainfire' | 'flaredb', opts) => {
+    const log = createLogger({ level: opts.logLevel, base: { service } }).child({ operation: 'reset' });
+    const { loadContext } = await import('../agent/context.js');
+    const { resetService } = await import('../agent/reset.js');
+    const ctx = await loadContext({ ...opts, timeout: 0, healthTimeout: 0, startCommand: '', heartbeatTtl: 10 }, log);
+    const r = await resetService(ctx, service, { dataDir: opts.dataDir ?? DEFAULT_DATA_DIRS[service], stateDir: opts.stateDir });
+    log.info({ node: ctx.node, ...(r.movedTo !== undefined ? { movedTo: r.movedTo } : {}), removed: r.removed, next: r.next }, `reset done; next: ${r.next}`);
+    process.exitCode = EXIT.OK;
+  });
+
 // Failures are logged as the seed's JSON lines too, so journald shows them with the rest.
-const OPERATIONS: Record<string, string> = { join: 'cluster-join', 'iam-setup': 'initial-setup', 'health-check': 'health-check' };
+const OPERATIONS: Record<string, string> = { join: 'cluster-join', 'iam-setup': 'initial-setup', 'health-check': 'health-check', reset: 'reset' };
 const sub = process.argv[2] ?? '';
 const errorLog = createLogger({
   base: {
-    service: sub === 'join' ? (process.argv[3] ?? 'unknown') : sub === 'iam-setup' ? 'iam' : 'first-boot-agent',
+    service: sub === 'join' || sub === 'reset' ? (process.argv[3] ?? 'unknown') : sub === 'iam-setup' ? 'iam' : 'first-boot-agent',
     operation: OPERATIONS[sub] ?? 'usage',
   },
 });

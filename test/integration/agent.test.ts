@@ -1,6 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EtcdCluster } from '../support/etcd-cluster.js';
 import { binPath, runProcess, startProcess } from '../support/processes.js';
@@ -121,6 +121,40 @@ describe('first-boot-agent exit codes and markers', () => {
     assert.equal(r.code, 69, r.stdout + r.stderr);
     assert.match(r.stdout, /timed out after 3s/);
     assert.match(r.stdout, /no desired record/);
+    await assert.rejects(stat(join(stateDir, '.chainfire-joined')));
+  });
+
+  it('reset: 64 on usage, 78 on a bad config, 69 while the service answers, else 0 with the data moved aside and the markers gone', async () => {
+    for (const args of [['reset'], ['reset', 'iam', '--config', 'x.json'], ['reset', 'chainfire'], ['reset', 'chainfire', '--config', 'x.json', '--bogus']]) {
+      const r = await agent(args);
+      assert.equal(r.code, 64, `${args.join(' ')} → ${r.code}\n${r.stdout}${r.stderr}`);
+    }
+    const missing = await agent(['reset', 'chainfire', '--config', join(dir, 'nope.json')]);
+    assert.equal(missing.code, 78, missing.stdout + missing.stderr);
+    assert.match(missing.stdout, /nope\.json/);
+
+    const member = cluster.members[0]!;
+    const dataDir = join(dir, 'reset-data');
+    const stateDir = join(dir, 'reset-state');
+    await mkdir(join(dataDir, 'member'), { recursive: true });
+    await mkdir(stateDir, { recursive: true });
+    await writeFile(join(stateDir, '.chainfire-joined'), '2026-01-01T00:00:00+00:00\n');
+    const running = await writeJson(dir, 'reset-running.json', config({ services: { chainfire: { client_url: member.clientUrl } } }));
+    const refused = await agent(['reset', 'chainfire', '--config', running, '--data-dir', dataDir, '--state-dir', stateDir]);
+    assert.equal(refused.code, 69, refused.stdout + refused.stderr);
+    assert.match(refused.stdout, /"level":"ERROR".*Chainfire still runs on node04 .*stop it first \(systemctl stop chainfire\)/);
+    await stat(join(dataDir, 'member'));
+    await stat(join(stateDir, '.chainfire-joined'));
+
+    const stopped = await writeJson(dir, 'reset-stopped.json', config());
+    const r = await agent(['reset', 'chainfire', '--config', stopped, '--data-dir', dataDir, '--state-dir', stateDir]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const done = JSON.parse(r.stdout.trim().split('\n').pop()!) as { message: string; movedTo: string; removed: string[]; operation: string };
+    assert.equal(done.operation, 'reset');
+    assert.match(done.message, /^reset done; next: systemctl restart chainfire-cluster-join\.service/);
+    assert.match(done.movedTo, /reset-data\.reset-\d{4}-\d\d-\d\dT\d{6}Z$/);
+    assert.deepEqual(done.removed, ['.chainfire-joined']);
+    await stat(join(done.movedTo, 'member'));
     await assert.rejects(stat(join(stateDir, '.chainfire-joined')));
   });
 

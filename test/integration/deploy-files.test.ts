@@ -333,6 +333,11 @@ describe('deployment files: NixOS modules, package and systemd units', () => {
       assert.ok(securedStart.includes(fragment), `${fragment} missing from ${securedStart}`);
     }
     assert.equal(secured!.systemd!.services['chainfire-cluster-join']!.serviceConfig.TimeoutStartSec, '480s');
+    // Each join reports whether its service's data dir holds data.
+    for (const [name, dataDir] of [['chainfire-cluster-join', '/var/lib/chainfire'], ['flaredb-cluster-join', '/var/lib/flaredb']] as const) {
+      const start = String(defaults!.systemd!.services[name]!.serviceConfig.ExecStart);
+      assert.ok(start.includes(`"--data-dir" "${dataDir}"`), `${name}: ${start}`);
+    }
     const limited = noChainfireNoIam!.systemd!.services;
     assert.deepEqual(Object.keys(limited).sort(), ['cluster-health-check', 'flaredb-cluster-join']);
     assert.deepEqual(limited['flaredb-cluster-join']!.requires, [], 'no Requires= on a unit that is not defined');
@@ -457,6 +462,9 @@ describe('deployment files: NixOS modules, package and systemd units', () => {
     assert.deepEqual(words(fd, 'Unit', 'Requires'), ['chainfire-cluster-join.service']);
     const iam = await unit('iam-initial-setup');
     assert.deepEqual(words(iam, 'Unit', 'After'), ['network-online.target', 'flaredb-cluster-join.service', 'iam.service']);
+    for (const [u, service] of [[cf, 'CHAINFIRE'], [fd, 'FLAREDB']] as const) {
+      assert.match(value(u, 'Service', 'ExecStart') ?? '', new RegExp(`--data-dir \\$\\{FIRST_BOOT_${service}_DATA_DIR\\}`));
+    }
     const hc = await unit('cluster-health-check');
     assert.deepEqual(words(hc, 'Unit', 'After'), [
       'network-online.target', 'chainfire-cluster-join.service', 'flaredb-cluster-join.service', 'iam-initial-setup.service',

@@ -43,10 +43,23 @@ export class EtcdLiteLease extends EventEmitter {
     return this.id;
   }
 
-  /** Writes `key` bound to the lease. */
+  /**
+   * Writes `key` bound to the lease. A put that etcd refuses because the
+   * lease expired (it heard no keepalive for a whole TTL) forgets the lease,
+   * so that the next put grants a new one.
+   */
   async put(key: string, value: string): Promise<void> {
-    const id = await this.grant();
-    await this.client.put(key, value, { lease: id });
+    const granted = this.grant();
+    const id = await granted;
+    try {
+      await this.client.put(key, value, { lease: id });
+    } catch (err) {
+      if (this.id === granted && /lease not found/i.test(err instanceof Error ? err.message : String(err))) {
+        this.stopKeepAlive();
+        this.id = undefined;
+      }
+      throw err;
+    }
   }
 
   /** Stops the keepalives and revokes the lease, so that its keys go at once. */
