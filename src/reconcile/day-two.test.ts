@@ -163,3 +163,17 @@ describe('decideNode: the removal grace', () => {
     assert.equal(decideNode(inputs({ desired: absent({ [REMOVE_NOW_ANNOTATION]: 'false' }), previous: ready })).action, undefined);
   });
 });
+
+describe('decideNode: the removal grace across flips', () => {
+  it('a second Absent generation waits its own grace, not what is left of the first', () => {
+    const ready = asPrevious(decideNode(inputs()));
+    const absent = (generation: number) => desired({ state: 'Absent' }, generation);
+    const first = decideNode(inputs({ desired: absent(13), previous: ready, now: later(0) }));
+    // Present again before the grace ended, not reconciled meanwhile; Absent again 100 s later.
+    const second = decideNode(inputs({ desired: absent(15), previous: asPrevious(first), now: later(100) }));
+    assert.equal(second.action, undefined);
+    assert.equal(cond(second, 'Ready')?.lastTransitionTime, '2026-11-24T10:01:40Z');
+    const soon = decideNode(inputs({ desired: absent(15), previous: asPrevious(second), now: later(102) }));
+    assert.equal(soon.action, undefined, 'still within the second grace');
+  });
+});

@@ -81,9 +81,9 @@ export function decideNode(input: NodeInputs): NodeDecision {
 
 /**
  * A status that stands as it is: Failed is terminal for a generation; while
- * Chainfire (which holds the status records too) cannot be listed, or a Ready
- * node's other services cannot be seen for a moment, the status is kept rather
- * than flapped; two records claiming one raft address are a Conflict.
+ * Chainfire (which holds the status records too) cannot be listed, the status
+ * is kept rather than flapped; two records claiming one raft address are a
+ * Conflict; a record set Absent waits out the removal grace.
  */
 function heldStatus(input: NodeInputs): NodeDecision | undefined {
   const { desired, previous } = input;
@@ -93,12 +93,10 @@ function heldStatus(input: NodeInputs): NodeDecision | undefined {
     return { status: withoutStamp(previous) };
   }
   const unseen = (requested: unknown, obs: object | undefined) => requested !== undefined && obs !== undefined && 'unavailable' in obs;
-  if (previous !== undefined && previous.observedGeneration === generation) {
-    const chainfireUnseen = unseen(spec.chainfire, input.chainfire);
-    const otherUnseen = unseen(spec.flaredb, input.flaredb) || unseen(spec.iam, input.iam);
-    if (chainfireUnseen || (otherUnseen && previous.phase === 'Ready')) {
-      return { status: withoutStamp(previous), requeueAfterMs: UNAVAILABLE_RETRY_MS };
-    }
+  // (FlareDB or IAM unseen for a moment keep only their own True conditions, keepWhileUnseen: a Chainfire
+  // member that stopped answering meanwhile still shows.)
+  if (previous !== undefined && previous.observedGeneration === generation && unseen(spec.chainfire, input.chainfire)) {
+    return { status: withoutStamp(previous), requeueAfterMs: UNAVAILABLE_RETRY_MS };
   }
   if (spec.state !== 'Absent' && input.addressConflicts !== undefined && input.addressConflicts.length > 0) {
     return conflictDecision(input, generation);
@@ -141,7 +139,8 @@ function scheduledRemoval(input: NodeInputs, generation: number): NodeDecision |
     status: {
       observedGeneration: generation,
       phase: 'Removing',
-      conditions: stampConditions(drafts, previous?.conditions, generation, now),
+      // A new Absent generation starts its own wait: Ready's transition time is stamped afresh.
+      conditions: stampConditions(drafts, sameGeneration ? previous?.conditions : previous?.conditions.filter((c) => c.type !== 'Ready'), generation, now),
       chainfire: previous?.chainfire ?? {},
       flaredb: previous?.flaredb ?? {},
       iam: previous?.iam ?? {},

@@ -99,3 +99,51 @@ describe('reconcileNode', () => {
     assert.equal(w.statuses.length, 0);
   });
 });
+
+describe('reconcileNode: a Chainfire add etcd refuses for now', () => {
+  it('ends the change it recorded, so that it holds no lock against the change that would unblock it', async () => {
+    const desired = membership(joinSpec(['chainfire']), GENERATION);
+    const calls: string[] = [];
+    let opRevision = 0;
+    const read: ReadPort = {
+      now: () => new Date('2026-11-24T10:00:00Z'),
+      log: pino({ level: 'silent' }),
+      desired: () => ({ value: desired, modRevision: GENERATION }),
+      status: () => undefined,
+      agent: () => ({ value: agentReport('chainfire') }),
+      desiredRecords: () => [desired],
+      addressConflicts: () => [],
+      operations: () => ({}),
+      policy: () => DEFAULT_POLICY,
+      iamBootstrapped: () => true,
+      chainfire: {
+        members: async () => [{ id: 'a1', name: 'node01', peerUrls: ['https://10.0.1.10:2380'], clientUrls: ['https://10.0.1.10:2379'], isLearner: false }],
+        health: async () => ({ a1: true }),
+        leaderId: async () => 'a1',
+      },
+    };
+    const write: WritePort = {
+      identity: 'unit',
+      term: 7,
+      assertLeader: () => undefined,
+      putOperation: async (service, op) => {
+        calls.push(`put ${service}/${op.change}`);
+        return (opRevision = 50);
+      },
+      deleteOperation: async (service, modRevision) => {
+        assert.equal(modRevision, opRevision);
+        calls.push(`delete ${service}`);
+      },
+      putStatus: async () => {
+        calls.push('status');
+      },
+      act: async (_node, action) => {
+        calls.push(action.kind);
+        throw new MembershipError('BUSY', 'etcd refuses to add learner for now: etcdserver: unhealthy cluster');
+      },
+      failpoint: () => undefined,
+    };
+    assert.deepEqual(await reconcileNode(NODE, { read, write }), { requeueAfterMs: BUSY_RETRY_MS });
+    assert.deepEqual(calls, ['put chainfire/join', 'addLearner', 'status', 'delete chainfire']);
+  });
+});

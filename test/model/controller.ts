@@ -20,7 +20,7 @@ import type { StatusBody } from '../../src/schema/status.js';
 import type { NodeDecision } from '../../src/reconcile/decide.js';
 import { canonicalJson } from '../../src/store/records.js';
 import type { Prng } from './prng.js';
-import { ModelViolation, agentReportOf, desiredOf, readyReason, type ModelNode, type OperationRecords, type World } from './world.js';
+import { ModelViolation, desiredOf, readyReason, type ModelNode, type OperationRecords, type World } from './world.js';
 
 /** Where a reconcile can be cut short: the controller's failpoints, and a service call that fails. */
 export type MidReconcileFault = 'crashBeforeAction' | 'crashAfterAction' | 'actionFails' | 'actionLandsButFails';
@@ -34,20 +34,41 @@ export interface ControllerStats {
   /** changes whose recording the compare-and-swap refused (another change was recorded first) */
   refusedStarts: number;
   promoteRefusals: number;
+  /** member adds etcd refused for now (BUSY: unhealthy cluster) */
+  busyRefusals: number;
   failedActions: number;
   crashes: number;
   /** how often each Ready/ChainfireMember reason was decided (failed actions' decisions aside) */
   reasons: Map<string, number>;
+  /** how often each phase was decided (failed actions' decisions aside) */
+  phases: Map<string, number>;
 }
 
 export function newStats(): ControllerStats {
-  return { reconciles: 0, statusWrites: 0, actions: new Map(), refusedStarts: 0, promoteRefusals: 0, failedActions: 0, crashes: 0, reasons: new Map() };
+  return {
+    reconciles: 0,
+    statusWrites: 0,
+    actions: new Map(),
+    refusedStarts: 0,
+    promoteRefusals: 0,
+    busyRefusals: 0,
+    failedActions: 0,
+    crashes: 0,
+    reasons: new Map(),
+    phases: new Map(),
+  };
 }
 
 export interface ReconcileEffect {
   acted: boolean;
   wroteStatus: boolean;
   operationsChanged: boolean;
+  /**
+   * The reconcile got as far as deciding the node's status and writing it if
+   * it changed: it ran to its end, or its action failed and the failure was
+   * said in the status. Not after a crash, or a compare-and-swap that lost.
+   */
+  statusDecided: boolean;
 }
 
 export function actionLabel(a: NodeAction | undefined): string {
@@ -77,6 +98,8 @@ interface Reconcile {
   /** that view was behind the world when the reconcile started */
   stale: boolean;
   effect: ReconcileEffect;
+  /** the action was carried out and failed (said in the status before the error is rethrown) */
+  actionFailed: boolean;
   notes: string[];
 }
 
@@ -122,7 +145,8 @@ export class ControllerModel {
       fault,
       view: undefined as unknown as OperationRecords,
       stale: false,
-      effect: { acted: false, wroteStatus: false, operationsChanged: false },
+      effect: { acted: false, wroteStatus: false, operationsChanged: false, statusDecided: false },
+      actionFailed: false,
       notes: [],
     };
     r.view = this.operationsView();
@@ -141,9 +165,11 @@ export class ControllerModel {
       if (!isMembershipError(err)) throw err;
       // The work queue looks again later: a compare-and-swap that lost, or a call that failed.
       if (err.code !== 'CONFLICT') this.stats.failedActions += 1;
+      r.effect.statusDecided = r.actionFailed;
       this.log(`${head} ${r.notes.join(' ')} FAILED (${err.code}: ${err.message}) -> ${r.node.status?.phase ?? '-'}/${readyReason(r.node.status)}${stale}`);
       return r.effect;
     }
+    r.effect.statusDecided = true;
     const { acted, wroteStatus, operationsChanged } = r.effect;
     if (acted || wroteStatus || operationsChanged) {
       this.log(`${head} ${r.notes.join(' ') || '-'} -> ${r.node.status?.phase ?? '-'}/${readyReason(r.node.status)}${stale}`);
@@ -180,7 +206,7 @@ export class ControllerModel {
       status: (node) => w.node(node).status,
       agent: (node) => {
         const n = w.node(node);
-        return n.agent ? { value: agentReportOf(n) } : undefined;
+        return n.agent ? { value: w.agentReport(n) } : undefined;
       },
       desiredRecords: () => w.nodes.map(desiredOf),
       addressConflicts: (node) => addressConflicts(node, w.nodes.map(desiredOf)),
@@ -220,11 +246,11 @@ export class ControllerModel {
   private putOperation(r: Reconcile, service: Service, op: MembershipOperation, expected: number): number {
     const w = this.world;
     const name = r.node.name;
-    if (w.policy.paused) throw new ModelViolation(`${name}: recorded a ${service} ${op.change} while membership changes are paused`);
+    if (w.policy.paused) throw new ModelViolation('S4', `${name}: recorded a ${service} ${op.change} while membership changes are paused`);
     const actual = w.operations[service];
     if (expected !== (actual?.modRevision ?? 0)) {
       const holder = actual === undefined ? 'nothing (it was deleted)' : `${actual.op.node}'s ${actual.op.change}`;
-      if (!r.stale) throw new ModelViolation(`${name}: asked to record a ${service} ${op.change} over ${holder}`);
+      if (!r.stale) throw new ModelViolation('S2', `${name}: asked to record a ${service} ${op.change} over ${holder}`);
       this.stats.refusedStarts += 1;
       r.notes.push(`(recording ${service}/${op.change} refused: operations/${service} holds ${holder}; its cache was behind)`);
       throw new MembershipError('CONFLICT', `operations/${service} changed since it was read`);
@@ -244,6 +270,7 @@ export class ControllerModel {
     }
     if (actual.op.node !== r.node.name) {
       throw new ModelViolation(
+        'S2',
         `${r.node.name} ended operations/${service}, deleting ${actual.op.node}'s ${actual.op.change} recorded at revision ${actual.modRevision}: ` +
           `its cache still showed its own, finished change`,
       );
@@ -255,7 +282,7 @@ export class ControllerModel {
 
   private putStatus(r: Reconcile, node: string, status: StatusBody, generation: number): void {
     const n = this.world.node(node);
-    if (generation !== n.generation) throw new ModelViolation(`${node}: status written for generation ${generation}, the record has ${n.generation}`);
+    if (generation !== n.generation) throw new ModelViolation('S5', `${node}: status written for generation ${generation}, the record has ${n.generation}`);
     n.status = deepFreeze(structuredClone(status));
     this.stats.statusWrites += 1;
     r.effect.wroteStatus = true;
@@ -268,7 +295,7 @@ export class ControllerModel {
    */
   private decided(r: Reconcile, d: NodeDecision, when: 'first' | 'after-action' | 'after-failure'): void {
     if (d.action !== undefined && this.world.policy.paused) {
-      throw new ModelViolation(`${r.node.name}: decided ${d.action.service}:${d.action.kind} while membership changes are paused`);
+      throw new ModelViolation('S4', `${r.node.name}: decided ${d.action.service}:${d.action.kind} while membership changes are paused`);
     }
     if (when === 'first' && d.action !== undefined) {
       const label = `${d.action.service}:${d.action.kind}`;
@@ -277,7 +304,8 @@ export class ControllerModel {
     if (when !== 'after-failure') this.countReasons(d.status);
   }
 
-  private countReasons(status: Pick<StatusBody, 'conditions'>): void {
+  private countReasons(status: Pick<StatusBody, 'conditions' | 'phase'>): void {
+    this.stats.phases.set(status.phase, (this.stats.phases.get(status.phase) ?? 0) + 1);
     for (const c of status.conditions) {
       if (c.type === 'Ready' || c.type === 'ChainfireMember') this.stats.reasons.set(c.reason, (this.stats.reasons.get(c.reason) ?? 0) + 1);
     }
@@ -290,13 +318,24 @@ export class ControllerModel {
     r.effect.acted = true;
     r.notes.push(actionLabel(action));
     // (4) nothing changes while paused
-    if (w.policy.paused) throw new ModelViolation(`${name}: ${action.service}:${action.kind} while membership changes are paused`);
+    if (w.policy.paused) throw new ModelViolation('S4', `${name}: ${action.service}:${action.kind} while membership changes are paused`);
     this.checkSerialized(r, action);
-    if (r.fault === 'actionFails') throw new MembershipError('UNAVAILABLE', 'deadline exceeded');
+    const fail = (code: 'UNAVAILABLE' | 'BUSY', message: string): never => {
+      r.actionFailed = true;
+      throw new MembershipError(code, message);
+    };
+    if (r.fault === 'actionFails') fail('UNAVAILABLE', 'deadline exceeded');
     const outcome = w.apply(r.node, action);
-    if (outcome.kind === 'failed') throw new MembershipError('UNAVAILABLE', outcome.error);
-    if (r.fault === 'actionLandsButFails' && outcome.kind === 'done') throw new MembershipError('UNAVAILABLE', 'deadline exceeded (the change landed)');
+    if (outcome.kind === 'failed') fail('UNAVAILABLE', outcome.error);
+    if (outcome.kind === 'busy') {
+      // What the driver throws for etcd's "unhealthy cluster": a refusal for now.
+      this.stats.busyRefusals += 1;
+      r.notes.push('(refused for now: unhealthy cluster)');
+      fail('BUSY', outcome.error);
+    }
+    if (r.fault === 'actionLandsButFails' && outcome.kind === 'done') fail('UNAVAILABLE', 'deadline exceeded (the change landed)');
     if (outcome.kind === 'done') return undefined;
+    if (outcome.kind !== 'promoteRefused') throw new Error(`unexpected outcome ${outcome.kind}`);
     this.stats.promoteRefusals += 1;
     r.notes.push('(refused: not in sync)');
     return outcome.refused;
@@ -313,12 +352,13 @@ export class ControllerModel {
     const label = `${action.service}:${action.kind}`;
     const holder = w.operations[action.service];
     if (holder !== undefined && holder.op.node !== name) {
-      throw new ModelViolation(`${name}: ${label} while operations/${action.service} holds ${holder.op.node}'s ${holder.op.change}`);
+      throw new ModelViolation('S2', `${name}: ${label} while operations/${action.service} holds ${holder.op.node}'s ${holder.op.change}`);
     }
     if (holder === undefined) {
       const seen = r.view[action.service];
       const staleOwn = seen !== undefined && seen.op.node === name;
       throw new ModelViolation(
+        'S2',
         `${name}: ${label} with nothing recorded in operations/${action.service}` +
           (staleOwn ? ` (its cache still showed its own ${seen.op.change} from revision ${seen.modRevision}, deleted since)` : ''),
         staleOwn ? 'acted-on-stale-own-record' : undefined,
@@ -326,7 +366,7 @@ export class ControllerModel {
     }
     if (action.service === 'chainfire') {
       const learner = w.learners().find((l) => l.node !== name);
-      if (learner !== undefined) throw new ModelViolation(`${name}: ${label} while ${learner.node}'s learner ${learner.id} is joining`);
+      if (learner !== undefined) throw new ModelViolation('S2', `${name}: ${label} while ${learner.node}'s learner ${learner.id} is joining`);
     }
   }
 

@@ -23,20 +23,41 @@
  * down; the operations/ watch stalls. After 40-160 steps the faults stop, what an
  * operator would repair is repaired, and the schedule runs until quiet.
  *
- * Checked after every step:
- *   S1  a voter is removed only for an Absent node, only if the healthy voters left make a quorum,
- *       never below minVoters, never while it leads Raft
+ * Day two (every family by default; MODEL_DAY2=0 none, or a comma-separated list of families):
+ *   busy               etcd refuses a member add ("unhealthy cluster": BUSY) while a voter is unhealthy,
+ *                      and for etcd's 5 s health interval after one comes back
+ *   removedStaysDown   a member removed while its etcd runs stops it for good; the node starts nothing
+ *                      until its data is reset (fault nodeReset: the operator runs first-boot-agent reset)
+ *   reprovision        a joined node's data and markers are wiped; its agent reports no data; the old
+ *                      member stays listed and panics (never healthy) until removed
+ *   voterDies          a voter stops answering for good (until repaired once the faults stop, or its
+ *                      node is reprovisioned)
+ *   flap               removalGraceSeconds 0, 5 or 30; a record flips Present -> Absent -> Present within it
+ *   readyMeansHealthy  healthIntervalSeconds 5, 10 or 30; check H1
+ * The agent's report always carries data.chainfire: present (its etcd started as a member in this
+ * incarnation, and was not wiped or reset since) and memberId (that member). Once the faults stop, a
+ * wiped or removed node is reset and rejoins (a bootstrap one is applied again with bootstrap: false).
+ *
+ * Checked at every write and action, and after every step (RULES in world.ts):
+ *   S1  a voter is removed only for an Absent node or when it does not answer (dead, or of a wiped node),
+ *       only if the healthy voters left make a quorum, a healthy one never below minVoters, never while
+ *       it leads Raft
  *   S2  a change is recorded only where no other node's change is (a refused compare-and-swap is
  *       counted); every action runs under its own node's record in operations/<service>, never while
  *       another node's learner joins; ending a change never deletes another node's record
  *   S3  at most one learner; a learner is rolled back only after learnerStartTimeoutSeconds
  *   S4  nothing is changed while paused
+ *   S5  join actions only for Present nodes, removals only for Absent ones (but S1, S3); IAM after setup
+ *   S6  nothing is removed for a node Absent for less than removalGraceSeconds
+ *   H1  (readyMeansHealthy) no status says Ready with ChainfireMember=True for a member that is gone,
+ *       unhealthy or of an earlier incarnation once a reconcile of the node healthIntervalSeconds later ran
  * Checked once quiet (within MAX_QUIET_ROUNDS rounds over all nodes):
- *   L1  every Present node with an agent (and every bootstrap node) is Ready, and Ready means member
- *       (or VoterLimitReached with maxVoters voters); every Absent node is Removed and in no service
+ *   L1  every Present node with an agent (and every bootstrap node) is Ready, and Ready means a healthy
+ *       voter of the node's current incarnation (or VoterLimitReached with maxVoters voters), FlareDB and
+ *       IAM member; every voter is healthy; every Absent node is Removed and in no service
  *   L2  no operations record and no learner is left; deciding again changes nothing for any node
  *
- * Every violation fails the run. KnownIssue (world.ts) names the causes
+ * Every violation fails the run and names its rule. KnownIssue (world.ts) names the causes
  * this model once diagnosed, so that a regression says which one came back;
  * MODEL_STRICT=0 ends such a schedule and lists it instead of failing.
  *
@@ -48,19 +69,36 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { MAX_QUIET_ROUNDS, runSchedule, type ScheduleOptions, type ScheduleResult } from './schedule.js';
+import { DAY2_FAMILIES, MAX_QUIET_ROUNDS, runSchedule, type Day2Family, type Day2Options, type ScheduleOptions, type ScheduleResult } from './schedule.js';
+import { RULES } from './world.js';
 
 // 1,000 schedules (about 125,000 reconciles) take a few seconds and meet every fault, and most pairs of them, many times.
 const SCHEDULES = Number(process.env.MODEL_SCHEDULES ?? 1000);
-const FIRST_SEED = 1;
+const FIRST_SEED = Number(process.env.MODEL_FIRST_SEED ?? 1);
+
+/** MODEL_DAY2: '0' none; unset, '' or '1' every family; otherwise a comma-separated list of families. */
+function day2From(value: string | undefined): Day2Options {
+  if (value === '0') return {};
+  const names = value === undefined || value === '' || value === '1' ? [...DAY2_FAMILIES] : value.split(',').map((x) => x.trim());
+  const out: Day2Options = {};
+  for (const name of names) {
+    if (!(DAY2_FAMILIES as readonly string[]).includes(name)) throw new Error(`MODEL_DAY2: no family ${name} (families: 1 for all, or ${DAY2_FAMILIES.join(',')})`);
+    out[name as Day2Family] = true;
+  }
+  return out;
+}
+
 const OPTIONS: ScheduleOptions = {
   workerLag: process.env.MODEL_WORKER_LAG !== '0',
   agentsMayStayAway: process.env.MODEL_AGENTS_STAY_AWAY !== '0',
   strict: process.env.MODEL_STRICT !== '0',
+  day2: day2From(process.env.MODEL_DAY2),
 };
+const DAY2_ON = DAY2_FAMILIES.filter((f) => OPTIONS.day2?.[f] === true);
 
 function envFlags(): string {
   return [
+    DAY2_ON.length === DAY2_FAMILIES.length ? '' : `MODEL_DAY2=${DAY2_ON.length === 0 ? '0' : DAY2_ON.join(',')} `,
     OPTIONS.workerLag ? '' : 'MODEL_WORKER_LAG=0 ',
     OPTIONS.agentsMayStayAway ? '' : 'MODEL_AGENTS_STAY_AWAY=0 ',
     OPTIONS.strict ? '' : 'MODEL_STRICT=0 ',
@@ -72,6 +110,7 @@ function explain(r: ScheduleResult, fullTrace: boolean): string {
   const lines = fullTrace ? r.trace : r.trace.slice(-60);
   return [
     `seed ${r.seed}: ${r.failure}`,
+    ...(r.rule !== undefined ? [`rule ${r.rule}: ${RULES[r.rule]}`] : []),
     `replay: ${envFlags()}MODEL_SEED=${r.seed} MODEL_TRACE=1 node --test dist/test/model/model.test.js`,
     fullTrace || lines.length === r.trace.length ? '--- trace' : `--- last ${lines.length} of ${r.trace.length} trace lines`,
     ...lines,
@@ -105,9 +144,15 @@ describe('reconcileNode against a Raft-membership model', () => {
 
   const results: ScheduleResult[] = [];
 
-  it(`${SCHEDULES} seeded schedules keep S1-S4 at every step and converge (L1, L2) once the faults stop`, async (t) => {
+  it(`${SCHEDULES} seeded schedules keep S1-S6 (and H1) at every step and converge (L1, L2) once the faults stop`, async (t) => {
     for (let seed = FIRST_SEED; seed < FIRST_SEED + SCHEDULES; seed++) results.push(await runSchedule(seed, OPTIONS));
     const failed = results.filter((r) => r.failure !== undefined);
+    const byRule = new Map<string, number[]>();
+    for (const r of failed) byRule.set(r.rule ?? 'unexpected error', [...(byRule.get(r.rule ?? 'unexpected error') ?? []), r.seed]);
+    const ruleSummary = [...byRule]
+      .sort((a, b) => b[1].length - a[1].length)
+      .map(([rule, seeds]) => `  ${rule}: ${seeds.length} (seeds ${seeds.slice(0, 8).join(', ')}${seeds.length > 8 ? ', ...' : ''})`);
+    if (DAY2_ON.length > 0) t.diagnostic(`day two: ${DAY2_ON.join(' ')}`);
     const known = new Map<string, number[]>();
     for (const r of results) if (r.knownIssue !== undefined) known.set(r.knownIssue.id, [...(known.get(r.knownIssue.id) ?? []), r.seed]);
     for (const [id, seeds] of known) {
@@ -117,12 +162,14 @@ describe('reconcileNode against a Raft-membership model', () => {
       `${results.length} schedules, ${total(results, (r) => r.steps)} steps (${total(results, (r) => r.faultSteps)} with faults), ` +
         `at most ${Math.max(...results.map((r) => r.quietRounds))} rounds to become quiet; ` +
         `${total(results, (r) => r.stats.refusedStarts)} starts refused by the compare-and-swap, ` +
-        `${total(results, (r) => r.stats.promoteRefusals)} promotes refused, ${total(results, (r) => r.stats.failedActions)} actions failed`,
+        `${total(results, (r) => r.stats.promoteRefusals)} promotes refused, ${total(results, (r) => r.stats.failedActions)} actions failed` +
+        (DAY2_ON.length > 0 ? `, ${total(results, (r) => r.stats.busyRefusals)} member adds refused for now (BUSY)` : ''),
     );
     assert.equal(
       failed.length,
       0,
       `${failed.length} of ${results.length} schedules failed (seeds ${failed.map((r) => r.seed).slice(0, 20).join(', ')}${failed.length > 20 ? ', ...' : ''})\n` +
+        (ruleSummary.length > 0 ? `by rule broken:\n${ruleSummary.join('\n')}\n` : '') +
         (failed[0] !== undefined ? explain(failed[0], false) : ''),
     );
   });
@@ -181,6 +228,29 @@ describe('reconcileNode against a Raft-membership model', () => {
       'Removed',
     ];
     for (const reason of expectedReasons) assert.ok((reasons.get(reason) ?? 0) > 0, `no decision gave the reason ${reason}`);
+    // Day two: each family's faults happen, etcd refuses adds for now, and a node that was Ready is said to be Degraded.
+    const day2 = OPTIONS.day2 ?? {};
+    const day2Faults: Array<[Day2Family, string]> = [
+      ['reprovision', 'reprovision'],
+      ['voterDies', 'voterDies'],
+      ['flap', 'flap'],
+      ['removedStaysDown', 'nodeReset'],
+    ];
+    for (const [family, fault] of day2Faults) if (day2[family] === true) assert.ok((faults.get(fault) ?? 0) > 0, `fault ${fault} never happened`);
+    if (day2.busy === true) assert.ok(total(results, (r) => r.stats.busyRefusals) > 0, 'etcd never refused a member add for now (BUSY)');
+    if (day2.readyMeansHealthy === true) {
+      const phases = merged(results, (r) => r.stats.phases);
+      assert.ok((phases.get('Degraded') ?? 0) > 0, 'no decision gave the phase Degraded');
+    }
+    // The reasons issue 12 names (the names of other new waits are the controller's to choose).
+    const day2Reasons: Array<[Day2Family, string]> = [
+      ['readyMeansHealthy', 'MemberUnhealthy'],
+      ['removedStaysDown', 'RejoinRequired'],
+      ['flap', 'RemovalScheduled'],
+    ];
+    for (const [family, reason] of day2Reasons) {
+      if (day2[family] === true) assert.ok((reasons.get(reason) ?? 0) > 0, `no decision gave the reason ${reason}`);
+    }
     assert.ok(total(results, (r) => r.stats.promoteRefusals) > 0, 'etcd never refused a promote');
     assert.ok(total(results, (r) => r.stats.refusedStarts) > 0, 'the compare-and-swap never refused a start');
     assert.ok(Math.max(...results.map((r) => r.quietRounds)) <= MAX_QUIET_ROUNDS);
