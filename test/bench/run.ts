@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util';
 import { etcdBinary } from '../support/etcd-cluster.js';
 import { loadAverage } from './proc.js';
 import { agentScenario } from './scenarios/agent.js';
+import { day2Scenario } from './scenarios/day2.js';
 import { failoverScenario } from './scenarios/failover.js';
 import { joinScenario } from './scenarios/join.js';
 import { recoveryScenario } from './scenarios/recovery.js';
@@ -23,6 +24,7 @@ const SCENARIOS: Record<string, (p: BenchParams, log: (s: string) => void) => Pr
   failover: failoverScenario,
   scale: scaleScenario,
   agent: agentScenario,
+  day2: day2Scenario,
 };
 
 function machine(): Record<string, unknown> {

@@ -44,6 +44,12 @@ export interface BenchParams {
   scale: { sizes: number[]; resyncPeriodMs: number; timeoutMs: number; rawTxns: number; workers: number };
   /** `imports`: also time each dependency's import in a fresh process */
   agent: { samples: number; imports: boolean };
+  /**
+   * rounds of: a voter killed and replaced (membershipctl delete --now + a new node's agent; the rounds alternate
+   * which of the two comes first), then that node reprovisioned (etcd killed, data and markers wiped, its agent run again); healthIntervalSeconds is written
+   * to cluster/config when it is not the default (10)
+   */
+  day2: { rounds: number; healthIntervalSeconds: number };
 }
 
 export const QUICK: BenchParams = {
@@ -53,6 +59,7 @@ export const QUICK: BenchParams = {
   failover: { leaseTtlSeconds: 5, kill: 1, term: 1 },
   scale: { sizes: [150], resyncPeriodMs: 5_000, timeoutMs: 45_000, rawTxns: 500, workers: DEFAULT_WORKERS },
   agent: { samples: 2, imports: false },
+  day2: { rounds: 1, healthIntervalSeconds: 10 },
 };
 
 export const FULL: BenchParams = {
@@ -62,4 +69,5 @@ export const FULL: BenchParams = {
   failover: { leaseTtlSeconds: 5, kill: 5, term: 5 },
   scale: { sizes: [1_000, 10_000], resyncPeriodMs: 30_000, timeoutMs: 15 * 60_000, rawTxns: 5_000, workers: DEFAULT_WORKERS },
   agent: { samples: 10, imports: true },
+  day2: { rounds: 4, healthIntervalSeconds: 10 },
 };
