@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import { chmod, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { pathToFileURL } from 'node:url';
 import { localData } from '../schema/agent-report.js';
 import { MEMBER_ID_FILE, readLocalData, readMemberId, rememberMemberId, sameMember } from './local-data.js';
 
@@ -52,14 +54,27 @@ describe('readLocalData: what the agent reports of a service\'s data directory',
     assert.equal((await readLocalData('flaredb', dataDir, stateDir))?.present, true);
   });
 
-  it('says nothing (undefined) when it cannot tell, rather than "no data"', { skip: process.getuid?.() === 0 ? 'root reads any directory' : false }, async () => {
+  it('says nothing (undefined) when it cannot tell, rather than "no data"', async () => {
     const dir = await fresh();
+    await chmod(dir, 0o755);
     const dataDir = join(dir, 'flaredb');
     await mkdir(dataDir);
     await writeFile(join(dataDir, 'CURRENT'), 'x');
     await chmod(dataDir, 0o000);
     try {
-      assert.equal(await readLocalData('flaredb', dataDir, join(dir, 'state')), undefined);
+      if (process.getuid?.() !== 0) {
+        assert.equal(await readLocalData('flaredb', dataDir, join(dir, 'state')), undefined);
+        return;
+      }
+      // root reads any directory: look as nobody instead.
+      const script =
+        `import(${JSON.stringify(pathToFileURL(join(import.meta.dirname, 'local-data.js')).href)}).then(async (m) => {` +
+        `  const r = await m.readLocalData('flaredb', ${JSON.stringify(dataDir)}, ${JSON.stringify(join(dir, 'state'))});` +
+        `  console.log(JSON.stringify({ said: r === undefined ? 'nothing' : r }));` +
+        '});';
+      const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { uid: 65534, gid: 65534, encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+      assert.deepEqual(JSON.parse(r.stdout), { said: 'nothing' });
     } finally {
       await chmod(dataDir, 0o700);
     }
