@@ -16,10 +16,10 @@ import { RaftAddressIndex } from '../reconcile/conflicts.js';
 import { ServiceRecovery } from '../reconcile/service-recovery.js';
 import { ChangeWaiters } from '../reconcile/change-waiters.js';
 import type { NodeMembership } from '../schema/node-membership.js';
-import { clusterConfigRecord, DEFAULT_POLICY, membershipOperation, type MembershipOperation, type MembershipPolicy } from '../schema/operation.js';
+import { clusterConfigRecord, DEFAULT_POLICY, membershipOperation, type MembershipPolicy } from '../schema/operation.js';
 import { formatIssues } from '../schema/common.js';
 import type { Service } from '../schema/agent-report.js';
-import { CLUSTER_KEY, ClusterReconciler } from '../reconcile/cluster-reconciler.js';
+import { CLUSTER_KEY, ClusterReconciler, type OperationRecord } from '../reconcile/cluster-reconciler.js';
 import { HttpFlareDBDriver } from '../drivers/flaredb.js';
 import { HttpIAMDriver, readAdminSecret } from '../drivers/iam.js';
 import type { FlareDBDriver, IAMDriver } from '../drivers/types.js';
@@ -71,7 +71,7 @@ export class MembershipController {
   private readonly desired;
   private readonly statuses;
   private readonly agents;
-  private readonly operationCache: RecordCache<{ op?: MembershipOperation; modRevision: number; problem?: string }>;
+  private readonly operationCache: RecordCache<OperationRecord>;
   private readonly configCache: RecordCache<{ policy?: MembershipPolicy; problem?: string }>;
   private readonly nodePorts: ControllerNodePorts;
   private readonly cluster: ClusterReconciler;
@@ -115,8 +115,8 @@ export class MembershipController {
       decode: (kv) => {
         const parsed = membershipOperation.safeParse(parseJsonOrUndefined(kv.value));
         return parsed.success
-          ? { op: parsed.data, modRevision: kv.modRevision }
-          : { modRevision: kv.modRevision, problem: formatIssues(parsed.error) };
+          ? { key: kv.key, op: parsed.data, modRevision: kv.modRevision }
+          : { key: kv.key, modRevision: kv.modRevision, problem: formatIssues(parsed.error), raw: kv.value };
       },
     });
     this.configCache = new RecordCache({
@@ -128,7 +128,7 @@ export class MembershipController {
       decode: (kv) => {
         const parsed = clusterConfigRecord.safeParse(parseJsonOrUndefined(kv.value));
         if (!parsed.success) {
-          log.error({ problem: formatIssues(parsed.error) }, 'cluster/config is invalid; using the defaults (and not pausing) until it is fixed');
+          log.error({ problem: formatIssues(parsed.error) }, 'cluster/config is invalid: no membership change is made until it is fixed');
           return { problem: formatIssues(parsed.error) };
         }
         return { policy: parsed.data.spec };
@@ -146,6 +146,8 @@ export class MembershipController {
       ...(this.flaredb ? { flaredb: this.flaredb } : {}),
       desired: () => this.desired.values().flatMap((r) => (r.value ? [r.value] : [])),
       operations: () => this.operationsInFlight(),
+      operationRecords: () => this.operationCache.values(),
+      hasValidRecord: (node) => this.desired.get(this.keys.desired(node))?.value !== undefined,
       metrics: this.metrics,
       ...(this.iam ? { iam: this.iam } : {}),
       ...(adminSecretFile ? { readAdminSecret: () => readAdminSecret(adminSecretFile) } : {}),
@@ -169,6 +171,7 @@ export class MembershipController {
       iamBootstrapped: () => this.cluster.iamBootstrapped,
       operations: () => this.operationsInFlight(),
       policy: () => this.policy(),
+      policyProblem: () => this.policyProblem(),
       addressConflicts: (node) => this.addressConflicts(node),
       log: log.child({ component: 'reconciler' }),
     });
@@ -243,6 +246,11 @@ export class MembershipController {
 
   policy(): MembershipPolicy {
     return this.configCache.values()[0]?.policy ?? DEFAULT_POLICY;
+  }
+
+  /** Why cluster/config cannot be read; then no membership change is made. */
+  policyProblem(): string | undefined {
+    return this.configCache.values()[0]?.problem;
   }
 
   /** Other Present records that claim one of `node`'s raft addresses. */

@@ -37,6 +37,7 @@ export interface NodePortsDeps {
   iamBootstrapped: () => boolean;
   operations: () => OperationsInFlight;
   policy: () => MembershipPolicy;
+  policyProblem: () => string | undefined;
   addressConflicts: (node: string) => string[];
   log: Logger;
   now?: () => Date;
@@ -76,6 +77,7 @@ export class ControllerNodePorts {
       addressConflicts: deps.addressConflicts,
       operations: deps.operations,
       policy: deps.policy,
+      policyProblem: deps.policyProblem,
       iamBootstrapped: deps.iamBootstrapped,
       chainfire: {
         members: (fresh) => deps.chainfire.listMembers(fresh),

@@ -13,6 +13,7 @@ import { planNode, type NodePlan } from '../reconcile/reconcile-node.js';
 import type { NodeAction } from '../reconcile/step.js';
 import type { Service } from '../schema/agent-report.js';
 import { clusterStatus } from '../schema/cluster.js';
+import { formatIssues } from '../schema/common.js';
 import { clusterConfigRecord, DEFAULT_POLICY, membershipOperation, type MembershipPolicy } from '../schema/operation.js';
 import type { ConnectionOptions } from '../store/connection.js';
 import type { KeyLayout } from '../store/keys.js';
@@ -93,7 +94,7 @@ async function planReader(src: PlanSources): Promise<ReadPort> {
   const addresses = new RaftAddressIndex();
   for (const v of views) addresses.set(v.node, v.desired?.value);
   const chainfire = new EtcdChainfireDriver(client, { connection: src.connection });
-  const [operations, policy, iamBootstrapped] = await Promise.all([readOperations(client, keys), readPolicy(client, keys), readIamSetup(client, keys, iam)]);
+  const [operations, { policy, problem }, iamBootstrapped] = await Promise.all([readOperations(client, keys), readPolicy(client, keys), readIamSetup(client, keys, iam)]);
   return {
     now: () => src.now,
     log: src.log,
@@ -104,6 +105,7 @@ async function planReader(src: PlanSources): Promise<ReadPort> {
     addressConflicts: (node) => addresses.conflicts(node),
     operations: () => operations,
     policy: () => policy,
+    policyProblem: () => problem,
     iamBootstrapped: () => iamBootstrapped,
     chainfire: {
       members: once(() => chainfire.listMembers(true)),
@@ -130,10 +132,11 @@ async function readOperations(client: Etcd3, keys: KeyLayout): Promise<Operation
   return out;
 }
 
-async function readPolicy(client: Etcd3, keys: KeyLayout): Promise<MembershipPolicy> {
+/** cluster/config as the controller reads it: invalid, the defaults apply and no change is made. */
+async function readPolicy(client: Etcd3, keys: KeyLayout): Promise<{ policy: MembershipPolicy; problem?: string }> {
   const raw = await client.get(keys.clusterConfig()).string();
   const parsed = clusterConfigRecord.safeParse(raw === null ? {} : parseJsonOrUndefined(raw));
-  return parsed.success ? parsed.data.spec : DEFAULT_POLICY;
+  return parsed.success ? { policy: parsed.data.spec } : { policy: DEFAULT_POLICY, problem: formatIssues(parsed.error) };
 }
 
 /** As the controller: done once cluster/status records it; before that, what IAM itself says. */

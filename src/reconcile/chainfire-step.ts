@@ -21,6 +21,8 @@ export interface PromoteRefused {
 
 export interface ChainfireStepInput {
   node: string;
+  /** the desired record's generation (its mod revision) */
+  generation?: number;
   spec: NodeMembership['spec'];
   previous: StatusBody | undefined;
   agentPresent: boolean;
@@ -40,6 +42,8 @@ export interface ChainfireStepInput {
   now?: Date;
   /** where current voters are, and the other nodes waiting to join, for spreading voters */
   placement?: VoterPlacement;
+  /** the Chainfire peer URLs Present records claim: a learner no record claims is an orphan */
+  claimedPeerUrls?: ReadonlySet<string> | undefined;
 }
 
 export type StepResult = GenericStepResult<StatusBody['chainfire']>;
@@ -81,6 +85,41 @@ function decideChainfireStep(input: ChainfireStepInput): StepResult | undefined 
   if (!spec.bootstrap && ofEarlierIncarnation(mine, input.agentData)) return replaceEarlierIncarnation(input, members, mine, peerUrl);
   if (!mine.isLearner) return decideVoter(input, members, mine, peerUrl);
   return decideLearner(input, members, mine, peerUrl);
+}
+
+/** Learners rolled back (never started) for one generation before the join gives up: only a new generation retries. */
+export const MAX_START_ATTEMPTS = 3;
+
+/** How many learners of this generation were rolled back because their etcd never started. */
+function startAttemptsOf(input: ChainfireStepInput): number {
+  const previous = input.previous;
+  if (previous === undefined || input.generation === undefined || previous.observedGeneration !== input.generation) return 0;
+  return previous.chainfire.startAttempts ?? 0;
+}
+
+function carriedAttempts(input: ChainfireStepInput): StatusBody['chainfire'] {
+  const n = startAttemptsOf(input);
+  return n > 0 ? { startAttempts: n } : {};
+}
+
+/**
+ * A learner was added and rolled back MAX_START_ATTEMPTS times: its etcd never
+ * started, whatever the agent reported. Adding it again without end helps no
+ * one; the join stops for this generation and says what to look at.
+ */
+function startGivenUp(input: ChainfireStepInput): StepResult {
+  const policy = input.policy ?? DEFAULT_POLICY;
+  return {
+    condition: cond(
+      'False',
+      'LearnerNotStarted',
+      `${input.node}'s etcd did not start as a learner in ${MAX_START_ATTEMPTS} attempts of ${policy.learnerStartTimeoutSeconds}s for this generation, ` +
+        `though its agent reported: check its chainfire service and the agent's --start-command, then apply the record again to retry`,
+    ),
+    block: carriedAttempts(input),
+    progressed: true,
+    terminal: true,
+  };
 }
 
 function namesakeConflict(node: string, namesake: ChainfireMember, peerUrl: string): StepResult {
@@ -125,7 +164,23 @@ function decideNewMember(input: ChainfireStepInput, members: ChainfireMember[], 
   }
   const votersDown = waitingForHealthyVoters(input, members);
   if (votersDown !== undefined) return votersDown;
+  if (startAttemptsOf(input) >= MAX_START_ATTEMPTS) return startGivenUp(input);
   const otherLearner = members.find((m) => m.isLearner);
+  if (otherLearner !== undefined && otherLearner.name === '' && input.claimedPeerUrls !== undefined && !otherLearner.peerUrls.some((u) => input.claimedPeerUrls!.has(u))) {
+    // A learner whose etcd never started and that no record claims (its record was deleted mid-join)
+    // would block every join for good (etcd keeps one learner): this join clears it first.
+    return {
+      condition: cond(
+        'False',
+        'WaitingForOtherChange',
+        `removing learner ${otherLearner.id} (${otherLearner.peerUrls.join(',')}), which never started and which no record claims, before adding ${node}`,
+      ),
+      block: carriedAttempts(input),
+      action: { service: 'chainfire', kind: 'removeMember', memberId: otherLearner.id },
+      finishOperation: true,
+      progressed: true,
+    };
+  }
   if (otherLearner !== undefined) {
     return {
       condition: cond(
@@ -140,7 +195,7 @@ function decideNewMember(input: ChainfireStepInput, members: ChainfireMember[], 
   }
   return {
     condition: cond('False', 'AddingLearner', `adding ${node} as a Chainfire learner with peer URL ${peerUrl}`),
-    block: {},
+    block: carriedAttempts(input),
     action: { service: 'chainfire', kind: 'addLearner', peerUrl },
     progressed: true,
   };
@@ -187,7 +242,7 @@ function decideLearner(input: ChainfireStepInput, members: ChainfireMember[], mi
   const { node, previous } = input;
   const policy = input.policy ?? DEFAULT_POLICY;
   const initialCluster = stickyInitialCluster(previous, mine.id) ?? initialClusterOf(members, mine.id, node);
-  const block: StatusBody['chainfire'] = { memberId: mine.id, role: 'learner', peerUrl, initialCluster };
+  const block: StatusBody['chainfire'] = { memberId: mine.id, role: 'learner', peerUrl, initialCluster, ...carriedAttempts(input) };
   const opAge = (input.operation?.node === node && input.now ? input.now.getTime() - Date.parse(input.operation.startedAt) : 0) / 1000;
   if (mine.name === '' && opAge > policy.learnerStartTimeoutSeconds) {
     // Its etcd never started: take the learner out so that it blocks no other
@@ -198,7 +253,7 @@ function decideLearner(input: ChainfireStepInput, members: ChainfireMember[], mi
         'LearnerNotStarted',
         `learner ${mine.id} did not start within ${policy.learnerStartTimeoutSeconds}s; removing it, the join will be retried (check ${node}'s chainfire service and first-boot agent)`,
       ),
-      block: {},
+      block: { startAttempts: startAttemptsOf(input) + 1 },
       action: { service: 'chainfire', kind: 'removeMember', memberId: mine.id },
       finishOperation: true,
       progressed: true,

@@ -3,12 +3,13 @@ import type { FlareDBDriver, IAMDriver } from '../drivers/types.js';
 import type { ChainfireDriver } from '../drivers/types.js';
 import type { ControllerMetrics } from '../metrics/controller-metrics.js';
 import { chainfirePeerUrl, type NodeMembership } from '../schema/node-membership.js';
+import type { MembershipOperation } from '../schema/operation.js';
 import { SERVICES, type Service } from '../schema/agent-report.js';
 import { canonicalJson } from '../store/records.js';
 import { failureTolerance } from './quorum.js';
 import type { OperationsInFlight } from './ports.js';
 import type { Leadership } from '../election/leader-election.js';
-import { errorMessage } from '../errors.js';
+import { errorMessage, isMembershipError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { clusterStatus, type ClusterStatus } from '../schema/cluster.js';
 import { API_VERSION, formatIssues } from '../schema/common.js';
@@ -33,7 +34,21 @@ export interface ClusterReconcilerDeps {
   /** every valid desired record, Present or Absent */
   desired?: () => NodeMembership[];
   operations?: () => OperationsInFlight;
+  /** every record under operations/, decodable or not */
+  operationRecords?: () => OperationRecord[];
+  /** the node has a desired record that decodes */
+  hasValidRecord?: (node: string) => boolean;
   metrics?: ControllerMetrics;
+}
+
+/** A record under operations/ as the controller's cache holds it. */
+export interface OperationRecord {
+  key: string;
+  modRevision: number;
+  op?: MembershipOperation | undefined;
+  problem?: string | undefined;
+  /** the raw value, for the log when it is not a MembershipOperation */
+  raw?: string | undefined;
 }
 
 /** How often the leader looks at the services as a whole. */
@@ -65,6 +80,7 @@ export class ClusterReconciler {
     await this.ensureIamSetup(leadership).catch((err: unknown) => {
       setupError = err;
     });
+    await this.endStaleOperations(leadership);
     await this.observeServices(leadership);
     if (setupError !== undefined) throw setupError;
     return { requeueAfterMs: OBSERVE_EVERY_MS };
@@ -148,6 +164,29 @@ export class ClusterReconciler {
   }
 
   private lastOrphans: Record<string, string[]> = {};
+
+  /**
+   * A change in flight whose record cannot be read, or that names a node
+   * without a (valid) desired record, would block every later change of its
+   * service for good: nobody would end it. It is deleted (only while it is
+   * still the record read), and the log says what it held.
+   */
+  private async endStaleOperations(leadership: Leadership): Promise<void> {
+    const { operationRecords, hasValidRecord, log } = this.deps;
+    if (operationRecords === undefined || hasValidRecord === undefined) return;
+    for (const rec of operationRecords()) {
+      let why: string | undefined;
+      if (rec.op === undefined) why = `it is not a MembershipOperation (${rec.problem ?? 'unreadable'})`;
+      else if (!hasValidRecord(rec.op.node)) why = `it names ${rec.op.node}, which has no valid desired record (deleted while its ${rec.op.change} was in flight?)`;
+      if (why === undefined) continue;
+      try {
+        await leadership.writer.deleteIfUnchanged(rec.key, rec.modRevision);
+        log.error({ key: rec.key, value: (rec.raw ?? '').slice(0, 300) }, `${rec.key} deleted: ${why}; it would have blocked every later change of its service`);
+      } catch (err) {
+        if (!isMembershipError(err, 'CONFLICT')) throw err;
+      }
+    }
+  }
 
   private async ensureIamSetup(leadership: Leadership): Promise<void> {
     const { iam, log, keys } = this.deps;

@@ -1,5 +1,5 @@
 import type { AgentReport, Service } from '../schema/agent-report.js';
-import { REMOVE_NOW_ANNOTATION, type NodeMembership } from '../schema/node-membership.js';
+import { REMOVE_NOW_ANNOTATION, chainfirePeerUrl, type NodeMembership } from '../schema/node-membership.js';
 import { DEFAULT_POLICY, type MembershipOperation, type MembershipPolicy } from '../schema/operation.js';
 import type { StatusBody } from '../schema/status.js';
 import type { FlareDBMember, IamNodeRegistration, VoterPlacement } from '../schema/members.js';
@@ -26,6 +26,8 @@ export interface NodeInputs {
   chainfireLeaderId?: string;
   /** voters' places and the nodes waiting to join Chainfire, for spreading voters */
   placement?: VoterPlacement;
+  /** the Chainfire peer URLs records claim (observed for joining nodes) */
+  claimedPeerUrls?: ReadonlySet<string>;
   /** FlareDB members; absent means the controller has no FlareDB configured */
   flaredb?: Observation<FlareDBMember>;
   /** IAM registrations; absent means the controller has no IAM configured */
@@ -35,6 +37,8 @@ export interface NodeInputs {
   /** the change in flight per service (operations/<service>), for any node */
   operations?: Partial<Record<Service, MembershipOperation>>;
   policy?: MembershipPolicy;
+  /** cluster/config cannot be read: no change is made until it is fixed */
+  policyProblem?: string;
   /** other Present records that claim one of this node's raft addresses */
   addressConflicts?: string[];
   promoteRefused?: PromoteRefused;
@@ -89,7 +93,8 @@ function heldStatus(input: NodeInputs): NodeDecision | undefined {
   const { desired, previous } = input;
   const generation = desired.metadata.generation ?? 0;
   const spec = desired.spec;
-  if (previous?.phase === 'Failed' && previous.observedGeneration === generation) {
+  // An address conflict is not held: it ends when the other record goes or changes.
+  if (previous?.phase === 'Failed' && previous.observedGeneration === generation && !isAddressConflict(previous)) {
     return { status: withoutStamp(previous) };
   }
   const unseen = (requested: unknown, obs: object | undefined) => requested !== undefined && obs !== undefined && 'unavailable' in obs;
@@ -98,7 +103,7 @@ function heldStatus(input: NodeInputs): NodeDecision | undefined {
   if (previous !== undefined && previous.observedGeneration === generation && unseen(spec.chainfire, input.chainfire)) {
     return { status: withoutStamp(previous), requeueAfterMs: UNAVAILABLE_RETRY_MS };
   }
-  if (spec.state !== 'Absent' && input.addressConflicts !== undefined && input.addressConflicts.length > 0) {
+  if (spec.state !== 'Absent' && input.addressConflicts !== undefined && input.addressConflicts.length > 0 && !isIncumbent(input)) {
     return conflictDecision(input, generation);
   }
   return scheduledRemoval(input, generation);
@@ -162,6 +167,7 @@ function serviceSteps(input: NodeInputs): ServiceSteps {
     input.actionFailed !== undefined && input.failedService === service ? { actionFailed: input.actionFailed } : {};
   const chainfire = decideChainfire({
     node: input.node,
+    generation,
     spec,
     previous,
     agentPresent: input.agent !== undefined,
@@ -173,6 +179,7 @@ function serviceSteps(input: NodeInputs): ServiceSteps {
     ...(input.chainfireHealth ? { health: input.chainfireHealth } : {}),
     ...(input.chainfireLeaderId ? { leaderId: input.chainfireLeaderId } : {}),
     ...(input.placement ? { placement: input.placement } : {}),
+    ...(input.claimedPeerUrls ? { claimedPeerUrls: input.claimedPeerUrls } : {}),
     ...(input.promoteRefused ? { promoteRefused: input.promoteRefused } : {}),
     ...failedFor('chainfire'),
   });
@@ -217,6 +224,27 @@ function keepWhileUnseen(
     settled: true,
     ...(step.requeueAfterMs !== undefined ? { requeueAfterMs: step.requeueAfterMs } : {}),
   };
+}
+
+/**
+ * The node already holds its raft address: its Chainfire member has its peer
+ * URL, or its FlareDB member its raft address. Another record that claims the
+ * address is the newcomer and carries the conflict; the member goes on.
+ */
+function isIncumbent(input: NodeInputs): boolean {
+  const spec = input.desired.spec;
+  const peerUrl = spec.chainfire ? chainfirePeerUrl(spec.chainfire) : undefined;
+  const inChainfire = peerUrl !== undefined && 'members' in input.chainfire && input.chainfire.members.some((m) => m.peerUrls.includes(peerUrl));
+  const flare = input.flaredb;
+  const inFlareDB = spec.flaredb !== undefined && flare !== undefined && 'members' in flare &&
+    flare.members.some((m) => m.id === input.node && m.raftAddr === spec.flaredb!.raftAddr);
+  return inChainfire || inFlareDB;
+}
+
+/** A Failed status written for two records claiming one raft address (conflictDecision's shape). */
+function isAddressConflict(status: StatusBody): boolean {
+  const ready = status.conditions.find((c) => c.type === 'Ready');
+  return ready?.reason === 'Conflict' && status.conditions.every((c) => c.type === 'Ready' || c.reason !== 'Conflict') && / claim the same raft address/.test(ready.message);
 }
 
 function conflictDecision(input: NodeInputs, generation: number): NodeDecision {

@@ -59,14 +59,17 @@ function changeOver(input: NodeInputs, service: Service, step: StepResult<object
 function holdBack(input: NodeInputs, service: Service, step: StepResult<object>, acting: boolean): StepResult<object> | undefined {
   if (acting) return withoutAction(step);
   const policy = input.policy ?? DEFAULT_POLICY;
-  if (policy.paused) {
+  if (policy.paused || input.policyProblem !== undefined) {
+    const why = input.policyProblem !== undefined
+      ? `cluster/config is invalid (${input.policyProblem}), so no membership change is made until it is fixed (etcdctl get <prefix>/cluster/config; membershipctl pause and resume write a valid one)`
+      : 'membership changes are paused (membershipctl resume)';
     return {
       ...withoutAction(step),
       condition: {
         ...step.condition,
         status: step.condition.status === 'True' ? 'True' : 'False',
         reason: 'Paused',
-        message: `membership changes are paused (membershipctl resume); next: ${step.condition.message}`,
+        message: `${why}; next: ${step.condition.message}`,
       },
     };
   }

@@ -8,7 +8,7 @@ import type { NodeMembership } from '../schema/node-membership.js';
 import type { StatusBody } from '../schema/status.js';
 import type { ChainfireObservation } from './chainfire-step.js';
 import type { NodeInputs } from './decide.js';
-import { placementOf } from './placement.js';
+import { claimedPeerUrls, placementOf } from './placement.js';
 import type { MemberLister, OperationsInFlight, ReadPort } from './ports.js';
 import type { Observation } from './step.js';
 
@@ -70,6 +70,7 @@ export async function observeNode(records: NodeRecords, read: ReadPort, opts: Ob
   const removing = spec.state === 'Absent' && spec.chainfire !== undefined && seen !== undefined;
   const joining = spec.state === 'Present' && spec.chainfire !== undefined && seen !== undefined;
   const conflicts = read.addressConflicts(node);
+  const policyProblem = read.policyProblem();
   const leaderId = removing ? await read.chainfire.leaderId() : undefined;
   return {
     node,
@@ -80,12 +81,13 @@ export async function observeNode(records: NodeRecords, read: ReadPort, opts: Ob
     chainfire,
     ...(removing || joining ? { chainfireHealth: await read.chainfire.health(seen) } : {}),
     ...(leaderId !== undefined ? { chainfireLeaderId: leaderId } : {}),
-    ...(joining ? { placement: placementOf(read.desiredRecords(), seen, (n) => read.agent(n)?.value !== undefined) } : {}),
+    ...(joining ? { placement: placementOf(read.desiredRecords(), seen, (n) => read.agent(n)?.value !== undefined), claimedPeerUrls: claimedPeerUrls(read.desiredRecords()) } : {}),
     ...(spec.flaredb ? { flaredb: await observeList(read.flaredb, opts.fresh.has('flaredb')) } : {}),
     ...(spec.iam ? { iam: await observeList(read.iam, opts.fresh.has('iam')) } : {}),
     iamBootstrapped: read.iamBootstrapped(),
     operations: Object.fromEntries(Object.entries(opts.operations).map(([svc, v]) => [svc, v!.op])),
     policy: read.policy(),
+    ...(policyProblem !== undefined ? { policyProblem } : {}),
     ...(conflicts.length > 0 ? { addressConflicts: conflicts } : {}),
   };
 }

@@ -25,6 +25,13 @@ export function placementOf(
   return { voters, candidates };
 }
 
+/** The Chainfire peer URLs that records claim, Present or Absent (an Absent node's own removal takes its member out). */
+export function claimedPeerUrls(records: Iterable<NodeMembership>): Set<string> {
+  const out = new Set<string>();
+  for (const r of records) if (r.spec.chainfire !== undefined) out.add(chainfirePeerUrl(r.spec.chainfire));
+  return out;
+}
+
 /**
  * Candidates in the order they get voter seats: first those whose datacenter,
  * then rack, has the fewest voters; ties by name, so every replica ranks alike.

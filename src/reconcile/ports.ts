@@ -61,6 +61,8 @@ export interface ReadPort {
   addressConflicts(node: string): string[];
   operations(): OperationsInFlight;
   policy(): MembershipPolicy;
+  /** why cluster/config cannot be read, if it cannot: then no membership change is made (fail closed) */
+  policyProblem(): string | undefined;
   /** the cluster's initial IAM setup is recorded as done */
   iamBootstrapped(): boolean;
   chainfire: ChainfireReader;

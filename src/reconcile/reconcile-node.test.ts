@@ -30,6 +30,7 @@ function world(actError?: ErrorCode) {
     addressConflicts: () => [],
     operations: () => ({}),
     policy: () => DEFAULT_POLICY,
+    policyProblem: () => undefined,
     iamBootstrapped: () => true,
     chainfire: { members: async () => [], health: async () => ({}), leaderId: async () => undefined },
     iam: { list: async () => [...registered] },
@@ -115,6 +116,7 @@ describe('reconcileNode: a Chainfire add etcd refuses for now', () => {
       addressConflicts: () => [],
       operations: () => ({}),
       policy: () => DEFAULT_POLICY,
+      policyProblem: () => undefined,
       iamBootstrapped: () => true,
       chainfire: {
         members: async () => [{ id: 'a1', name: 'node01', peerUrls: ['https://10.0.1.10:2380'], clientUrls: ['https://10.0.1.10:2379'], isLearner: false }],

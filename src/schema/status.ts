@@ -31,6 +31,8 @@ export const chainfireStatus = z
     role: z.enum(['learner', 'voter']).optional(),
     peerUrl: z.string().optional(),
     initialCluster: z.string().optional(),
+    /** learners of this generation rolled back because their etcd never started (bounded: MAX_START_ATTEMPTS) */
+    startAttempts: z.number().int().nonnegative().optional(),
   })
   .strict();
 

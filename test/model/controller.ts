@@ -212,6 +212,7 @@ export class ControllerModel {
       addressConflicts: (node) => addressConflicts(node, w.nodes.map(desiredOf)),
       operations: () => view,
       policy: () => ({ ...w.policy }),
+      policyProblem: () => undefined,
       iamBootstrapped: () => w.iamBootstrapped,
       chainfire: {
         members: async () => (down('chainfire', 'etcdserver: request timed out'), w.observeMembers()),

@@ -320,6 +320,14 @@ export async function runSchedule(seed: number, options: ScheduleOptions = {}): 
         const e = await reconcile(n.name);
         busy = busy || e.acted || e.wroteStatus || e.operationsChanged;
       }
+      // A join that gave up (its learner never started MAX_START_ATTEMPTS times) says to apply the record
+      // again; the operator does, now that etcd starts.
+      for (const n of world.nodes) {
+        if (n.status?.phase !== 'Failed' || readyReason(n.status) !== 'LearnerNotStarted' || n.status.observedGeneration !== n.generation) continue;
+        n.generation = world.bumpRevision();
+        busy = true;
+        log(`operator applies ${n.name} again, as its status says (generation ${n.generation})`);
+      }
       // A removal waiting out its grace is work the controller has scheduled (its requeue): not quiet yet.
       const scheduled = world.nodes.some((n) => readyReason(n.status) === 'RemovalScheduled');
       if (!busy && !scheduled && world.learners().length === 0) break;
