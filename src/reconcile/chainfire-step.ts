@@ -90,15 +90,24 @@ function decideChainfireStep(input: ChainfireStepInput): StepResult | undefined 
 /** Learners rolled back (never started) for one generation before the join gives up: only a new generation retries. */
 export const MAX_START_ATTEMPTS = 3;
 
-/** How many learners of this generation were rolled back because their etcd never started. */
-function startAttemptsOf(input: ChainfireStepInput): number {
+/**
+ * How many learners of this generation were rolled back because their etcd
+ * never started: as the last status counts them, plus one when that status
+ * names a learner that never started and is gone now (the rollback this
+ * reconcile made; its own decision is not the one written).
+ */
+function startAttemptsOf(input: ChainfireStepInput, members?: ChainfireMember[]): number {
   const previous = input.previous;
   if (previous === undefined || input.generation === undefined || previous.observedGeneration !== input.generation) return 0;
-  return previous.chainfire.startAttempts ?? 0;
+  const counted = previous.chainfire.startAttempts ?? 0;
+  const learner = previous.chainfire.role === 'learner' ? previous.chainfire.memberId : undefined;
+  const neverStarted = previous.conditions.find((c) => c.type === 'ChainfireMember')?.reason === 'LearnerAdded';
+  const rolledBack = learner !== undefined && neverStarted && members !== undefined && !members.some((m) => m.id === learner);
+  return counted + (rolledBack ? 1 : 0);
 }
 
-function carriedAttempts(input: ChainfireStepInput): StatusBody['chainfire'] {
-  const n = startAttemptsOf(input);
+function carriedAttempts(input: ChainfireStepInput, members?: ChainfireMember[]): StatusBody['chainfire'] {
+  const n = startAttemptsOf(input, members);
   return n > 0 ? { startAttempts: n } : {};
 }
 
@@ -107,7 +116,7 @@ function carriedAttempts(input: ChainfireStepInput): StatusBody['chainfire'] {
  * started, whatever the agent reported. Adding it again without end helps no
  * one; the join stops for this generation and says what to look at.
  */
-function startGivenUp(input: ChainfireStepInput): StepResult {
+function startGivenUp(input: ChainfireStepInput, members: ChainfireMember[]): StepResult {
   const policy = input.policy ?? DEFAULT_POLICY;
   return {
     condition: cond(
@@ -116,7 +125,7 @@ function startGivenUp(input: ChainfireStepInput): StepResult {
       `${input.node}'s etcd did not start as a learner in ${MAX_START_ATTEMPTS} attempts of ${policy.learnerStartTimeoutSeconds}s for this generation, ` +
         `though its agent reported: check its chainfire service and the agent's --start-command, then apply the record again to retry`,
     ),
-    block: carriedAttempts(input),
+    block: carriedAttempts(input, members),
     progressed: true,
     terminal: true,
   };
@@ -164,7 +173,7 @@ function decideNewMember(input: ChainfireStepInput, members: ChainfireMember[], 
   }
   const votersDown = waitingForHealthyVoters(input, members);
   if (votersDown !== undefined) return votersDown;
-  if (startAttemptsOf(input) >= MAX_START_ATTEMPTS) return startGivenUp(input);
+  if (startAttemptsOf(input, members) >= MAX_START_ATTEMPTS) return startGivenUp(input, members);
   const otherLearner = members.find((m) => m.isLearner);
   if (otherLearner !== undefined && otherLearner.name === '' && input.claimedPeerUrls !== undefined && !otherLearner.peerUrls.some((u) => input.claimedPeerUrls!.has(u))) {
     // A learner whose etcd never started and that no record claims (its record was deleted mid-join)
@@ -195,7 +204,7 @@ function decideNewMember(input: ChainfireStepInput, members: ChainfireMember[], 
   }
   return {
     condition: cond('False', 'AddingLearner', `adding ${node} as a Chainfire learner with peer URL ${peerUrl}`),
-    block: carriedAttempts(input),
+    block: carriedAttempts(input, members),
     action: { service: 'chainfire', kind: 'addLearner', peerUrl },
     progressed: true,
   };

@@ -234,7 +234,9 @@ function keepWhileUnseen(
 function isIncumbent(input: NodeInputs): boolean {
   const spec = input.desired.spec;
   const peerUrl = spec.chainfire ? chainfirePeerUrl(spec.chainfire) : undefined;
-  const inChainfire = peerUrl !== undefined && 'members' in input.chainfire && input.chainfire.members.some((m) => m.peerUrls.includes(peerUrl));
+  // Its own member: under its peer URL, and named after it (or not started yet); another node's member is not.
+  const inChainfire = peerUrl !== undefined && 'members' in input.chainfire &&
+    input.chainfire.members.some((m) => m.peerUrls.includes(peerUrl) && (m.name === input.node || m.name === ''));
   const flare = input.flaredb;
   const inFlareDB = spec.flaredb !== undefined && flare !== undefined && 'members' in flare &&
     flare.members.some((m) => m.id === input.node && m.raftAddr === spec.flaredb!.raftAddr);
