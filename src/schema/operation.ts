@@ -49,6 +49,10 @@ export const clusterConfigRecord = z
         healthIntervalSeconds: z.number().int().min(1).max(3600).default(10),
       })
       .strict()
+      .refine((spec) => spec.minVoters <= spec.maxVoters, {
+        message: 'minVoters must not exceed maxVoters (the floor would forbid every removal)',
+        path: ['minVoters'],
+      })
       .default({
         paused: false,
         maxVoters: 5,

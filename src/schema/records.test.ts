@@ -331,3 +331,14 @@ describe('nodeNameProblem', () => {
     }
   });
 });
+
+describe('cluster/config', () => {
+  it('refuses a floor above the ceiling, naming minVoters', async () => {
+    const { clusterConfigRecord } = await import('./operation.js');
+    const bad = clusterConfigRecord.safeParse({ spec: { minVoters: 5, maxVoters: 3 } });
+    assert.equal(bad.success, false);
+    assert.match(formatIssues(bad.error as z.ZodError), /minVoters.*must not exceed maxVoters/);
+    assert.equal(clusterConfigRecord.safeParse({ spec: { minVoters: 3, maxVoters: 3 } }).success, true);
+    assert.deepEqual(clusterConfigRecord.parse({}).spec.minVoters, 3);
+  });
+});

@@ -107,6 +107,16 @@ const CLUSTER_CONFIGS: Array<[string, string, RegExp]> = [
   ['an unknown spec field', JSON.stringify({ spec: { pause: true } }), /pause|unrecognized/i],
   ['the wrong kind', JSON.stringify({ kind: 'NodeMembership', spec: {} }), /kind/],
   ['spec as a string', JSON.stringify({ spec: 'paused' }), /spec/],
+  ['paused as 1', JSON.stringify({ spec: { paused: 1 } }), /paused/],
+  ['null', 'null', /expected object/],
+  ['spec null', JSON.stringify({ spec: null }), /spec/],
+  ['maxVoters negative', JSON.stringify({ spec: { maxVoters: -1 } }), /maxVoters/],
+  ['minVoters above maxVoters', JSON.stringify({ spec: { minVoters: 5, maxVoters: 3 } }), /minVoters must not exceed maxVoters/],
+  ['a catch-up timeout as a string', JSON.stringify({ spec: { learnerCatchUpTimeoutSeconds: '600' } }), /learnerCatchUpTimeoutSeconds/],
+  ['a removal grace of a day', JSON.stringify({ spec: { removalGraceSeconds: 86400 } }), /removalGraceSeconds/],
+  ['the wrong apiVersion', JSON.stringify({ apiVersion: 'membership.photoncloud.io/v0', spec: {} }), /apiVersion/],
+  ['an unknown top-level field', JSON.stringify({ spec: {}, specs: { paused: true } }), /specs|unrecognized/i],
+  ['a 200-deep unknown field', JSON.stringify({ spec: { nested: JSON.parse('['.repeat(200) + ']'.repeat(200)) as unknown } }), /nested|unrecognized/i],
 ];
 
 interface Counts {
