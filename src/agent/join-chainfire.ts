@@ -123,14 +123,15 @@ async function startLocal(opts: ChainfireJoinOptions, initialCluster: string): P
   log.info({ node }, 'local Chainfire is healthy; waiting for promotion to voter');
 }
 
-function runCommand(command: string, env: Record<string, string>): Promise<void> {
+/** Runs a start or stop command of the local service with `env` added; its output goes to stderr. */
+export function runCommand(command: string, env: Record<string, string>, what = 'start command'): Promise<void> {
   return new Promise((resolve, reject) => {
     // The agent's stdout carries only JSON log lines: the command's output goes to stderr.
     const child = spawn('/bin/sh', ['-c', command], { env: { ...process.env, ...env }, stdio: ['ignore', 2, 2] });
-    child.on('error', (err) => reject(new MembershipError('COMMAND_FAILED', `cannot run start command: ${err.message}`)));
+    child.on('error', (err) => reject(new MembershipError('COMMAND_FAILED', `cannot run ${what}: ${err.message}`)));
     child.on('exit', (code, signal) => {
       if (code === 0) resolve();
-      else reject(new MembershipError('COMMAND_FAILED', `start command exited with ${code ?? signal}: ${command}`));
+      else reject(new MembershipError('COMMAND_FAILED', `${what} exited with ${code ?? signal}: ${command}`));
     });
   });
 }

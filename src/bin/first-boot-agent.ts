@@ -148,12 +148,69 @@ program
     process.exitCode = EXIT.OK;
   });
 
+addConnectionFlags(
+  program
+    .command('recover')
+    .description(
+      'quorum loss recovered on a surviving control-plane node: restart the local Chainfire as a new one-member cluster from ' +
+        'its own data (etcd --force-new-cluster) or from a snapshot; refused while any member is healthy',
+    )
+    .addArgument(new Argument('<service>', 'service to recover').choices(['chainfire']))
+    .requiredOption('--config <file>', 'cluster-config.json of this node')
+    .option('--from-snapshot <file>', 'restore this snapshot (checked with etcdctl snapshot status first) instead of using the local data')
+    .option('--yes', 'do not ask for confirmation (required when stdin is not a terminal)', false)
+    .option('--data-dir <dir>', `Chainfire's data directory (default: ${DEFAULT_DATA_DIRS.chainfire})`)
+    .option('--state-dir <dir>', 'where marker and environment files live', DEFAULT_STATE_DIR)
+    .option('--local-url <url>', 'URL of the local Chainfire (default: from the config)')
+    .option('--stop-command <cmd>', 'shell command that stops the local Chainfire', 'systemctl stop chainfire.service')
+    .option(
+      '--start-command <cmd>',
+      'shell command that starts it again; it gets CHAINFIRE_NAME, CHAINFIRE_INITIAL_CLUSTER, CHAINFIRE_INITIAL_CLUSTER_STATE, ' +
+        'CHAINFIRE_FORCE_NEW_CLUSTER (true/false), CHAINFIRE_EXTRA_ARGS (--force-new-cluster or empty) and CHAINFIRE_ENV_FILE (the same, ' +
+        'as a one-shot EnvironmentFile, removed once Chainfire is healthy)',
+      'systemctl start chainfire.service',
+    )
+    .option('--etcdctl <path>', 'etcd\'s etcdctl, which checks and restores snapshots', 'etcdctl')
+    .option('--health-timeout <duration>', 'how long to wait for the local Chainfire to stop and to be healthy again', durationMs('--health-timeout'), 120_000)
+    .addOption(new Option('--log-level <level>').choices(['debug', 'info', 'warn', 'error']).default('info'))
+    .addOption(logFormatOption())
+    .addHelpText(
+      'after',
+      '\nExit codes: 0 recovered, 64 usage (or not confirmed), 65 refused: a member is healthy (the cluster has a quorum), ' +
+        '69 Chainfire did not stop, start or answer, 78 bad config, no local data, or a snapshot etcdctl refuses.\n\n' +
+        'Examples:\n  first-boot-agent recover chainfire --config /etc/nixos/secrets/cluster-config.json\n' +
+        '  first-boot-agent recover chainfire --config /etc/nixos/secrets/cluster-config.json \\\n' +
+        '      --from-snapshot /var/lib/membership-controller/snapshots/2026-12-03T06-10-00Z_node04_addLearner_rev1234.db --yes',
+    ),
+).action(async (_service: 'chainfire', opts) => {
+  const log = createLogger({ level: opts.logLevel, base: { service: 'chainfire' } }).child({ operation: 'recover' });
+  const { loadContext } = await import('../agent/context.js');
+  const { recoverChainfire } = await import('../agent/recover.js');
+  const ctx = await loadContext({ ...opts, timeout: 0, heartbeatTtl: 10 }, log);
+  const r = await recoverChainfire(ctx, {
+    dataDir: opts.dataDir ?? DEFAULT_DATA_DIRS.chainfire,
+    stateDir: opts.stateDir,
+    ...(opts.fromSnapshot !== undefined ? { fromSnapshot: opts.fromSnapshot } : {}),
+    yes: opts.yes === true,
+    stopCommand: opts.stopCommand,
+    startCommand: opts.startCommand,
+    etcdctl: opts.etcdctl,
+    healthTimeoutMs: opts.healthTimeout,
+    interactive: process.stdin.isTTY === true,
+  });
+  log.info(
+    { ...r.record.recovery, recorded: r.recorded, ...(r.movedTo !== undefined ? { movedTo: r.movedTo } : {}), next: r.next },
+    `Chainfire recovered on ${ctx.node} as a one-member cluster (from ${r.record.recovery.source}); next: ${r.next}`,
+  );
+  process.exitCode = EXIT.OK;
+});
+
 // Failures are logged as the seed's JSON lines too, so journald shows them with the rest.
-const OPERATIONS: Record<string, string> = { join: 'cluster-join', 'iam-setup': 'initial-setup', 'health-check': 'health-check', reset: 'reset' };
+const OPERATIONS: Record<string, string> = { join: 'cluster-join', 'iam-setup': 'initial-setup', 'health-check': 'health-check', reset: 'reset', recover: 'recover' };
 const sub = process.argv[2] ?? '';
 const errorLog = createLogger({
   base: {
-    service: sub === 'join' || sub === 'reset' ? (process.argv[3] ?? 'unknown') : sub === 'iam-setup' ? 'iam' : 'first-boot-agent',
+    service: sub === 'join' || sub === 'reset' || sub === 'recover' ? (process.argv[3] ?? 'unknown') : sub === 'iam-setup' ? 'iam' : 'first-boot-agent',
     operation: OPERATIONS[sub] ?? 'usage',
   },
 });

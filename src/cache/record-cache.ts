@@ -24,6 +24,13 @@ export interface RecordCacheOptions<T> {
   resource: string;
   log: Logger;
   onWatchRestart?: (resource: string) => void;
+  /**
+   * How often the store's identity is checked (default 3 s; 0: never): a
+   * cluster id that changed, or a revision below the last one seen, means the
+   * store was recovered or restored from a snapshot under the watch, which
+   * etcd3 resumes from a revision that may never come: then list again.
+   */
+  epochCheckMs?: number;
 }
 
 /**
@@ -31,7 +38,9 @@ export interface RecordCacheOptions<T> {
  * event. etcd3 resumes a watch after a disconnect by itself, but a watch on a
  * compacted revision resolves, emits `error` and stops: then (and on any other
  * watch error) list again, emit deletes for what vanished, and watch again,
- * with backoff.
+ * with backoff. A store that went back (restored from a snapshot: a lower
+ * revision, another cluster id) is noticed by a periodic look at a response
+ * header and listed again the same way, every record emitted afresh.
  */
 export class RecordCache<T> extends EventEmitter {
   private readonly opts: RecordCacheOptions<T>;
@@ -42,6 +51,10 @@ export class RecordCache<T> extends EventEmitter {
   private stopped = false;
   private restarting: Promise<void> | undefined;
   private syncedFlag = false;
+  /** the cluster id of the store the list came from */
+  private clusterId: string | undefined;
+  private epochTimer: NodeJS.Timeout | undefined;
+  private checking = false;
 
   constructor(opts: RecordCacheOptions<T>) {
     super();
@@ -52,6 +65,38 @@ export class RecordCache<T> extends EventEmitter {
   async start(): Promise<void> {
     await this.listAndWatch();
     this.syncedFlag = true;
+    const every = this.opts.epochCheckMs ?? 3000;
+    if (every > 0 && !this.stopped) {
+      this.epochTimer = setInterval(() => void this.checkEpoch(), every);
+      this.epochTimer.unref();
+    }
+  }
+
+  /** Whether the store went back under the watch (see `epochCheckMs`); if so, list again. */
+  async checkEpoch(): Promise<boolean> {
+    if (this.stopped || this.restarting || this.checking || this.clusterId === undefined) return false;
+    this.checking = true;
+    try {
+      const res = await this.opts.client.get(this.opts.prefix).exec();
+      if (this.stopped || this.restarting) return false;
+      const clusterId = String(res.header.cluster_id);
+      const revision = Number(res.header.revision);
+      let why: string | undefined;
+      if (clusterId !== this.clusterId) why = `Chainfire's cluster id changed from ${hex(this.clusterId)} to ${hex(clusterId)} (recovered or restored)`;
+      else if (revision < this.revision) why = `Chainfire's revision went back from ${this.revision} to ${revision} (restored from a snapshot)`;
+      if (why === undefined) return false;
+      // Every record is emitted again: modRevisions of the old store say nothing about the new one.
+      this.revision = 0;
+      this.modRevisions.clear();
+      const live = this.watcher;
+      this.restart(new Error(why));
+      void live?.cancel().catch(() => undefined);
+      return true;
+    } catch {
+      return false; // no answer now (e.g. no quorum): the next look tries again
+    } finally {
+      this.checking = false;
+    }
   }
 
   get synced(): boolean {
@@ -80,6 +125,7 @@ export class RecordCache<T> extends EventEmitter {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    clearInterval(this.epochTimer);
     const w = this.watcher;
     this.watcher = undefined;
     await w?.cancel().catch(() => undefined);
@@ -125,6 +171,7 @@ export class RecordCache<T> extends EventEmitter {
     }
     for (const raw of listed.values()) this.apply('put', raw);
     this.revision = Number(res.header.revision);
+    this.clusterId = String(res.header.cluster_id);
 
     const builder = exact ? client.watch().key(prefix) : client.watch().prefix(prefix);
     const watcher = await builder.startRevision(String(this.revision + 1)).create();
@@ -182,6 +229,14 @@ export class RecordCache<T> extends EventEmitter {
     const event: CacheEvent<T> = { type, key: raw.key, record };
     if (previous !== undefined) event.previous = previous;
     this.emit('event', event);
+  }
+}
+
+function hex(id: string): string {
+  try {
+    return BigInt(id).toString(16);
+  } catch {
+    return id;
   }
 }
 

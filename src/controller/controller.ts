@@ -17,6 +17,7 @@ import { ServiceRecovery } from '../reconcile/service-recovery.js';
 import { ChangeWaiters } from '../reconcile/change-waiters.js';
 import type { NodeMembership } from '../schema/node-membership.js';
 import { clusterConfigRecord, DEFAULT_POLICY, membershipOperation, type MembershipPolicy } from '../schema/operation.js';
+import { chainfireRecovery, type RecoverySummary } from '../schema/cluster.js';
 import { formatIssues } from '../schema/common.js';
 import type { Service } from '../schema/agent-report.js';
 import { CLUSTER_KEY, ClusterReconciler, type OperationRecord } from '../reconcile/cluster-reconciler.js';
@@ -73,6 +74,8 @@ export class MembershipController {
   private readonly agents;
   private readonly operationCache: RecordCache<OperationRecord>;
   private readonly configCache: RecordCache<{ policy?: MembershipPolicy; problem?: string }>;
+  /** cluster/recovery: the last quorum-loss recovery, as `first-boot-agent recover chainfire` wrote it */
+  private readonly recoveryCache: RecordCache<{ recovery?: RecoverySummary }>;
   private readonly nodePorts: ControllerNodePorts;
   private readonly cluster: ClusterReconciler;
   private readonly flaredb: FlareDBDriver | undefined;
@@ -134,6 +137,26 @@ export class MembershipController {
         return { policy: parsed.data.spec };
       },
     });
+    this.recoveryCache = new RecordCache({
+      client: this.client,
+      prefix: this.keys.clusterRecovery(),
+      exact: true,
+      resource: 'cluster-recovery',
+      log,
+      onWatchRestart: (resource) => this.metrics.watchRestarts.inc({ resource }),
+      decode: (kv) => {
+        const parsed = chainfireRecovery.safeParse(parseJsonOrUndefined(kv.value));
+        if (!parsed.success) {
+          log.error({ problem: formatIssues(parsed.error) }, 'cluster/recovery is not a ChainfireRecovery record; ignored');
+          return {};
+        }
+        const recovery = parsed.data.recovery;
+        log.warn({ recovery }, `Chainfire was recovered from a quorum loss on ${recovery.node} (from ${recovery.source}) at ${recovery.at}`);
+        const at = Date.parse(recovery.at);
+        if (Number.isFinite(at)) this.metrics.lastRecovery.set(at / 1000);
+        return { recovery };
+      },
+    });
     const cfg = opts.config;
     this.flaredb = cfg?.flaredb ? new HttpFlareDBDriver(httpOptions(cfg.flaredb)) : undefined;
     this.iam = cfg?.iam ? new HttpIAMDriver(httpOptions(cfg.iam)) : undefined;
@@ -149,6 +172,7 @@ export class MembershipController {
       operationRecords: () => this.operationCache.values(),
       hasValidRecord: (node) => this.desired.get(this.keys.desired(node))?.value !== undefined,
       metrics: this.metrics,
+      recovery: () => this.recoveryCache.values()[0]?.recovery,
       ...(this.iam ? { iam: this.iam } : {}),
       ...(adminSecretFile ? { readAdminSecret: () => readAdminSecret(adminSecretFile) } : {}),
       log: log.child({ component: 'cluster' }),
@@ -172,6 +196,7 @@ export class MembershipController {
       operations: () => this.operationsInFlight(),
       policy: () => this.policy(),
       policyProblem: () => this.policyProblem(),
+      recovery: () => this.recoveryCache.values()[0]?.recovery,
       addressConflicts: (node) => this.addressConflicts(node),
       log: log.child({ component: 'reconciler' }),
     });
@@ -233,7 +258,7 @@ export class MembershipController {
   }
 
   private caches(): Array<RecordCache<unknown>> {
-    return [this.desired, this.statuses, this.agents, this.operationCache, this.configCache] as Array<RecordCache<unknown>>;
+    return [this.desired, this.statuses, this.agents, this.operationCache, this.configCache, this.recoveryCache] as Array<RecordCache<unknown>>;
   }
 
   operationsInFlight(): OperationsInFlight {
@@ -357,6 +382,7 @@ export class MembershipController {
     this.statuses.on('event', onStatus);
     this.operationCache.on('event', onOperation);
     this.configCache.on('event', onConfig);
+    this.recoveryCache.on('event', onConfig);
     resyncAll();
     const resync = setInterval(resyncAll, this.opts.resyncPeriodMs);
     resync.unref();
@@ -374,6 +400,7 @@ export class MembershipController {
     this.statuses.off('event', onStatus);
     this.operationCache.off('event', onOperation);
     this.configCache.off('event', onConfig);
+    this.recoveryCache.off('event', onConfig);
     recovery.stop();
     queue.shutDown();
     await Promise.all(workers);

@@ -4,6 +4,7 @@
  * reconciles close together), writes fenced to the leader's term, actions
  * through the drivers.
  */
+import type { RecoverySummary } from '../schema/cluster.js';
 import type { RecordCache } from '../cache/record-cache.js';
 import { ListCache } from '../drivers/list-cache.js';
 import type { ChainfireDriver, FlareDBDriver, IAMDriver } from '../drivers/types.js';
@@ -38,6 +39,7 @@ export interface NodePortsDeps {
   operations: () => OperationsInFlight;
   policy: () => MembershipPolicy;
   policyProblem: () => string | undefined;
+  recovery?: () => RecoverySummary | undefined;
   addressConflicts: (node: string) => string[];
   log: Logger;
   now?: () => Date;
@@ -78,6 +80,7 @@ export class ControllerNodePorts {
       operations: deps.operations,
       policy: deps.policy,
       policyProblem: deps.policyProblem,
+      ...(deps.recovery ? { recovery: deps.recovery } : {}),
       iamBootstrapped: deps.iamBootstrapped,
       chainfire: {
         members: (fresh) => deps.chainfire.listMembers(fresh),

@@ -20,6 +20,7 @@ export class ControllerMetrics {
   readonly fencedWritesRejected: Counter;
   readonly watchRestarts: Counter<'resource'>;
   readonly orphanedMembers: Gauge<'service'>;
+  readonly lastRecovery: Gauge;
   readonly queueMetrics: WorkQueueMetricsProvider;
   readonly buildInfo: Gauge<'version'>;
 
@@ -96,6 +97,12 @@ export class ControllerMetrics {
       registers,
     });
 
+    this.lastRecovery = new Gauge({
+      name: 'membership_chainfire_last_recovery_timestamp_seconds',
+      help: 'When Chainfire was last recovered from a quorum loss (first-boot-agent recover chainfire; cluster/recovery), as a Unix time; 0: never.',
+      registers,
+    });
+
     for (const controller of ['node', 'cluster']) {
       for (const result of RECONCILE_RESULTS) this.reconcileTotal.inc({ controller, result }, 0);
       this.reconcileDuration.zero({ controller });
@@ -109,7 +116,7 @@ export class ControllerMetrics {
     }
     // IAM has no quorum of its own: no failure tolerance series for it.
     for (const service of ['chainfire', 'flaredb']) this.failureTolerance.set({ service }, 0);
-    for (const resource of ['desired', 'status', 'agents', 'operations', 'cluster-config']) this.watchRestarts.inc({ resource }, 0);
+    for (const resource of ['desired', 'status', 'agents', 'operations', 'cluster-config', 'cluster-recovery']) this.watchRestarts.inc({ resource }, 0);
   }
 }
 

@@ -140,6 +140,19 @@ describe('decideChainfire', () => {
     assert.equal(r.terminal, undefined);
   });
 
+  it('B4r: a bootstrap node that a quorum-loss recovery dropped joins again, learner first, and says why it waits', () => {
+    const recovery = { at: '2026-12-03T06:00:00Z', node: 'node01', source: 'data' as const, memberId: 'c1', clusterId: 'f0', dropped: [NODE] };
+    const waiting = decide({ spec: spec({ bootstrap: true }), recovery, agentPresent: false });
+    assert.equal(waiting.condition.reason, 'WaitingForAgent');
+    assert.match(waiting.condition.message, /dropped by the quorum-loss recovery on node01 at 2026-12-03T06:00:00Z/);
+    assert.match(waiting.condition.message, /first-boot-agent reset chainfire/);
+    const joining = decide({ spec: spec({ bootstrap: true }), recovery });
+    assert.equal(joining.action?.kind, 'addLearner');
+    // A recovery that did not drop this node changes nothing for it.
+    const other = decide({ spec: spec({ bootstrap: true }), recovery: { ...recovery, dropped: ['node09'] } });
+    assert.equal(other.condition.reason, 'NotAMember');
+  });
+
   it('B5: waits for the agent before adding a learner', () => {
     const r = decide({ agentPresent: false });
     assert.equal(r.condition.status, 'False');

@@ -1,3 +1,4 @@
+import type { RecoverySummary } from '../schema/cluster.js';
 import type { ChainfireMember, VoterPlacement } from '../schema/members.js';
 import { chainfirePeerUrl, type NodeMembership } from '../schema/node-membership.js';
 import { rankCandidates } from './placement.js';
@@ -44,6 +45,8 @@ export interface ChainfireStepInput {
   placement?: VoterPlacement;
   /** the Chainfire peer URLs Present records claim: a learner no record claims is an orphan */
   claimedPeerUrls?: ReadonlySet<string> | undefined;
+  /** the last quorum-loss recovery, if any */
+  recovery?: RecoverySummary;
 }
 
 export type StepResult = GenericStepResult<StatusBody['chainfire']>;
@@ -64,7 +67,8 @@ export function decideChainfire(input: ChainfireStepInput): StepResult | undefin
   return withActionFailure(decideChainfireStep(input), input.actionFailed);
 }
 
-function decideChainfireStep(input: ChainfireStepInput): StepResult | undefined {
+function decideChainfireStep(given: ChainfireStepInput): StepResult | undefined {
+  const input = droppedByRecovery(given) ? { ...given, spec: { ...given.spec, bootstrap: false } } : given;
   const { spec, previous, observed } = input;
   if (spec.chainfire === undefined) return undefined;
   if ('unavailable' in observed) {
@@ -85,6 +89,23 @@ function decideChainfireStep(input: ChainfireStepInput): StepResult | undefined 
   if (!spec.bootstrap && ofEarlierIncarnation(mine, input.agentData)) return replaceEarlierIncarnation(input, members, mine, peerUrl);
   if (!mine.isLearner) return decideVoter(input, members, mine, peerUrl);
   return decideLearner(input, members, mine, peerUrl);
+}
+
+/**
+ * A bootstrap node that a quorum-loss recovery dropped from Chainfire is no
+ * longer a member of the initial cluster (the recovered cluster began with the
+ * survivor alone): it joins again like any node, learner first.
+ */
+function droppedByRecovery(input: ChainfireStepInput): boolean {
+  return input.spec.bootstrap === true && input.recovery?.dropped.includes(input.node) === true;
+}
+
+/** What the status says of a node the recovery dropped, while it has not come back. */
+function recoveryNote(input: ChainfireStepInput): string {
+  const r = input.recovery;
+  if (r === undefined || !r.dropped.includes(input.node)) return '';
+  return ` (its member was dropped by the quorum-loss recovery on ${r.node} at ${r.at}: reprovision ${input.node}, or run ` +
+    '`first-boot-agent reset chainfire` on it, then its join unit)';
 }
 
 /** Learners rolled back (never started) for one generation before the join gives up: only a new generation retries. */
@@ -166,7 +187,7 @@ function decideNewMember(input: ChainfireStepInput, members: ChainfireMember[], 
   if (noSeat !== undefined) return noSeat;
   if (!input.agentPresent) {
     return {
-      condition: cond('False', 'WaitingForAgent', `waiting for ${node}'s first-boot agent to report before adding it as a learner`),
+      condition: cond('False', 'WaitingForAgent', `waiting for ${node}'s first-boot agent to report before adding it as a learner${recoveryNote(input)}`),
       block: {},
       progressed: false,
     };

@@ -11,7 +11,7 @@ import type { OperationsInFlight } from './ports.js';
 import type { Leadership } from '../election/leader-election.js';
 import { errorMessage, isMembershipError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { clusterStatus, type ClusterStatus } from '../schema/cluster.js';
+import { clusterStatus, type ClusterStatus, type RecoverySummary } from '../schema/cluster.js';
 import { API_VERSION, formatIssues } from '../schema/common.js';
 import type { KeyLayout } from '../store/keys.js';
 import { encodeRecord } from '../store/records.js';
@@ -39,6 +39,8 @@ export interface ClusterReconcilerDeps {
   /** the node has a desired record that decodes */
   hasValidRecord?: (node: string) => boolean;
   metrics?: ControllerMetrics;
+  /** the last quorum-loss recovery, from cluster/recovery */
+  recovery?: () => RecoverySummary | undefined;
 }
 
 /** A record under operations/ as the controller's cache holds it. */
@@ -154,11 +156,13 @@ export class ClusterReconciler {
       this.lastOrphans[service] = summary.orphans;
     }
     const current = await this.readStatus();
-    if (canonicalJson(current?.status.services ?? {}) === canonicalJson(services)) return;
+    const recovery = this.deps.recovery?.() ?? current?.status.recovery;
+    const same = canonicalJson(current?.status.services ?? {}) === canonicalJson(services) && canonicalJson(current?.status.recovery ?? null) === canonicalJson(recovery ?? null);
+    if (same) return;
     const record: ClusterStatus = {
       apiVersion: API_VERSION,
       kind: 'ClusterStatus',
-      status: { ...(current?.status ?? {}), services },
+      status: { ...(current?.status ?? {}), services, ...(recovery !== undefined ? { recovery } : {}) },
     };
     await leadership.writer.put(this.deps.keys.clusterStatus(), encodeRecord(record));
   }

@@ -1,3 +1,4 @@
+import type { RecoverySummary } from '../schema/cluster.js';
 import type { AgentReport, Service } from '../schema/agent-report.js';
 import { REMOVE_NOW_ANNOTATION, chainfirePeerUrl, type NodeMembership } from '../schema/node-membership.js';
 import { DEFAULT_POLICY, type MembershipOperation, type MembershipPolicy } from '../schema/operation.js';
@@ -38,6 +39,8 @@ export interface NodeInputs {
   operations?: Partial<Record<Service, MembershipOperation>>;
   policy?: MembershipPolicy;
   /** cluster/config cannot be read: no change is made until it is fixed */
+  /** the last quorum-loss recovery: a bootstrap node it dropped joins again like any other node */
+  recovery?: RecoverySummary;
   policyProblem?: string;
   /** other Present records that claim one of this node's raft addresses */
   addressConflicts?: string[];
@@ -181,6 +184,7 @@ function serviceSteps(input: NodeInputs): ServiceSteps {
     ...(input.placement ? { placement: input.placement } : {}),
     ...(input.claimedPeerUrls ? { claimedPeerUrls: input.claimedPeerUrls } : {}),
     ...(input.promoteRefused ? { promoteRefused: input.promoteRefused } : {}),
+    ...(input.recovery ? { recovery: input.recovery } : {}),
     ...failedFor('chainfire'),
   });
   const chainfireReady = chainfire === undefined || chainfire.condition.status === 'True' || chainfire.settled === true;

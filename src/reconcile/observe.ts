@@ -71,6 +71,7 @@ export async function observeNode(records: NodeRecords, read: ReadPort, opts: Ob
   const joining = spec.state === 'Present' && spec.chainfire !== undefined && seen !== undefined;
   const conflicts = read.addressConflicts(node);
   const policyProblem = read.policyProblem();
+  const recovery = read.recovery?.();
   const leaderId = removing ? await read.chainfire.leaderId() : undefined;
   return {
     node,
@@ -88,6 +89,7 @@ export async function observeNode(records: NodeRecords, read: ReadPort, opts: Ob
     operations: Object.fromEntries(Object.entries(opts.operations).map(([svc, v]) => [svc, v!.op])),
     policy: read.policy(),
     ...(policyProblem !== undefined ? { policyProblem } : {}),
+    ...(recovery !== undefined ? { recovery } : {}),
     ...(conflicts.length > 0 ? { addressConflicts: conflicts } : {}),
   };
 }

@@ -6,6 +6,7 @@
  * world (test/model/); `membershipctl plan` implements only the read port, so
  * it observes and decides and cannot record, act or write.
  */
+import type { RecoverySummary } from '../schema/cluster.js';
 import type { Logger } from '../log.js';
 import type { AgentReport, Service } from '../schema/agent-report.js';
 import type { ChainfireMember, FlareDBMember, IamNodeRegistration } from '../schema/members.js';
@@ -63,6 +64,8 @@ export interface ReadPort {
   policy(): MembershipPolicy;
   /** why cluster/config cannot be read, if it cannot: then no membership change is made (fail closed) */
   policyProblem(): string | undefined;
+  /** the last quorum-loss recovery (cluster/recovery), if any: the members it dropped join again */
+  recovery?(): RecoverySummary | undefined;
   /** the cluster's initial IAM setup is recorded as done */
   iamBootstrapped(): boolean;
   chainfire: ChainfireReader;

@@ -54,6 +54,11 @@ export class KeyLayout {
     return `${this.prefix}/cluster/status`;
   }
 
+  /** Written by `first-boot-agent recover chainfire` once Chainfire runs again after a quorum loss. */
+  clusterRecovery(): string {
+    return `${this.prefix}/cluster/recovery`;
+  }
+
   /**
    * The node name of a record key under `dir(kind)`. The name is returned even
    * when it is not a valid node name; `nameProblem` says why it is invalid.

@@ -277,6 +277,41 @@ export class EtcdCluster {
     };
   }
 
+  /**
+   * A member (initial or planned) as its node's units see it: the start command
+   * of its chainfire.service, which takes CHAINFIRE_INITIAL_CLUSTER,
+   * CHAINFIRE_INITIAL_CLUSTER_STATE and CHAINFIRE_EXTRA_ARGS (e.g.
+   * --force-new-cluster) from the agent, and a stop command that waits until
+   * the process is gone. From now on a process started by the command is the
+   * member; one the harness runs is handed over through the pid file.
+   */
+  asNode(name: string): PlannedMember & { stopCommand: string } {
+    const slot = this.slot(name);
+    const pidFile = (slot.pidFile ??= path.join(this.dir, `${name}.pid`));
+    const running = this.pidOf(slot);
+    if (running !== undefined) writeFileSync(pidFile, `${running}\n`);
+    const etcdCommand = [etcdBinary(), ...this.memberArgs(slot)].map(shellQuote).join(' ');
+    const startCommand =
+      `setsid ${etcdCommand} $CHAINFIRE_EXTRA_ARGS --initial-cluster "$CHAINFIRE_INITIAL_CLUSTER"` +
+      ` --initial-cluster-state "\${CHAINFIRE_INITIAL_CLUSTER_STATE:-existing}"` +
+      ` </dev/null >>${shellQuote(slot.logFile)} 2>&1 & echo $! >${shellQuote(pidFile)}`;
+    const pf = shellQuote(pidFile);
+    const stopCommand = `pid=$(cat ${pf} 2>/dev/null); [ -n "$pid" ] || exit 0; kill "$pid" 2>/dev/null; while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done`;
+    return {
+      name,
+      clientUrl: slot.clientUrl,
+      peerUrl: slot.peerUrl,
+      raftAddr: `${HOST}:${slot.peerPort}`,
+      clientPort: slot.clientPort,
+      peerPort: slot.peerPort,
+      dataDir: slot.dataDir,
+      logFile: slot.logFile,
+      pidFile,
+      startCommand,
+      stopCommand,
+    };
+  }
+
   /** Starts a planned member (already added through the Cluster API) and waits until it is healthy. */
   async startPlanned(plan: PlannedMember, initialCluster: string): Promise<EtcdMember> {
     const slot = this.slot(plan.name);

@@ -88,6 +88,16 @@ export class WatchedKey<T> extends EventEmitter {
     const { client, key } = this.opts;
     const listed = await client.range(key);
     if (this.stopped) return;
+    if (listed.revision < this.revision) {
+      // Restored from a snapshot: a watch from the old revision would wait for revisions that may never come,
+      // and what the key holds now counts as a change even with an older modRevision.
+      this.opts.log.warn(
+        { resource: this.opts.resource, from: this.revision, to: listed.revision },
+        `Chainfire's revision went back from ${this.revision} to ${listed.revision} (restored from a snapshot): watching from the new one`,
+      );
+      if (this.current !== undefined) this.current = { ...this.current, modRevision: -1 };
+      this.revision = 0;
+    }
     const kv = listed.kvs.find((k) => k.key === key);
     if (kv === undefined) this.apply({ type: 'delete', kv: { key, value: '', modRevision: listed.revision, createRevision: 0 } });
     else this.apply({ type: 'put', kv });
