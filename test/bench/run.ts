@@ -11,6 +11,7 @@ import { etcdBinary } from '../support/etcd-cluster.js';
 import { loadAverage } from './proc.js';
 import { agentScenario } from './scenarios/agent.js';
 import { day2Scenario } from './scenarios/day2.js';
+import { quorumScenario } from './scenarios/quorum.js';
 import { failoverScenario } from './scenarios/failover.js';
 import { joinScenario } from './scenarios/join.js';
 import { recoveryScenario } from './scenarios/recovery.js';
@@ -25,6 +26,7 @@ const SCENARIOS: Record<string, (p: BenchParams, log: (s: string) => void) => Pr
   scale: scaleScenario,
   agent: agentScenario,
   day2: day2Scenario,
+  quorum: quorumScenario,
 };
 
 function machine(): Record<string, unknown> {

@@ -50,6 +50,8 @@ export interface BenchParams {
    * to cluster/config when it is not the default (10)
    */
   day2: { rounds: number; healthIntervalSeconds: number };
+  /** rounds of: two of three voters killed for good, recover on the survivor, the two brought back */
+  quorum: { rounds: number };
 }
 
 export const QUICK: BenchParams = {
@@ -60,6 +62,7 @@ export const QUICK: BenchParams = {
   scale: { sizes: [150], resyncPeriodMs: 5_000, timeoutMs: 45_000, rawTxns: 500, workers: DEFAULT_WORKERS },
   agent: { samples: 2, imports: false },
   day2: { rounds: 1, healthIntervalSeconds: 10 },
+  quorum: { rounds: 1 },
 };
 
 export const FULL: BenchParams = {
@@ -70,4 +73,5 @@ export const FULL: BenchParams = {
   scale: { sizes: [1_000, 10_000], resyncPeriodMs: 30_000, timeoutMs: 15 * 60_000, rawTxns: 5_000, workers: DEFAULT_WORKERS },
   agent: { samples: 10, imports: true },
   day2: { rounds: 4, healthIntervalSeconds: 10 },
+  quorum: { rounds: 3 },
 };

@@ -6,22 +6,19 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Etcd3 } from 'etcd3';
 import { clusterStatus } from '../../src/schema/cluster.js';
 import { KeyLayout } from '../../src/store/keys.js';
-import {
-  agentOutput, describeMembers, describeStatus, healthyVoters, makeJoiner, memberRows, readStatusBody, startJoin, stopAgent, until, type Joiner,
-} from '../support/day-two.js';
+import { agentOutput, describeMembers, describeStatus, memberRows, readStatusBody, stopAgent, until, type Joiner } from '../support/day-two.js';
+import { bringBack, ETCDCTL, loseQuorum, runRecover, survivorOf, threeHealthyVoters } from '../support/quorum-loss.js';
 import { checkHealth, EtcdCluster } from '../support/etcd-cluster.js';
-import { bootstrapRecords, ctl, joinerClusterConfig, membershipFor, startController, tempDir, withControllerLog, writeJson } from '../support/fixtures.js';
-import { binPath, runProcess, type ProcessHandle } from '../support/processes.js';
+import { bootstrapRecords, ctl, membershipFor, startController, tempDir, withControllerLog } from '../support/fixtures.js';
+import { binPath, type ProcessHandle } from '../support/processes.js';
 
 const run = promisify(execFile);
 const keys = new KeyLayout();
-const ETCDCTL = process.env.ETCDCTL_BIN ?? 'etcdctl';
 
 interface World {
   cluster: EtcdCluster;
@@ -45,12 +42,7 @@ async function threeVoters(): Promise<World> {
   const cluster = await EtcdCluster.start({ size: 3 });
   const controller = startController(cluster.endpoints, 'c1');
   const dir = await tempDir('recover-');
-  const node01 = cluster.asNode('node01');
-  // (Several nodes share 127.0.0.1 here, which a bootstrap config's initial_peers cannot tell apart: its join-mode form.)
-  const config = await writeJson(dir, 'node01-cluster-config.json', {
-    ...joinerClusterConfig(cluster, node01), node_role: 'control-plane', leader_url: cluster.member('node02').clientUrl,
-  });
-  const world: World = { cluster, controller, dir, survivor: { plan: node01, config, stateDir: join(dir, 'node01-state') } };
+  const world: World = { cluster, controller, dir, survivor: await survivorOf(cluster, dir) };
   worlds.push(world);
   await controller.waitForLine(/became leader/, 30_000);
   const worker = membershipFor({ name: 'node09', peerUrl: 'http://127.0.0.1:1', clientUrl: 'http://127.0.0.1:2' }, false, { role: 'worker', chainfire: undefined });
@@ -68,69 +60,6 @@ async function threeVoters(): Promise<World> {
     client.close();
   }
   return world;
-}
-
-function recoverArgs(w: World, extra: string[] = []): string[] {
-  const node = w.cluster.asNode('node01');
-  return [
-    binPath('first-boot-agent'), 'recover', 'chainfire',
-    '--config', w.survivor.config,
-    '--state-dir', w.survivor.stateDir,
-    '--data-dir', node.dataDir,
-    '--local-url', node.clientUrl,
-    '--stop-command', node.stopCommand,
-    '--start-command', node.startCommand,
-    '--etcdctl', ETCDCTL,
-    '--health-timeout', '60s',
-    ...extra,
-  ];
-}
-
-function recover(w: World, extra: string[] = []) {
-  return runProcess(process.execPath, recoverArgs(w, extra), { timeoutMs: 120_000 });
-}
-
-/** Kills node02 and node03 for good (their data dirs gone) and waits until node01 has no leader. */
-async function loseQuorum(w: World): Promise<void> {
-  for (const n of ['node02', 'node03']) {
-    await w.cluster.kill(n, 'SIGKILL');
-    await rm(w.cluster.member(n).dataDir, { recursive: true, force: true });
-  }
-  const url = w.cluster.member('node01').clientUrl;
-  await until('node01 without a leader', async () => {
-    const h = await checkHealth(url);
-    return h === true ? { seen: 'healthy' } : { done: true };
-  }, 30_000);
-}
-
-/** The lost nodes come back reprovisioned (wiped data, join mode) and their join units run. */
-async function bringBack(w: World, endpoints: string[]): Promise<ProcessHandle[]> {
-  const agents: ProcessHandle[] = [];
-  for (const n of ['node02', 'node03']) {
-    const j = await makeJoiner(w.cluster, w.cluster.asNode(n), w.dir, 'control-plane');
-    agents.push(await startJoin(j, endpoints, '150s'));
-  }
-  return agents;
-}
-
-async function threeHealthyVoters(endpoint: string): Promise<void> {
-  const client = new Etcd3({ hosts: [endpoint] });
-  try {
-    await until('three healthy voters, no learner, no stale member', async () => {
-      const { healthy, rows, problems } = await healthyVoters(client);
-      const names = rows.map((r) => r.name).sort().join(',');
-      const ok = healthy.length === 3 && rows.length === 3 && rows.every((r) => !r.isLearner) && names === 'node01,node02,node03';
-      return ok ? { done: true } : { seen: `${describeMembers(rows)} ${problems.join('; ')}` };
-    }, 150_000);
-    for (const n of ['node01', 'node02', 'node03', 'node09']) {
-      await until(`${n} Ready after the recovery`, async () => {
-        const st = await readStatusBody(client, n);
-        return st?.phase === 'Ready' ? { done: true } : { seen: describeStatus(st) };
-      }, 60_000);
-    }
-  } finally {
-    client.close();
-  }
 }
 
 async function recordedRecovery(endpoint: string, source: 'data' | 'snapshot'): Promise<void> {
@@ -158,29 +87,29 @@ describe('first-boot-agent recover chainfire', { timeout: 600_000 }, () => {
     const w = await threeVoters();
     await withControllerLog(w.controller, async () => {
       // Quorum holds: refused (65), naming the healthy members; nothing stopped.
-      const held = await recover(w, ['--yes']);
+      const held = await runRecover(w.cluster, w.survivor, ['--yes']);
       assert.equal(held.code, 65, agentOutput(held));
       assert.match(held.stdout + held.stderr, /still has a quorum: .*node0[123].*healthy/);
       assert.equal(await checkHealth(w.cluster.member('node01').clientUrl), true, 'node01 untouched');
 
-      await loseQuorum(w);
+      await loseQuorum(w.cluster);
       // Off a terminal without --yes: 64, nothing changed.
-      const unconfirmed = await recover(w);
+      const unconfirmed = await runRecover(w.cluster, w.survivor);
       assert.equal(unconfirmed.code, 64, agentOutput(unconfirmed));
       assert.match(unconfirmed.stdout + unconfirmed.stderr, /--yes/);
       assert.notEqual(w.cluster.member('node01').pid, undefined, 'node01 still runs');
       // A snapshot that does not exist, or that etcdctl refuses: 78, naming the file.
-      const missing = await recover(w, ['--yes', '--from-snapshot', join(w.dir, 'nope.db')]);
+      const missing = await runRecover(w.cluster, w.survivor, ['--yes', '--from-snapshot', join(w.dir, 'nope.db')]);
       assert.equal(missing.code, 78, agentOutput(missing));
       assert.match(missing.stdout + missing.stderr, /--from-snapshot .*nope\.db/);
       const broken = join(w.dir, 'broken.db');
       await run('sh', ['-c', `head -c 4096 /dev/urandom > '${broken}'`]);
-      const refused = await recover(w, ['--yes', '--from-snapshot', broken]);
+      const refused = await runRecover(w.cluster, w.survivor, ['--yes', '--from-snapshot', broken]);
       assert.equal(refused.code, 78, agentOutput(refused));
       assert.match(refused.stdout + refused.stderr, /broken\.db: etcd's check refused it/);
       assert.notEqual(w.cluster.member('node01').pid, undefined, 'node01 still runs');
 
-      const done = await recover(w, ['--yes']);
+      const done = await runRecover(w.cluster, w.survivor, ['--yes']);
       assert.equal(done.code, 0, agentOutput(done));
       assert.match(done.stdout, /recovered on node01 as a one-member cluster \(from data\)/);
       const survivor = w.cluster.member('node01').clientUrl;
@@ -194,9 +123,9 @@ describe('first-boot-agent recover chainfire', { timeout: 600_000 }, () => {
       }
       await recordedRecovery(survivor, 'data');
 
-      const agents = await bringBack(w, [survivor]);
+      const agents = await bringBack(w.cluster, w.dir, [survivor]);
       try {
-        await threeHealthyVoters(survivor);
+        await threeHealthyVoters(survivor, ['node01', 'node02', 'node03', 'node09']);
         for (const a of agents) {
           const code = await Promise.race([a.exited.then((s) => s.code), new Promise((r) => setTimeout(() => r('still running'), 30_000))]);
           assert.equal(code, 0, `the rejoined node's agent ends with 0: ${agentOutput(a)}`);
@@ -222,8 +151,8 @@ describe('first-boot-agent recover chainfire', { timeout: 600_000 }, () => {
       const watch = await import('../support/processes.js').then((p) => p.startProcess(process.execPath, [binPath('membershipctl'), 'get', '-w', '--endpoints', w.cluster.endpoints.join(',')]));
       try {
         await watch.waitForLine(/node09/, 30_000);
-        await loseQuorum(w);
-        const done = await recover(w, ['--yes', '--from-snapshot', snapshot]);
+        await loseQuorum(w.cluster);
+        const done = await runRecover(w.cluster, w.survivor, ['--yes', '--from-snapshot', snapshot]);
         assert.equal(done.code, 0, agentOutput(done));
         const survivor = w.cluster.member('node01').clientUrl;
         await recordedRecovery(survivor, 'snapshot');
@@ -241,9 +170,9 @@ describe('first-boot-agent recover chainfire', { timeout: 600_000 }, () => {
           c.close();
         }
         await watch.waitForLine(/node07/, 60_000);
-        const agents = await bringBack(w, [survivor]);
+        const agents = await bringBack(w.cluster, w.dir, [survivor]);
         try {
-          await threeHealthyVoters(survivor);
+          await threeHealthyVoters(survivor, ['node01', 'node02', 'node03', 'node09']);
         } finally {
           for (const a of agents) await stopAgent(a);
         }
