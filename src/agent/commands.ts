@@ -1,4 +1,4 @@
-import { MembershipError } from '../errors.js';
+import { MembershipError, errorMessage } from '../errors.js';
 import type { Service } from '../schema/agent-report.js';
 import type { Condition, ConditionType } from '../schema/status.js';
 import { resolveConnection, type KeyFileCheck } from '../store/connection-options.js';
@@ -104,5 +104,36 @@ export async function healthCheck(ctx: AgentContext): Promise<boolean> {
     if (r.healthy) ctx.log.info(line, `${NAMES[service]} healthy: ${r.detail}`);
     else ctx.log.error(line, `${NAMES[service]} unhealthy: ${r.detail}`);
   }
+  if (allHealthy) await releaseOwnDisruption(ctx);
   return allHealthy;
+}
+
+/**
+ * The node is back from a planned disruption (a reboot) once every service it
+ * runs is healthy: its own disruptions/<node> is released, so that the next
+ * node may go. Nothing held, nothing done; a failure is a warning only (the
+ * disruption then lapses at twice its TTL, or an operator releases it).
+ */
+async function releaseOwnDisruption(ctx: AgentContext): Promise<void> {
+  const { flags, log, node } = ctx;
+  const keyCheck: KeyFileCheck = { insecureKey: 'warn', warn: (m) => log.warn({ node }, m) };
+  let client: EtcdLite | undefined;
+  try {
+    const connection = resolveConnection(
+      { ...flags, ...(flags.cacert === undefined && ctx.config.tls?.ca_file ? { cacert: ctx.config.tls.ca_file } : {}) },
+      process.env,
+      [ctx.config.leader_url],
+      keyCheck,
+    );
+    client = EtcdLite.connect(connection, keyCheck);
+    const key = new KeyLayout(connection.prefix).disruption(node);
+    const held = await client.range(key);
+    if (held.kvs.length === 0) return;
+    await client.delete(key);
+    log.info({ node, key }, `${node} is healthy again: its planned disruption is released`);
+  } catch (err) {
+    log.warn({ node, err: errorMessage(err) }, `cannot release ${node}'s planned disruption (membershipctl disruption release ${node} does it by hand)`);
+  } finally {
+    await client?.close();
+  }
 }

@@ -3,6 +3,7 @@ import { Argument, Command, Option } from 'commander';
 import { applyRecords, parseRecords, readInput, recordsFromClusterConfig } from '../ctl/apply.js';
 import { EXIT_INTERRUPTED, withClient } from '../ctl/client.js';
 import { completionScript } from '../ctl/completion.js';
+import { acquireDisruption, readDisruptions, releaseDisruption, renderDisruptions } from '../ctl/disruption.js';
 import { markAbsent, updateClusterConfig, waitRemovedAndDelete } from '../ctl/lifecycle.js';
 import {
   chainfireRows, flaredbRows, observeChainfire, observeFlareDB, renderChainfireRows, renderFlareDBRows,
@@ -16,7 +17,7 @@ import { httpOptions, loadControllerConfig } from '../controller/config.js';
 import { HttpFlareDBDriver } from '../drivers/flaredb.js';
 import { addConnectionFlags, connectionFrom, durationMs, runCli } from '../cli/common.js';
 import { MEMBERSHIPCTL_EXIT_CODES, exitCodeFrom } from '../cli/exit-codes.js';
-import { MembershipError } from '../errors.js';
+import { MembershipError, isMembershipError } from '../errors.js';
 import { nodeNameProblem } from '../schema/common.js';
 
 const EXIT_CODES = `Exit codes:
@@ -339,6 +340,86 @@ addConnectionFlags(
     await waitRemovedAndDelete(client, keys, name, opts.timeout, (line) => process.stdout.write(`  ${line}\n`));
     process.stdout.write(`${RESOURCE}/${name} deleted\n`);
   });
+});
+
+// ---------------------------------------------------------------------------
+// disruption
+
+const disruption = program
+  .command('disruption')
+  .description('planned disruptions (reboots, upgrades): take a node down only while Chainfire and FlareDB keep a quorum');
+
+addConnectionFlags(
+  help(
+    disruption
+      .command('acquire')
+      .description('say "this node is about to go down": granted only when the services keep a quorum of healthy voters without it')
+      .argument('<node>', 'node name')
+      .requiredOption('--reason <text>', 'why (shown to other operators, in the status and in list)')
+      .addOption(durationOption('--ttl <duration>', 'how long the node expects to be down; overdue after it (alert), gone after twice it', 1_800_000, '30m'))
+      .addOption(new Option('--wait <duration>', 'try again until granted or this long has passed (exit 69 after)').argParser(durationMs('--wait')))
+      .option('--holder <name>', 'who holds it (default: user@host)'),
+    [
+      'membershipctl disruption acquire node02 --reason "kernel upgrade"',
+      'membershipctl disruption acquire node02 --reason "nixos-rebuild boot" --ttl 20m --wait 1h && systemctl reboot',
+    ],
+    'Granted when, with the node down, Chainfire keeps a quorum of healthy voters, counting members already\n' +
+      'unhealthy and disruptions already held, and at most cluster/config maxDisruptedVoters (default 1) voters\n' +
+      'are held at once; FlareDB likewise. While it is held the controller starts no Chainfire or FlareDB change\n' +
+      'for other nodes. The node\'s health-check unit releases it once its services are healthy again.',
+    '0 granted, 1 no such node or a concurrent acquire won, 64 usage, 65 the node already holds one, 69 refused for now (the reason is printed) or not granted within --wait, 77 access refused',
+  ),
+).action(async (node: string, opts) => {
+  checkName(node);
+  if (opts.reason.trim() === '') throw new MembershipError('USAGE', '--reason must say why the node goes down');
+  const connection = connectionFrom(opts);
+  const deadline = Date.now() + (opts.wait ?? 0);
+  await withClient(opts, async (client, keys) => {
+    for (;;) {
+      let r;
+      try {
+        r = await acquireDisruption(client, keys, connection, node, { reason: opts.reason, ttlMs: opts.ttl, ...(opts.holder ? { holder: opts.holder } : {}) });
+      } catch (err) {
+        // Another acquire or release won the race: look again (within --wait).
+        if (!isMembershipError(err, 'CONFLICT') || Date.now() >= deadline) throw err;
+        continue;
+      }
+      if (r.granted) {
+        process.stdout.write(`disruption/${node} granted until ${r.record.spec.expiresAt}: ${r.why}\n`);
+        return;
+      }
+      if (r.decision.code === 'HELD') throw new MembershipError('REJECTED', r.decision.why);
+      if (Date.now() >= deadline) throw new MembershipError('UNAVAILABLE', `disruption/${node} refused: ${r.decision.why}`);
+      process.stderr.write(`disruption/${node} not yet: ${r.decision.why}; trying again\n`);
+      await new Promise((res) => setTimeout(res, Math.min(5_000, Math.max(0, deadline - Date.now()))));
+    }
+  });
+});
+
+addConnectionFlags(
+  help(
+    disruption.command('release').description('the node is back: release its disruption').argument('<node>', 'node name'),
+    ['membershipctl disruption release node02'],
+    'The node\'s `first-boot-agent health-check` releases its own disruption once every service it runs is healthy.',
+    '0 released, 1 the node holds none, 64 usage, 69 Chainfire unreachable, 77 access refused',
+  ),
+).action(async (node: string, opts) => {
+  checkName(node);
+  const held = await withClient(opts, (client, keys) => releaseDisruption(client, keys, node));
+  process.stdout.write(`disruption/${node} released (held since ${held.acquiredAt} for ${JSON.stringify(held.reason)})\n`);
+});
+
+addConnectionFlags(
+  help(
+    disruption
+      .command('list')
+      .description('the disruptions held now')
+      .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table')),
+    ['membershipctl disruption list', 'membershipctl disruption list -o json'],
+  ),
+).action(async (opts) => {
+  const held = await withClient(opts, (client, keys) => readDisruptions(client, keys));
+  process.stdout.write(opts.output === 'json' ? JSON.stringify(held, null, 2) + '\n' : renderDisruptions(held));
 });
 
 for (const [verb, paused] of [['pause', true], ['resume', false]] as const) {

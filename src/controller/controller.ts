@@ -18,6 +18,7 @@ import { ChangeWaiters } from '../reconcile/change-waiters.js';
 import type { NodeMembership } from '../schema/node-membership.js';
 import { clusterConfigRecord, DEFAULT_POLICY, membershipOperation, type MembershipPolicy } from '../schema/operation.js';
 import { chainfireRecovery, type RecoverySummary } from '../schema/cluster.js';
+import { disruptionRecord, type HeldDisruption } from '../schema/disruption.js';
 import { formatIssues } from '../schema/common.js';
 import type { Service } from '../schema/agent-report.js';
 import { CLUSTER_KEY, ClusterReconciler, type OperationRecord } from '../reconcile/cluster-reconciler.js';
@@ -76,6 +77,8 @@ export class MembershipController {
   private readonly configCache: RecordCache<{ policy?: MembershipPolicy; problem?: string }>;
   /** cluster/recovery: the last quorum-loss recovery, as `first-boot-agent recover chainfire` wrote it */
   private readonly recoveryCache: RecordCache<{ recovery?: RecoverySummary }>;
+  /** disruptions/: planned disruptions held now */
+  private readonly disruptionCache: RecordCache<HeldDisruption>;
   private readonly nodePorts: ControllerNodePorts;
   private readonly cluster: ClusterReconciler;
   private readonly flaredb: FlareDBDriver | undefined;
@@ -157,6 +160,14 @@ export class MembershipController {
         return { recovery };
       },
     });
+    this.disruptionCache = new RecordCache({
+      client: this.client,
+      prefix: this.keys.dir('disruptions'),
+      resource: 'disruptions',
+      log,
+      onWatchRestart: (resource) => this.metrics.watchRestarts.inc({ resource }),
+      decode: (kv) => decodeDisruption(this.keys, kv, log),
+    });
     const cfg = opts.config;
     this.flaredb = cfg?.flaredb ? new HttpFlareDBDriver(httpOptions(cfg.flaredb)) : undefined;
     this.iam = cfg?.iam ? new HttpIAMDriver(httpOptions(cfg.iam)) : undefined;
@@ -173,6 +184,7 @@ export class MembershipController {
       hasValidRecord: (node) => this.desired.get(this.keys.desired(node))?.value !== undefined,
       metrics: this.metrics,
       recovery: () => this.recoveryCache.values()[0]?.recovery,
+      disruptions: () => this.disruptionCache.values(),
       ...(this.iam ? { iam: this.iam } : {}),
       ...(adminSecretFile ? { readAdminSecret: () => readAdminSecret(adminSecretFile) } : {}),
       log: log.child({ component: 'cluster' }),
@@ -197,6 +209,7 @@ export class MembershipController {
       policy: () => this.policy(),
       policyProblem: () => this.policyProblem(),
       recovery: () => this.recoveryCache.values()[0]?.recovery,
+      disruptions: () => this.disruptionCache.values(),
       addressConflicts: (node) => this.addressConflicts(node),
       log: log.child({ component: 'reconciler' }),
     });
@@ -258,7 +271,7 @@ export class MembershipController {
   }
 
   private caches(): Array<RecordCache<unknown>> {
-    return [this.desired, this.statuses, this.agents, this.operationCache, this.configCache, this.recoveryCache] as Array<RecordCache<unknown>>;
+    return [this.desired, this.statuses, this.agents, this.operationCache, this.configCache, this.recoveryCache, this.disruptionCache] as Array<RecordCache<unknown>>;
   }
 
   operationsInFlight(): OperationsInFlight {
@@ -383,6 +396,7 @@ export class MembershipController {
     this.operationCache.on('event', onOperation);
     this.configCache.on('event', onConfig);
     this.recoveryCache.on('event', onConfig);
+    this.disruptionCache.on('event', onConfig);
     resyncAll();
     const resync = setInterval(resyncAll, this.opts.resyncPeriodMs);
     resync.unref();
@@ -401,6 +415,7 @@ export class MembershipController {
     this.operationCache.off('event', onOperation);
     this.configCache.off('event', onConfig);
     this.recoveryCache.off('event', onConfig);
+    this.disruptionCache.off('event', onConfig);
     recovery.stop();
     queue.shutDown();
     await Promise.all(workers);
@@ -453,4 +468,16 @@ export class MembershipController {
     }
     for (const [phase, n] of counts) this.metrics.nodes.set({ phase }, n);
   }
+}
+
+/** A disruption record; one that does not decode still counts as held (by "unknown"): it is never ignored. */
+function decodeDisruption(keys: KeyLayout, kv: import('../store/records.js').RawKv, log: Logger): HeldDisruption {
+  const node = kv.key.slice(keys.dir('disruptions').length);
+  const parsed = disruptionRecord.safeParse(parseJsonOrUndefined(kv.value));
+  if (!parsed.success) {
+    log.error({ node, problem: formatIssues(parsed.error) }, `disruptions/${node} is not a Disruption record; it still counts as held until it is released or lapses`);
+    return { node, reason: '(undecodable record)', holder: 'unknown', acquiredAt: '', expiresAt: '' };
+  }
+  const { reason, holder, acquiredAt, expiresAt } = parsed.data.spec;
+  return { node, reason, holder, acquiredAt, expiresAt };
 }

@@ -4,6 +4,7 @@
  * reconciles close together), writes fenced to the leader's term, actions
  * through the drivers.
  */
+import type { HeldDisruption } from '../schema/disruption.js';
 import type { RecoverySummary } from '../schema/cluster.js';
 import type { RecordCache } from '../cache/record-cache.js';
 import { ListCache } from '../drivers/list-cache.js';
@@ -40,6 +41,7 @@ export interface NodePortsDeps {
   policy: () => MembershipPolicy;
   policyProblem: () => string | undefined;
   recovery?: () => RecoverySummary | undefined;
+  disruptions?: () => HeldDisruption[];
   addressConflicts: (node: string) => string[];
   log: Logger;
   now?: () => Date;
@@ -81,6 +83,7 @@ export class ControllerNodePorts {
       policy: deps.policy,
       policyProblem: deps.policyProblem,
       ...(deps.recovery ? { recovery: deps.recovery } : {}),
+      ...(deps.disruptions ? { disruptions: deps.disruptions } : {}),
       iamBootstrapped: deps.iamBootstrapped,
       chainfire: {
         members: (fresh) => deps.chainfire.listMembers(fresh),

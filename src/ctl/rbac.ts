@@ -58,11 +58,24 @@ export function rbacRoles(keys: KeyLayout, nodes: string[]): RbacRole[] {
     },
     {
       name: OPERATOR_ROLE,
-      permissions: [read(all), readwrite(keys.dir('desired')), readwrite(keys.clusterConfig(), false)],
+      permissions: [
+        read(all),
+        readwrite(keys.dir('desired')),
+        readwrite(keys.clusterConfig(), false),
+        // membershipctl disruption acquire|release
+        readwrite(keys.dir('disruptions')),
+        readwrite(keys.disruptionBudget(), false),
+      ],
     },
     ...nodes.map((node) => ({
       name: agentRole(node),
-      permissions: [read(keys.desired(node), false), read(keys.status(node), false), readwrite(keys.agent(node), false)],
+      permissions: [
+        read(keys.desired(node), false),
+        read(keys.status(node), false),
+        readwrite(keys.agent(node), false),
+        // its health-check releases its own planned disruption
+        readwrite(keys.disruption(node), false),
+      ],
     })),
   ];
 }

@@ -21,6 +21,7 @@ export class ControllerMetrics {
   readonly watchRestarts: Counter<'resource'>;
   readonly orphanedMembers: Gauge<'service'>;
   readonly lastRecovery: Gauge;
+  readonly disruptions: Gauge<'state'>;
   readonly queueMetrics: WorkQueueMetricsProvider;
   readonly buildInfo: Gauge<'version'>;
 
@@ -103,6 +104,14 @@ export class ControllerMetrics {
       registers,
     });
 
+    this.disruptions = new Gauge({
+      name: 'membership_disruptions',
+      help: 'Planned disruptions held (membershipctl disruption acquire): state "held", or "overdue" once past the TTL its holder gave.',
+      labelNames: ['state'],
+      registers,
+    });
+    for (const state of ['held', 'overdue']) this.disruptions.set({ state }, 0);
+
     for (const controller of ['node', 'cluster']) {
       for (const result of RECONCILE_RESULTS) this.reconcileTotal.inc({ controller, result }, 0);
       this.reconcileDuration.zero({ controller });
@@ -116,7 +125,7 @@ export class ControllerMetrics {
     }
     // IAM has no quorum of its own: no failure tolerance series for it.
     for (const service of ['chainfire', 'flaredb']) this.failureTolerance.set({ service }, 0);
-    for (const resource of ['desired', 'status', 'agents', 'operations', 'cluster-config', 'cluster-recovery']) this.watchRestarts.inc({ resource }, 0);
+    for (const resource of ['desired', 'status', 'agents', 'operations', 'cluster-config', 'cluster-recovery', 'disruptions']) this.watchRestarts.inc({ resource }, 0);
   }
 }
 
@@ -128,4 +137,5 @@ export function resetLeaderGauges(m: ControllerMetrics): void {
     m.orphanedMembers.set({ service }, 0);
   }
   for (const service of ['chainfire', 'flaredb']) m.failureTolerance.set({ service }, 0);
+  for (const state of ['held', 'overdue']) m.disruptions.set({ state }, 0);
 }

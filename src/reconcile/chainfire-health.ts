@@ -84,6 +84,21 @@ function voterRemoval(input: ChainfireStepInput, members: ChainfireMember[], id:
 /** A member of the node that does not answer its health check: the node is Degraded, its other services stay as they are. */
 export function memberUnhealthy(input: ChainfireStepInput, mine: ChainfireMember, block: StatusBody['chainfire']): StepResult | undefined {
   if (input.health === undefined || input.health[mine.id] !== false) return undefined;
+  const planned = input.disruption;
+  if (planned !== undefined) {
+    return {
+      condition: cond(
+        'False',
+        'PlannedDisruption',
+        `member ${mine.id} of ${input.node} is down for a planned disruption (${JSON.stringify(planned.reason)}, held by ${planned.holder} until ${planned.expiresAt}); ` +
+          'its health-check releases it once it is back',
+      ),
+      block,
+      requeueAfterMs: healthIntervalMs(input),
+      progressed: true,
+      settled: true,
+    };
+  }
   return {
     condition: cond('False', 'MemberUnhealthy', `member ${mine.id} of ${input.node} does not answer its health check (${mine.clientUrls[0] ?? 'no client URL'}/health)`),
     block,

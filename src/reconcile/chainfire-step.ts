@@ -1,3 +1,4 @@
+import type { HeldDisruption } from '../schema/disruption.js';
 import type { RecoverySummary } from '../schema/cluster.js';
 import type { ChainfireMember, VoterPlacement } from '../schema/members.js';
 import { chainfirePeerUrl, type NodeMembership } from '../schema/node-membership.js';
@@ -47,6 +48,8 @@ export interface ChainfireStepInput {
   claimedPeerUrls?: ReadonlySet<string> | undefined;
   /** the last quorum-loss recovery, if any */
   recovery?: RecoverySummary;
+  /** a planned disruption this node holds: down on purpose, never replaced meanwhile */
+  disruption?: HeldDisruption;
 }
 
 export type StepResult = GenericStepResult<StatusBody['chainfire']>;
@@ -86,7 +89,7 @@ function decideChainfireStep(given: ChainfireStepInput): StepResult | undefined 
   if (namesake !== undefined) return namesakeConflict(input.node, namesake, peerUrl);
   const mine = members.find((m) => m.peerUrls.includes(peerUrl));
   if (mine === undefined) return rejoinRequired(input, members) ?? decideNewMember(input, members, peerUrl);
-  if (!spec.bootstrap && ofEarlierIncarnation(mine, input.agentData)) return replaceEarlierIncarnation(input, members, mine, peerUrl);
+  if (!spec.bootstrap && input.disruption === undefined && ofEarlierIncarnation(mine, input.agentData)) return replaceEarlierIncarnation(input, members, mine, peerUrl);
   if (!mine.isLearner) return decideVoter(input, members, mine, peerUrl);
   return decideLearner(input, members, mine, peerUrl);
 }

@@ -1,3 +1,4 @@
+import type { HeldDisruption } from '../schema/disruption.js';
 import type { Etcd3 } from 'etcd3';
 import type { FlareDBDriver, IAMDriver } from '../drivers/types.js';
 import type { ChainfireDriver } from '../drivers/types.js';
@@ -41,6 +42,8 @@ export interface ClusterReconcilerDeps {
   metrics?: ControllerMetrics;
   /** the last quorum-loss recovery, from cluster/recovery */
   recovery?: () => RecoverySummary | undefined;
+  /** the planned disruptions held now, for their gauges */
+  disruptions?: () => HeldDisruption[];
 }
 
 /** A record under operations/ as the controller's cache holds it. */
@@ -139,6 +142,7 @@ export class ClusterReconciler {
         this.deps.log.warn({ err: errorMessage(err) }, 'cannot observe IAM registrations');
       }
     }
+    this.countDisruptions();
     const inFlight = this.deps.operations?.() ?? {};
     for (const service of SERVICES) {
       metrics?.operationsInProgress.set({ service }, inFlight[service as Service] ? 1 : 0);
@@ -168,6 +172,15 @@ export class ClusterReconciler {
   }
 
   private lastOrphans: Record<string, string[]> = {};
+
+  /** Disruptions held, and those past the time their holder expected to be back (overdue: alert). */
+  private countDisruptions(): void {
+    const held = this.deps.disruptions?.() ?? [];
+    const now = Date.now();
+    const overdue = held.filter((d) => d.expiresAt === '' || Date.parse(d.expiresAt) < now).length;
+    this.deps.metrics?.disruptions.set({ state: 'held' }, held.length - overdue);
+    this.deps.metrics?.disruptions.set({ state: 'overdue' }, overdue);
+  }
 
   /**
    * A change in flight whose record cannot be read, or that names a node

@@ -1,3 +1,4 @@
+import type { HeldDisruption } from '../schema/disruption.js';
 import type { RecoverySummary } from '../schema/cluster.js';
 import type { AgentReport, Service } from '../schema/agent-report.js';
 import { REMOVE_NOW_ANNOTATION, chainfirePeerUrl, type NodeMembership } from '../schema/node-membership.js';
@@ -41,6 +42,8 @@ export interface NodeInputs {
   /** cluster/config cannot be read: no change is made until it is fixed */
   /** the last quorum-loss recovery: a bootstrap node it dropped joins again like any other node */
   recovery?: RecoverySummary;
+  /** planned disruptions held now: no new Chainfire or FlareDB change while another node holds one */
+  disruptions?: HeldDisruption[];
   policyProblem?: string;
   /** other Present records that claim one of this node's raft addresses */
   addressConflicts?: string[];
@@ -185,6 +188,7 @@ function serviceSteps(input: NodeInputs): ServiceSteps {
     ...(input.claimedPeerUrls ? { claimedPeerUrls: input.claimedPeerUrls } : {}),
     ...(input.promoteRefused ? { promoteRefused: input.promoteRefused } : {}),
     ...(input.recovery ? { recovery: input.recovery } : {}),
+    ...ownDisruption(input),
     ...failedFor('chainfire'),
   });
   const chainfireReady = chainfire === undefined || chainfire.condition.status === 'True' || chainfire.settled === true;
@@ -298,4 +302,9 @@ export function invalidSpecStatus(
 function withoutStamp(status: StatusBody): NodeDecision['status'] {
   const { controller: _stamp, ...rest } = status;
   return rest;
+}
+
+function ownDisruption(input: NodeInputs): { disruption?: HeldDisruption } {
+  const own = input.disruptions?.find((d) => d.node === input.node);
+  return own !== undefined ? { disruption: own } : {};
 }

@@ -74,6 +74,8 @@ function holdBack(input: NodeInputs, service: Service, step: StepResult<object>,
     };
   }
   const op = input.operations?.[service];
+  const disrupted = disruptionHold(input, service, step);
+  if (disrupted !== undefined) return disrupted;
   if (service === 'iam' || op === undefined || op.node === input.node) return undefined;
   return {
     ...withoutAction(step),
@@ -83,6 +85,29 @@ function holdBack(input: NodeInputs, service: Service, step: StepResult<object>,
       // Stable while it waits: naming the change in flight would rewrite every waiting
       // status each time a change ends. `membershipctl describe` shows which one it is.
       message: `waiting for the ${NAMES[service]} change in flight (operations/${service}); one change at a time`,
+    },
+    requeueAfterMs: OTHER_CHANGE_POLL_MS,
+  };
+}
+
+/**
+ * While a node holds a planned disruption, no Chainfire or FlareDB change
+ * starts for another node (a change in flight goes on), and none for the
+ * node itself that would take a member away: it is down on purpose.
+ */
+function disruptionHold(input: NodeInputs, service: Service, step: StepResult<object>): StepResult<object> | undefined {
+  if (service === 'iam' || input.disruptions === undefined || input.disruptions.length === 0) return undefined;
+  if (input.operations?.[service]?.node === input.node) return undefined;
+  const others = input.disruptions.filter((d) => d.node !== input.node).map((d) => d.node).sort();
+  const ownRemoval = input.disruptions.some((d) => d.node === input.node) && input.desired.spec.state === 'Absent';
+  if (others.length === 0 && !ownRemoval) return undefined;
+  const who = others.length > 0 ? others.join(', ') : input.node;
+  return {
+    ...withoutAction(step),
+    condition: {
+      ...step.condition,
+      reason: 'WaitingForDisruption',
+      message: `${who} ${others.length > 1 ? 'hold' : 'holds'} a planned disruption (membershipctl disruption list): no ${NAMES[service]} change starts until it is released; next: ${step.condition.message}`,
     },
     requeueAfterMs: OTHER_CHANGE_POLL_MS,
   };

@@ -72,6 +72,7 @@ export async function observeNode(records: NodeRecords, read: ReadPort, opts: Ob
   const conflicts = read.addressConflicts(node);
   const policyProblem = read.policyProblem();
   const recovery = read.recovery?.();
+  const disruptions = read.disruptions?.() ?? [];
   const leaderId = removing ? await read.chainfire.leaderId() : undefined;
   return {
     node,
@@ -90,6 +91,7 @@ export async function observeNode(records: NodeRecords, read: ReadPort, opts: Ob
     policy: read.policy(),
     ...(policyProblem !== undefined ? { policyProblem } : {}),
     ...(recovery !== undefined ? { recovery } : {}),
+    ...(disruptions.length > 0 ? { disruptions } : {}),
     ...(conflicts.length > 0 ? { addressConflicts: conflicts } : {}),
   };
 }

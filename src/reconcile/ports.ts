@@ -6,6 +6,7 @@
  * world (test/model/); `membershipctl plan` implements only the read port, so
  * it observes and decides and cannot record, act or write.
  */
+import type { HeldDisruption } from '../schema/disruption.js';
 import type { RecoverySummary } from '../schema/cluster.js';
 import type { Logger } from '../log.js';
 import type { AgentReport, Service } from '../schema/agent-report.js';
@@ -66,6 +67,8 @@ export interface ReadPort {
   policyProblem(): string | undefined;
   /** the last quorum-loss recovery (cluster/recovery), if any: the members it dropped join again */
   recovery?(): RecoverySummary | undefined;
+  /** the planned disruptions held now (disruptions/) */
+  disruptions?(): HeldDisruption[];
   /** the cluster's initial IAM setup is recorded as done */
   iamBootstrapped(): boolean;
   chainfire: ChainfireReader;

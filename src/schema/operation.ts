@@ -47,6 +47,8 @@ export const clusterConfigRecord = z
         removalGraceSeconds: z.number().int().min(0).max(3600).default(5),
         /** how often a member of a Ready node is asked for its health; one that does not answer makes the node Degraded */
         healthIntervalSeconds: z.number().int().min(1).max(3600).default(10),
+        /** Chainfire voters that may hold a planned disruption (membershipctl disruption acquire) at once */
+        maxDisruptedVoters: z.number().int().min(0).max(4).default(1),
       })
       .strict()
       .refine((spec) => spec.minVoters <= spec.maxVoters, {
@@ -61,6 +63,7 @@ export const clusterConfigRecord = z
         learnerCatchUpTimeoutSeconds: 600,
         removalGraceSeconds: 5,
         healthIntervalSeconds: 10,
+        maxDisruptedVoters: 1,
       }),
   })
   .strict();

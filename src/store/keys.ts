@@ -4,7 +4,7 @@ import type { Service } from '../schema/agent-report.js';
 
 export const DEFAULT_PREFIX = '/photoncloud/membership/v1';
 
-export type RecordKind = 'desired' | 'status' | 'agents';
+export type RecordKind = 'desired' | 'status' | 'agents' | 'disruptions';
 
 /**
  * The contract's key layout under one prefix. Every key the programs read or
@@ -35,6 +35,16 @@ export class KeyLayout {
 
   agent(node: string): string {
     return this.dir('agents') + node;
+  }
+
+  /** A planned disruption held for the node (`membershipctl disruption acquire`), bound to a lease. */
+  disruption(node: string): string {
+    return this.dir('disruptions') + node;
+  }
+
+  /** Bumped by every acquire and release: two acquires at once cannot both be granted on one look. */
+  disruptionBudget(): string {
+    return `${this.prefix}/cluster/disruption-budget`;
   }
 
   /** Election keys live under this directory (one key per candidate). */

@@ -132,7 +132,9 @@ function exportedSeries(): [string, Record<string, string>][] {
     // IAM has no quorum of its own, so no failure tolerance series.
     ...['chainfire', 'flaredb'].map((service): [string, Record<string, string>] => ['membership_failure_tolerance', { service }]),
     ['membership_fenced_writes_rejected_total', {}],
-    ...['desired', 'status', 'agents', 'operations', 'cluster-config'].map((resource): [string, Record<string, string>] => ['membership_watch_restarts_total', { resource }]),
+    ...['desired', 'status', 'agents', 'operations', 'cluster-config', 'cluster-recovery', 'disruptions'].map((resource): [string, Record<string, string>] => ['membership_watch_restarts_total', { resource }]),
+    ['membership_chainfire_last_recovery_timestamp_seconds', {}],
+    ...['held', 'overdue'].map((state): [string, Record<string, string>] => ['membership_disruptions', { state }]),
   ];
 }
 

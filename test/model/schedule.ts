@@ -152,6 +152,7 @@ export async function runSchedule(seed: number, options: ScheduleOptions = {}): 
     learnerCatchUpTimeoutSeconds: rng.pick([10, 60, 600]),
     removalGraceSeconds: 0,
     healthIntervalSeconds: 10,
+    maxDisruptedVoters: 1,
   };
   // Day-two draws come after every draw of a default schedule, so that those replay as they always did.
   if (day2.flap === true) policy.removalGraceSeconds = rng.pick([0, 5, 30]);

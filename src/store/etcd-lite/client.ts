@@ -104,6 +104,7 @@ const SLACK_MS = 1000;
 const PATHS = {
   range: '/etcdserverpb.KV/Range',
   put: '/etcdserverpb.KV/Put',
+  deleteRange: '/etcdserverpb.KV/DeleteRange',
   leaseGrant: '/etcdserverpb.Lease/LeaseGrant',
   leaseRevoke: '/etcdserverpb.Lease/LeaseRevoke',
   leaseKeepAlive: '/etcdserverpb.Lease/LeaseKeepAlive',
@@ -170,6 +171,12 @@ export class EtcdLite {
   async put(key: string, value: string, opts: { lease?: string } = {}): Promise<{ revision: number }> {
     const req = pb.encodePutRequest(opts.lease !== undefined ? { key, value, lease: opts.lease } : { key, value });
     return { revision: pb.decodeHeaderOnly(await this.call(`put ${key}`, PATHS.put, req)).header.revision };
+  }
+
+  /** Deletes one key (a DeleteRangeRequest has the RangeRequest's key field); says how many keys went. */
+  async delete(key: string): Promise<{ deleted: number; revision: number }> {
+    const res = pb.decodeDeleteRangeResponse(await this.call(`delete ${key}`, PATHS.deleteRange, pb.encodeRangeRequest({ key })));
+    return { deleted: res.deleted, revision: res.header.revision };
   }
 
   /** A new lease; its ID stays a string (an int64 that a double cannot hold). */

@@ -204,6 +204,16 @@ export function encodePutRequest(req: { key: string; value: string; lease?: stri
   return w.finish();
 }
 
+/** DeleteRangeResponse: how many keys went. */
+export function decodeDeleteRangeResponse(buf: Buffer): { header: ResponseHeader; deleted: number } {
+  const r = { header: NO_HEADER, deleted: 0 };
+  for (const f of readFields(buf)) {
+    if (f.field === 1) r.header = decodeHeader(f.bytes);
+    else if (f.field === 2) r.deleted = int(f.varint);
+  }
+  return r;
+}
+
 /** Responses that matter only for their header (PutResponse, LeaseRevokeResponse). */
 export function decodeHeaderOnly(buf: Buffer): { header: ResponseHeader } {
   let header = NO_HEADER;
