@@ -265,10 +265,65 @@ in
     };
 
     logLevel = connection.logLevelOption { description = "Log level of the agent's JSON lines."; };
+
+    # Reboots that wait for their turn: `systemctl start membership-reboot` (or system.autoUpgrade, below)
+    # acquires a planned disruption first, so that no two voters reboot at once and Chainfire keeps its quorum.
+    rebootGuard = {
+      enable = mkEnableOption "membership-reboot.service: acquire a planned disruption (membershipctl disruption acquire --wait), then reboot; the health-check unit releases it after the boot";
+      node = mkOption {
+        type = types.str;
+        default = "";
+        example = "node02";
+        description = "This node's name (its NodeMembership), as in cluster-config.json's node_id.";
+      };
+      reason = mkOption {
+        type = types.str;
+        default = "reboot";
+        description = "The reason other operators see in `membershipctl disruption list`.";
+      };
+      ttl = mkOption {
+        type = types.str;
+        default = "30m";
+        description = "How long the node expects to be down (`--ttl`); overdue (alert) after it, gone after twice it.";
+      };
+      wait = mkOption {
+        type = types.str;
+        default = "2h";
+        description = "How long to wait for its turn (`--wait`); the unit fails (and does not reboot) after it.";
+      };
+      user = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        example = "membership-operator";
+        description = "Chainfire user allowed to acquire disruptions (the operator role of `membershipctl rbac apply`).";
+      };
+      passwordFile = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        description = "File holding that user's password.";
+      };
+      afterAutoUpgrade = mkOption {
+        type = types.bool;
+        default = false;
+        description = ''
+          Reboot through membership-reboot.service after system.autoUpgrade built a system with another kernel,
+          initrd or kernel modules (leave system.autoUpgrade.allowReboot false: its own reboot would not wait).
+        '';
+      };
+    };
   };
 
   config = mkIf cfg.enable {
-    assertions = connection.assertions "first-boot-automation" cfg;
+    assertions = connection.assertions "first-boot-automation" cfg ++ [
+      {
+        assertion = !cfg.rebootGuard.enable || (cfg.rebootGuard.node != "" && (cfg.rebootGuard.user == null) == (cfg.rebootGuard.passwordFile == null));
+        message = "services.first-boot-automation.rebootGuard: node must name this node, and user and passwordFile come together";
+      }
+      {
+        assertion = !cfg.rebootGuard.afterAutoUpgrade || !(config.system.autoUpgrade.allowReboot or false);
+        message = "services.first-boot-automation.rebootGuard.afterAutoUpgrade needs system.autoUpgrade.allowReboot = false (its reboot would not wait for its turn)";
+      }
+    ];
 
     systemd.services = {
       chainfire-cluster-join = mkIf cfg.enableChainfire (agentUnit {
@@ -324,6 +379,51 @@ in
         args = [ "health-check" ] ++ connectionArgs;
         remainAfterExit = false;
       });
+
+      membership-reboot = mkIf cfg.rebootGuard.enable {
+        description = "Reboot once Chainfire can spare this node (planned disruption)";
+        after = [ "network-online.target" ];
+        wants = [ "network-online.target" ];
+        serviceConfig = {
+          Type = "oneshot";
+          # Waits (bounded) for its turn; fails without rebooting when none comes.
+          ExecStart = utils.escapeSystemdExecArgs (
+            [
+              "${cfg.package}/bin/membershipctl"
+              "disruption"
+              "acquire"
+              cfg.rebootGuard.node
+              "--reason"
+              cfg.rebootGuard.reason
+              "--ttl"
+              cfg.rebootGuard.ttl
+              "--wait"
+              cfg.rebootGuard.wait
+            ]
+            ++ optionals (cfg.endpoints != [ ]) [
+              "--endpoints"
+              (lib.concatStringsSep "," cfg.endpoints)
+            ]
+            ++ connection.tlsAuthArgs (cfg // { auth = { inherit (cfg.rebootGuard) user passwordFile; }; })
+          );
+          ExecStartPost = "/run/current-system/sw/bin/systemctl reboot";
+          UMask = "0077";
+          NoNewPrivileges = true;
+          PrivateTmp = true;
+          ProtectHome = true;
+          ProtectSystem = "full";
+        };
+      };
+
+      nixos-upgrade = mkIf (cfg.rebootGuard.enable && cfg.rebootGuard.afterAutoUpgrade) {
+        # The reboot autoUpgrade would make with allowReboot, made through the guard, and only when the new
+        # system boots another kernel, initrd or kernel modules than the running one.
+        serviceConfig.ExecStartPost = [
+          ("/bin/sh -c 'for f in kernel initrd kernel-modules; do "
+            + "[ \"$$(readlink /run/booted-system/$$f)\" = \"$$(readlink /nix/var/nix/profiles/system/$$f)\" ] || "
+            + "exec /run/current-system/sw/bin/systemctl start --no-block membership-reboot.service; done'")
+        ];
+      };
     };
   };
 }

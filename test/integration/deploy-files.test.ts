@@ -266,6 +266,11 @@ describe('deployment files: NixOS modules, package and systemd units', () => {
         noChainfireNoIam: { enable: true, enableChainfire: false, enableIAM: false },
         disabled: {},
         halfSet: { enable: true, tls: { certFile: tls.certFile }, auth: { user: 'membership-agent-node04' } },
+        rebootGuard: {
+          enable: true, configFile: missingConfig, endpoints: ['https://10.0.1.10:2379'], tls,
+          rebootGuard: { enable: true, node: 'node04', reason: 'kernel upgrade', user: 'membership-operator', passwordFile: '/etc/nixos/secrets/operator.password', afterAutoUpgrade: true },
+        },
+        rebootGuardNoNode: { enable: true, rebootGuard: { enable: true } },
       },
       controller: {
         full: {
@@ -301,7 +306,16 @@ describe('deployment files: NixOS modules, package and systemd units', () => {
     assert.deepEqual(nixEval.package.npmPackFlags, ['--ignore-scripts']);
     assert.deepEqual(nixEval.package.keeps, [true, false, false, false]);
 
-    const { defaults, secured, noChainfireNoIam, disabled } = nixEval.firstBoot;
+    const { defaults, secured, noChainfireNoIam, disabled, rebootGuard, rebootGuardNoNode } = nixEval.firstBoot;
+    // The reboot guard: acquire with --wait, then reboot; after an upgrade only when the boot files differ.
+    assert.ok(rebootGuard!.assertions!.every((a) => a.assertion), JSON.stringify(rebootGuard!.assertions));
+    const guard = rebootGuard!.systemd!.services['membership-reboot']!;
+    assert.match(String(guard.serviceConfig.ExecStart),
+      /\/bin\/membershipctl" "disruption" "acquire" "node04" "--reason" "kernel upgrade" "--ttl" "30m" "--wait" "2h" "--endpoints" "https:\/\/10.0.1.10:2379" "--cacert" .* "--user" "membership-operator" "--password-file" "\/etc\/nixos\/secrets\/operator.password"$/);
+    assert.equal(guard.serviceConfig.ExecStartPost, '/run/current-system/sw/bin/systemctl reboot');
+    assert.match(String(rebootGuard!.systemd!.services['nixos-upgrade']!.serviceConfig.ExecStartPost), /readlink \/run\/booted-system\/\$\$f.*start --no-block membership-reboot.service/);
+    assert.ok(rebootGuardNoNode!.assertions!.some((a) => !a.assertion && /rebootGuard: node must name this node/.test(a.message)));
+    assert.equal(defaults!.systemd!.services['membership-reboot'], undefined, 'no reboot guard unless enabled');
     assert.equal(disabled as unknown, null, 'a disabled module (mkIf false) defines nothing');
     for (const c of [defaults!, secured!]) {
       assert.ok(c.assertions!.every((a) => a.assertion), JSON.stringify(c.assertions));
