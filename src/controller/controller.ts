@@ -185,6 +185,7 @@ export class MembershipController {
       metrics: this.metrics,
       recovery: () => this.recoveryCache.values()[0]?.recovery,
       disruptions: () => this.disruptionCache.values(),
+      policy: () => this.policy(),
       ...(this.iam ? { iam: this.iam } : {}),
       ...(adminSecretFile ? { readAdminSecret: () => readAdminSecret(adminSecretFile) } : {}),
       log: log.child({ component: 'cluster' }),

@@ -22,6 +22,7 @@ export class ControllerMetrics {
   readonly orphanedMembers: Gauge<'service'>;
   readonly lastRecovery: Gauge;
   readonly disruptions: Gauge<'state'>;
+  readonly deadMembers: Gauge;
   readonly queueMetrics: WorkQueueMetricsProvider;
   readonly buildInfo: Gauge<'version'>;
 
@@ -111,6 +112,11 @@ export class ControllerMetrics {
       registers,
     });
     for (const state of ['held', 'overdue']) this.disruptions.set({ state }, 0);
+    this.deadMembers = new Gauge({
+      name: 'membership_dead_members',
+      help: 'Chainfire members that have not answered their health check for longer than cluster/config deadMemberCleanup.thresholdSeconds and are still members.',
+      registers,
+    });
 
     for (const controller of ['node', 'cluster']) {
       for (const result of RECONCILE_RESULTS) this.reconcileTotal.inc({ controller, result }, 0);
@@ -138,4 +144,5 @@ export function resetLeaderGauges(m: ControllerMetrics): void {
   }
   for (const service of ['chainfire', 'flaredb']) m.failureTolerance.set({ service }, 0);
   for (const state of ['held', 'overdue']) m.disruptions.set({ state }, 0);
+  m.deadMembers.set(0);
 }

@@ -72,6 +72,16 @@ export function replaceEarlierIncarnation(input: ChainfireStepInput, members: Ch
   };
 }
 
+/** Stricter than a removal by the operator: the healthy voters left must also be at least minVoters. */
+function cleanupCheck(input: ChainfireStepInput, members: ChainfireMember[], id: string): { safe: boolean; reason?: string } {
+  const minVoters = (input.policy ?? DEFAULT_POLICY).minVoters;
+  const healthyLeft = members.filter((m) => !m.isLearner && m.id !== id && input.health?.[m.id] === true).length;
+  if (healthyLeft < minVoters) {
+    return { safe: false, reason: `${healthyLeft} healthy voter(s) would be left, fewer than minVoters ${minVoters}: replace the node (membershipctl delete --now, then a new one)` };
+  }
+  return voterRemoval(input, members, id);
+}
+
 function voterRemoval(input: ChainfireStepInput, members: ChainfireMember[], id: string) {
   return checkVoterRemoval({
     voterIds: members.filter((m) => !m.isLearner).map((m) => m.id),
@@ -82,7 +92,12 @@ function voterRemoval(input: ChainfireStepInput, members: ChainfireMember[], id:
 }
 
 /** A member of the node that does not answer its health check: the node is Degraded, its other services stay as they are. */
-export function memberUnhealthy(input: ChainfireStepInput, mine: ChainfireMember, block: StatusBody['chainfire']): StepResult | undefined {
+export function memberUnhealthy(
+  input: ChainfireStepInput,
+  mine: ChainfireMember,
+  block: StatusBody['chainfire'],
+  members: ChainfireMember[] = [],
+): StepResult | undefined {
   if (input.health === undefined || input.health[mine.id] !== false) return undefined;
   const planned = input.disruption;
   if (planned !== undefined) {
@@ -99,13 +114,56 @@ export function memberUnhealthy(input: ChainfireStepInput, mine: ChainfireMember
       settled: true,
     };
   }
+  const base = `member ${mine.id} of ${input.node} does not answer its health check (${mine.clientUrls[0] ?? 'no client URL'}/health)`;
+  const cleanup = deadMemberCleanup(input, mine, members, block, base);
+  if (cleanup?.action !== undefined) return cleanup;
   return {
-    condition: cond('False', 'MemberUnhealthy', `member ${mine.id} of ${input.node} does not answer its health check (${mine.clientUrls[0] ?? 'no client URL'}/health)`),
+    condition: cond('False', 'MemberUnhealthy', cleanup?.condition.message ?? base),
     block,
     requeueAfterMs: healthIntervalMs(input),
     progressed: true,
     // Its membership itself stands: FlareDB and IAM are not held back by it.
     settled: true,
+  };
+}
+
+/**
+ * Opt-in dead-member clean-up (cluster/config deadMemberCleanup): a member
+ * unhealthy since longer than the threshold (the ChainfireMember condition's
+ * last transition to MemberUnhealthy) is removed, when the healthy voters left
+ * keep quorum and minVoters. Returns the removal, or only a message (when it
+ * is not due, or not safe) for the unhealthy status.
+ */
+function deadMemberCleanup(
+  input: ChainfireStepInput,
+  mine: ChainfireMember,
+  members: ChainfireMember[],
+  block: StatusBody['chainfire'],
+  base: string,
+): StepResult | undefined {
+  const policy = (input.policy ?? DEFAULT_POLICY).deadMemberCleanup;
+  if (!policy.enabled || input.now === undefined) return undefined;
+  const previous = input.previous?.conditions.find((c) => c.type === 'ChainfireMember');
+  const since = previous?.reason === 'MemberUnhealthy' ? Date.parse(previous.lastTransitionTime) : Number.NaN;
+  if (!Number.isFinite(since)) return { condition: cond('False', 'MemberUnhealthy', base), block, progressed: true };
+  const dueAt = new Date(since + policy.thresholdSeconds * 1000);
+  if (input.now < dueAt) {
+    return { condition: cond('False', 'MemberUnhealthy', `${base}; dead-member clean-up removes it at ${dueAt.toISOString()}`), block, progressed: true };
+  }
+  const check = mine.isLearner ? { safe: true, reason: '' } : cleanupCheck(input, members, mine.id);
+  if (!check.safe) {
+    return { condition: cond('False', 'MemberUnhealthy', `${base}; dead-member clean-up is due but cannot remove it: ${check.reason}`), block, progressed: true };
+  }
+  return {
+    condition: cond(
+      'False',
+      'DeadMemberCleanup',
+      `member ${mine.id} of ${input.node} has not answered since ${new Date(since).toISOString()} (more than deadMemberCleanup.thresholdSeconds ` +
+        `${policy.thresholdSeconds}): removing it; if ${input.node} comes back it must rejoin (${RESET_COMMAND})`,
+    ),
+    block,
+    action: { service: 'chainfire', kind: 'removeMember', memberId: mine.id },
+    progressed: true,
   };
 }
 

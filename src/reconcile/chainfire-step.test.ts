@@ -366,3 +366,49 @@ describe('initialClusterOf', () => {
     assert.equal(initialClusterOf(a, 'c3', NODE), initialClusterOf(b, 'c3', NODE));
   });
 });
+
+describe('opt-in dead-member clean-up', () => {
+  const node03 = member('c3', 'node03', 'https://10.0.1.12:2380');
+  const mine = member('d4', NODE, PEER);
+  const members = [node01, node02, node03, mine];
+  const since = '2026-12-01T00:00:00Z';
+  const unhealthyBefore = previous({
+    phase: 'Degraded',
+    conditions: [{ type: 'ChainfireMember', status: 'False', reason: 'MemberUnhealthy', message: 'x', lastTransitionTime: since, observedGeneration: 7 }],
+    chainfire: { memberId: 'd4', role: 'voter' },
+  });
+  const policy = (enabled: boolean, minVoters = 3) => ({
+    paused: false, maxVoters: 5, minVoters, learnerStartTimeoutSeconds: 300, learnerCatchUpTimeoutSeconds: 600, removalGraceSeconds: 5,
+    healthIntervalSeconds: 10, maxDisruptedVoters: 1, deadMemberCleanup: { enabled, thresholdSeconds: 3600 },
+  });
+  const health = { a1: true, b2: true, c3: true, d4: false };
+  const at = (iso: string) => new Date(iso);
+
+  it('off: a dead member stays, reported only', () => {
+    const r = decide({ observed: { members }, health, previous: unhealthyBefore, policy: policy(false), now: at('2026-12-02T00:00:00Z') });
+    assert.equal(r.condition.reason, 'MemberUnhealthy');
+    assert.equal(r.action, undefined);
+  });
+
+  it('on: not before the threshold (the status says when), then removed', () => {
+    const early = decide({ observed: { members }, health, previous: unhealthyBefore, policy: policy(true), now: at('2026-12-01T00:59:00Z') });
+    assert.equal(early.action, undefined);
+    assert.match(early.condition.message, /dead-member clean-up removes it at 2026-12-01T01:00:00.000Z/);
+    const due = decide({ observed: { members }, health, previous: unhealthyBefore, policy: policy(true), now: at('2026-12-01T01:00:01Z') });
+    assert.equal(due.condition.reason, 'DeadMemberCleanup');
+    assert.deepEqual(due.action, { service: 'chainfire', kind: 'removeMember', memberId: 'd4' });
+  });
+
+  it('on: never below minVoters healthy voters, and never while the node holds a disruption', () => {
+    const three = [node01, node02, mine];
+    const floor = decide({ observed: { members: three }, health: { a1: true, b2: true, d4: false }, previous: unhealthyBefore, policy: policy(true, 3), now: at('2026-12-02T00:00:00Z') });
+    assert.equal(floor.action, undefined);
+    assert.match(floor.condition.message, /clean-up is due but cannot remove it/);
+    const held = decide({
+      observed: { members }, health, previous: unhealthyBefore, policy: policy(true), now: at('2026-12-02T00:00:00Z'),
+      disruption: { node: NODE, reason: 'reboot', holder: 'ops', acquiredAt: since, expiresAt: since },
+    });
+    assert.equal(held.action, undefined);
+    assert.equal(held.condition.reason, 'PlannedDisruption');
+  });
+});

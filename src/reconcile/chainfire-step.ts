@@ -264,7 +264,7 @@ function decideVoter(input: ChainfireStepInput, members: ChainfireMember[], mine
   const message = spec.bootstrap ? `member ${mine.id} of the initial cluster, voter` : `voting member ${mine.id} of Chainfire`;
   const block: StatusBody['chainfire'] = { memberId: mine.id, role: 'voter', peerUrl };
   if (!spec.bootstrap) block.initialCluster = stickyInitialCluster(previous, mine.id) ?? initialClusterOf(members, mine.id, node);
-  const unhealthy = memberUnhealthy(input, mine, block);
+  const unhealthy = memberUnhealthy(input, mine, block, members);
   if (unhealthy !== undefined) return unhealthy;
   const policy = input.policy ?? DEFAULT_POLICY;
   return { condition: cond('True', reason, message), block, progressed: true, settled: true, requeueAfterMs: policy.healthIntervalSeconds * 1000 };

@@ -1,3 +1,5 @@
+import type { ChainfireMember } from '../schema/members.js';
+import { DEFAULT_POLICY, type MembershipPolicy } from '../schema/operation.js';
 import type { HeldDisruption } from '../schema/disruption.js';
 import type { Etcd3 } from 'etcd3';
 import type { FlareDBDriver, IAMDriver } from '../drivers/types.js';
@@ -44,6 +46,8 @@ export interface ClusterReconcilerDeps {
   recovery?: () => RecoverySummary | undefined;
   /** the planned disruptions held now, for their gauges */
   disruptions?: () => HeldDisruption[];
+  /** cluster/config's policy (dead-member clean-up threshold) */
+  policy?: () => MembershipPolicy;
 }
 
 /** A record under operations/ as the controller's cache holds it. */
@@ -106,6 +110,7 @@ export class ClusterReconciler {
       try {
         const members = await chainfire.listMembers(true);
         const health = await chainfire.health(members);
+        this.countDeadMembers(members, health);
         const voters = members.filter((m) => !m.isLearner).map((m) => m.id);
         const claimed = new Set(records.flatMap((r) => (r.spec.chainfire ? [chainfirePeerUrl(r.spec.chainfire)] : [])));
         services.chainfire = {
@@ -172,6 +177,28 @@ export class ClusterReconciler {
   }
 
   private lastOrphans: Record<string, string[]> = {};
+
+  /** Since when each member has not answered, as this leader saw it. */
+  private readonly unhealthySince = new Map<string, number>();
+
+  /**
+   * Members that have not answered for longer than the dead-member clean-up
+   * threshold and are still members: clean-up on, it is blocked or under way;
+   * off, a person must replace them.
+   */
+  private countDeadMembers(members: ChainfireMember[], health: Record<string, boolean>): void {
+    const now = Date.now();
+    const threshold = (this.deps.policy?.() ?? DEFAULT_POLICY).deadMemberCleanup.thresholdSeconds * 1000;
+    for (const id of [...this.unhealthySince.keys()]) if (health[id] === true || !members.some((m) => m.id === id)) this.unhealthySince.delete(id);
+    let due = 0;
+    for (const m of members) {
+      if (health[m.id] === true || m.clientUrls.length === 0) continue;
+      const since = this.unhealthySince.get(m.id) ?? now;
+      this.unhealthySince.set(m.id, since);
+      if (now - since >= threshold) due += 1;
+    }
+    this.deps.metrics?.deadMembers.set(due);
+  }
 
   /** Disruptions held, and those past the time their holder expected to be back (overdue: alert). */
   private countDisruptions(): void {

@@ -13,7 +13,7 @@ import type { StepResult } from './step.js';
 const NON_BLOCKING_REASONS = new Set(['VoterLimitReached']);
 
 /** Reasons that make a node that was Ready Degraded: a member of it is dead or of an earlier incarnation. */
-const DEGRADING_REASONS = new Set(['MemberUnhealthy', 'Reprovisioned', 'PlannedDisruption']);
+const DEGRADING_REASONS = new Set(['MemberUnhealthy', 'Reprovisioned', 'PlannedDisruption', 'DeadMemberCleanup']);
 
 export function summarize(input: NodeInputs, gated: Gated): NodeDecision {
   const { desired, previous, now } = input;

@@ -49,6 +49,17 @@ export const clusterConfigRecord = z
         healthIntervalSeconds: z.number().int().min(1).max(3600).default(10),
         /** Chainfire voters that may hold a planned disruption (membershipctl disruption acquire) at once */
         maxDisruptedVoters: z.number().int().min(0).max(4).default(1),
+        /**
+         * opt-in: a Chainfire member that has not answered its health check for longer than thresholdSeconds is
+         * removed (one at a time, never below minVoters healthy voters, never while its node holds a disruption)
+         */
+        deadMemberCleanup: z
+          .object({
+            enabled: z.boolean().default(false),
+            thresholdSeconds: z.number().int().min(10).max(30 * 86400).default(86400),
+          })
+          .strict()
+          .default({ enabled: false, thresholdSeconds: 86400 }),
       })
       .strict()
       .refine((spec) => spec.minVoters <= spec.maxVoters, {
@@ -64,6 +75,7 @@ export const clusterConfigRecord = z
         removalGraceSeconds: 5,
         healthIntervalSeconds: 10,
         maxDisruptedVoters: 1,
+        deadMemberCleanup: { enabled: false, thresholdSeconds: 86400 },
       }),
   })
   .strict();

@@ -134,6 +134,7 @@ function exportedSeries(): [string, Record<string, string>][] {
     ['membership_fenced_writes_rejected_total', {}],
     ...['desired', 'status', 'agents', 'operations', 'cluster-config', 'cluster-recovery', 'disruptions'].map((resource): [string, Record<string, string>] => ['membership_watch_restarts_total', { resource }]),
     ['membership_chainfire_last_recovery_timestamp_seconds', {}],
+    ['membership_dead_members', {}],
     ...['held', 'overdue'].map((state): [string, Record<string, string>] => ['membership_disruptions', { state }]),
   ];
 }

@@ -43,6 +43,7 @@ const CONTRACT_METRICS: Record<string, string[]> = {
 const NOT_IN_CONTRACT: Record<string, string[]> = {
   membership_disruptions: ['state'],
   membership_chainfire_last_recovery_timestamp_seconds: [],
+  membership_dead_members: [],
 };
 /** Labels Prometheus attaches to every scraped series (host: relabelled in prometheus.yml). */
 const TARGET_LABELS = ['job', 'instance', 'host'];

@@ -153,6 +153,7 @@ export async function runSchedule(seed: number, options: ScheduleOptions = {}): 
     removalGraceSeconds: 0,
     healthIntervalSeconds: 10,
     maxDisruptedVoters: 1,
+    deadMemberCleanup: { enabled: false, thresholdSeconds: 86400 },
   };
   // Day-two draws come after every draw of a default schedule, so that those replay as they always did.
   if (day2.flap === true) policy.removalGraceSeconds = rng.pick([0, 5, 30]);

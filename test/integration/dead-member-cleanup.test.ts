@@ -1,0 +1,90 @@
+// Opt-in dead-member clean-up against real etcd: four voters (three bootstrap, node04 joined through its
+// agent), node04's etcd killed for good. Off (the default), the dead member stays and the status only
+// reports it. On, with a short threshold, it is removed once the threshold has passed since it stopped
+// answering, not before, and the node's status says RejoinRequired. With three voters and one dead, it is
+// not removed: fewer healthy voters than minVoters would be left.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  agentOutput, conditionOf, describeMembers, describeStatus, makeJoiner, memberRows, readStatusBody, setClusterConfig, startJoin, stopAgent, until,
+} from '../support/day-two.js';
+import { bootstrapRecords, ctl, membershipFor, tempDir, withControllerLog, withRunningController, type RunningController } from '../support/fixtures.js';
+import type { ProcessHandle } from '../support/processes.js';
+
+const THRESHOLD_S = 10;
+
+const env: RunningController = withRunningController({
+  afterStart: async ({ cluster, client }) => {
+    const applied = await ctl(cluster.endpoints, ['apply', '-f', '-'], JSON.stringify(bootstrapRecords(cluster)));
+    assert.equal(applied.code, 0, applied.stderr);
+    for (const n of ['node01', 'node02', 'node03']) {
+      await until(`${n} Ready`, async () => {
+        const st = await readStatusBody(client, n);
+        return st?.phase === 'Ready' ? { done: true } : { seen: describeStatus(st) };
+      }, 60_000);
+    }
+  },
+});
+
+async function memberNames(): Promise<string[]> {
+  return (await memberRows(env.client)).map((r) => r.name).sort();
+}
+
+describe('dead-member clean-up (cluster/config deadMemberCleanup)', { timeout: 400_000 }, () => {
+  it('off: reported only; on: removed after the threshold, not before; never below minVoters healthy voters', async () => {
+    await withControllerLog(env.controller, async () => {
+      const plan = await env.cluster.planMember('node04');
+      const applied = await ctl(env.cluster.endpoints, ['apply', '-f', '-'], JSON.stringify(membershipFor(plan, false, { role: 'control-plane' })));
+      assert.equal(applied.code, 0, applied.stderr);
+      let agent: ProcessHandle | undefined = await startJoin(await makeJoiner(env.cluster, plan, await tempDir('cleanup-'), 'control-plane'), env.cluster.endpoints, '120s');
+      try {
+        await until('node04 Ready as the fourth voter', async () => {
+          const st = await readStatusBody(env.client, 'node04');
+          return st?.phase === 'Ready' ? { done: true } : { seen: describeStatus(st) };
+        }, 120_000);
+        assert.equal((await agent.exited).code, 0, agentOutput(agent));
+        agent = undefined;
+      } finally {
+        await stopAgent(agent);
+      }
+
+      // Off (the default): node04 dies for good; its member stays, its status reports it.
+      await env.cluster.kill('node04', 'SIGKILL');
+      await until('node04 MemberUnhealthy', async () => {
+        const c = conditionOf(await readStatusBody(env.client, 'node04'), 'ChainfireMember');
+        return c?.reason === 'MemberUnhealthy' ? { done: true } : { seen: JSON.stringify(c) };
+      }, 60_000);
+      await new Promise((r) => setTimeout(r, (THRESHOLD_S + 5) * 1000));
+      assert.deepEqual(await memberNames(), ['node01', 'node02', 'node03', 'node04'], 'clean-up off: the dead member stays');
+
+      // On, with a threshold counted from the moment it stopped answering (the condition's transition).
+      const since = Date.parse(conditionOf(await readStatusBody(env.client, 'node04'), 'ChainfireMember')!.lastTransitionTime);
+      await setClusterConfig(env.client, { deadMemberCleanup: { enabled: true, thresholdSeconds: 120 } });
+      await until('the status says when clean-up would remove it', async () => {
+        const c = conditionOf(await readStatusBody(env.client, 'node04'), 'ChainfireMember');
+        return /dead-member clean-up removes it at /.test(c?.message ?? '') ? { done: true } : { seen: JSON.stringify(c) };
+      }, 30_000);
+      assert.deepEqual(await memberNames(), ['node01', 'node02', 'node03', 'node04'], 'not before the threshold');
+      await setClusterConfig(env.client, { deadMemberCleanup: { enabled: true, thresholdSeconds: THRESHOLD_S } });
+      await until('node04 removed by clean-up', async () => {
+        const names = await memberNames();
+        return names.length === 3 ? { done: true } : { seen: describeMembers(await memberRows(env.client)) };
+      }, 60_000);
+      assert.ok(Date.now() - since >= THRESHOLD_S * 1000, 'removed only once the threshold had passed');
+      await until('node04 RejoinRequired', async () => {
+        const c = conditionOf(await readStatusBody(env.client, 'node04'), 'ChainfireMember');
+        return c?.reason === 'RejoinRequired' ? { done: true } : { seen: JSON.stringify(c) };
+      }, 30_000);
+
+      // Three voters, one dead: removing it would leave 2 healthy voters, fewer than minVoters 3.
+      await env.cluster.kill('node03', 'SIGKILL');
+      await until('node03: clean-up due but refused', async () => {
+        const c = conditionOf(await readStatusBody(env.client, 'node03'), 'ChainfireMember');
+        return /clean-up is due but cannot remove it: 2 healthy voter\(s\) would be left, fewer than minVoters 3/.test(c?.message ?? '')
+          ? { done: true }
+          : { seen: JSON.stringify(c) };
+      }, 90_000);
+      assert.deepEqual(await memberNames(), ['node01', 'node02', 'node03']);
+    });
+  });
+});
