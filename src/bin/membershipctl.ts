@@ -3,6 +3,8 @@ import { Argument, Command, Option } from 'commander';
 import { applyRecords, parseRecords, readInput, recordsFromClusterConfig } from '../ctl/apply.js';
 import { EXIT_INTERRUPTED, withClient } from '../ctl/client.js';
 import { completionScript } from '../ctl/completion.js';
+import { readEvents, renderEventRows, renderEventsSection } from '../ctl/events.js';
+import { EventRecorder } from '../controller/event-recorder.js';
 import { acquireDisruption, readDisruptions, releaseDisruption, renderDisruptions } from '../ctl/disruption.js';
 import { markAbsent, updateClusterConfig, waitRemovedAndDelete } from '../ctl/lifecycle.js';
 import {
@@ -210,10 +212,50 @@ addConnectionFlags(
   ),
 ).action(async (name: string, opts) => {
   checkName(name);
-  const [views, operations] = await withClient(opts, (client, keys) => Promise.all([readViews(client, keys, name), readOperations(client, keys)]));
+  const [views, operations, events] = await withClient(opts, (client, keys) =>
+    Promise.all([readViews(client, keys, name), readOperations(client, keys), readEvents(client, keys, name)]),
+  );
   const v = views[0];
   if (v === undefined) throw notFound(name);
-  process.stdout.write(renderDescribe(v, Date.now(), operations));
+  process.stdout.write(renderDescribe(v, Date.now(), operations) + renderEventsSection(events));
+});
+
+// ---------------------------------------------------------------------------
+// events
+
+addConnectionFlags(
+  help(
+    program
+      .command('events')
+      .description('what the controller did or refused for each node, and why (the last 50 per node, oldest first)')
+      .argument('[node]', 'only this node')
+      .option('-w, --watch', 'after the list, print each new event as it comes')
+      .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json', 'yaml']).default('table')),
+    ['membershipctl events', 'membershipctl events node04', 'membershipctl events node04 -w', 'membershipctl events -o json | jq \'.[] | select(.type == "Warning")\''],
+    'TYPE is Normal or Warning (a refusal, a failure, a member that stopped answering). TERM is the\n' +
+      'controller term that recorded it; the history is kept by the leader in events/<node>.',
+  ),
+).action(async (node: string | undefined, opts) => {
+  if (node !== undefined) checkName(node);
+  await withClient(opts, async (client, keys) => {
+    const rows = await readEvents(client, keys, node);
+    process.stdout.write(renderEventRows(rows, opts.output));
+    if (!opts.watch) return;
+    const seen = new Set(rows.map((r) => `${r.node} ${r.time} ${r.reason} ${r.message}`));
+    const watcher = await (node !== undefined ? client.watch().key(keys.event(node)) : client.watch().prefix(keys.dir('events'))).create();
+    watcher.on('put', (kv) => {
+      const name = kv.key.toString().slice(keys.dir('events').length);
+      const fresh = EventRecorder.decode(kv.value.toString())
+        .map((e) => ({ node: name, ...e }))
+        .filter((r) => !seen.has(`${r.node} ${r.time} ${r.reason} ${r.message}`));
+      for (const r of fresh) seen.add(`${r.node} ${r.time} ${r.reason} ${r.message}`);
+      if (fresh.length > 0) process.stdout.write(opts.output === 'table' ? renderEventRows(fresh, 'table').split('\n').slice(1).join('\n') : renderEventRows(fresh, opts.output));
+    });
+    // Until Ctrl-C or SIGTERM, as get -w: then 130.
+    await interrupted().promise;
+    await watcher.cancel().catch(() => undefined);
+    process.exitCode = EXIT_INTERRUPTED;
+  });
 });
 
 // ---------------------------------------------------------------------------

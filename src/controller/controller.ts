@@ -1,7 +1,8 @@
+import { EventRecorder } from './event-recorder.js';
 import { hostname } from 'node:os';
 import pRetry from 'p-retry';
 import type { Etcd3 } from 'etcd3';
-import { RecordCache } from '../cache/record-cache.js';
+import { RecordCache, type CacheEvent } from '../cache/record-cache.js';
 import { EtcdChainfireDriver } from '../drivers/chainfire.js';
 import { LeaderElection, type Leadership } from '../election/leader-election.js';
 import { errorMessage, isMembershipError } from '../errors.js';
@@ -91,6 +92,8 @@ export class MembershipController {
   private readonly waiters = new ChangeWaiters();
   private readonly stop = new AbortController();
   private leadership: Leadership | undefined;
+  /** the nodes' event histories (events/<node>) */
+  private readonly events: EventRecorder;
   private running: Promise<void> | undefined;
   private closeMetrics: (() => Promise<void>) | undefined;
   metricsPort: number | undefined;
@@ -160,6 +163,7 @@ export class MembershipController {
         return { recovery };
       },
     });
+    this.events = new EventRecorder(this.client, this.keys, log.child({ component: 'events' }));
     this.disruptionCache = new RecordCache({
       client: this.client,
       prefix: this.keys.dir('disruptions'),
@@ -211,6 +215,7 @@ export class MembershipController {
       policyProblem: () => this.policyProblem(),
       recovery: () => this.recoveryCache.values()[0]?.recovery,
       disruptions: () => this.disruptionCache.values(),
+      events: this.events,
       addressConflicts: (node) => this.addressConflicts(node),
       log: log.child({ component: 'reconciler' }),
     });
@@ -397,7 +402,19 @@ export class MembershipController {
     this.operationCache.on('event', onOperation);
     this.configCache.on('event', onConfig);
     this.recoveryCache.on('event', onConfig);
-    this.disruptionCache.on('event', onConfig);
+    // A disruption granted or released goes into the node's history, and may unblock any node.
+    const onDisruption = (e: CacheEvent<HeldDisruption>) => {
+      const d = e.record ?? e.previous;
+      if (d !== undefined && (e.type === 'delete' || e.previous === undefined)) {
+        const generation = this.desired.get(this.keys.desired(d.node))?.modRevision ?? 0;
+        const draft = e.type === 'delete'
+          ? { type: 'Normal' as const, reason: 'DisruptionReleased', message: `planned disruption released (it was held by ${d.holder} for ${JSON.stringify(d.reason)})` }
+          : { type: 'Normal' as const, reason: 'DisruptionGranted', message: `planned disruption granted to ${d.holder} for ${JSON.stringify(d.reason)} until ${d.expiresAt}` };
+        this.events.record(d.node, [draft], generation, leadership);
+      }
+      onConfig();
+    };
+    this.disruptionCache.on('event', onDisruption);
     resyncAll();
     const resync = setInterval(resyncAll, this.opts.resyncPeriodMs);
     resync.unref();
@@ -416,7 +433,7 @@ export class MembershipController {
     this.operationCache.off('event', onOperation);
     this.configCache.off('event', onConfig);
     this.recoveryCache.off('event', onConfig);
-    this.disruptionCache.off('event', onConfig);
+    this.disruptionCache.off('event', onDisruption);
     recovery.stop();
     queue.shutDown();
     await Promise.all(workers);

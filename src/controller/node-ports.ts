@@ -4,6 +4,7 @@
  * reconciles close together), writes fenced to the leader's term, actions
  * through the drivers.
  */
+import type { EventRecorder } from './event-recorder.js';
 import type { HeldDisruption } from '../schema/disruption.js';
 import type { RecoverySummary } from '../schema/cluster.js';
 import type { RecordCache } from '../cache/record-cache.js';
@@ -29,6 +30,8 @@ import { encodeRecord, type StoredRecord } from '../store/records.js';
 export const IAM_LIST_MAX_AGE_MS = 2000;
 
 export interface NodePortsDeps {
+  /** the nodes' event histories; none: no events are kept */
+  events?: EventRecorder;
   keys: KeyLayout;
   desired: RecordCache<StoredRecord<NodeMembership>>;
   statuses: RecordCache<StoredRecord<NodeMembershipStatus>>;
@@ -107,6 +110,7 @@ export class ControllerNodePorts {
       deleteOperation: (service, modRevision) => leadership.writer.deleteIfUnchanged(keys.operation(service), modRevision),
       putStatus: (node, status, generation) => this.putStatus(node, status, generation, leadership),
       act: (node, action) => this.act(node, action, leadership.signal),
+      recordEvents: (node, events, generation) => this.deps.events?.record(node, events, generation, leadership),
       failpoint,
       ...(onMembershipChange ? { onMembershipChange } : {}),
     };

@@ -6,6 +6,7 @@
  * world (test/model/); `membershipctl plan` implements only the read port, so
  * it observes and decides and cannot record, act or write.
  */
+import type { EventDraft } from './events.js';
 import type { HeldDisruption } from '../schema/disruption.js';
 import type { RecoverySummary } from '../schema/cluster.js';
 import type { Logger } from '../log.js';
@@ -105,6 +106,11 @@ export interface WritePort {
   failpoint(name: string): void;
   /** a membership action was carried out: the cluster-wide view is out of date */
   onMembershipChange?: (service: Service) => void;
+  /**
+   * Appends to the node's event history (events/<node>), fenced to the term.
+   * Never throws and need not be awaited: a lost event must not stop a reconcile.
+   */
+  recordEvents?: (node: string, events: EventDraft[], generation: number) => void;
 }
 
 export interface ReconcilePorts {

@@ -17,6 +17,7 @@ import { observeNode, readNode, unseenServices, type NodeRecords } from './obser
 import type { OperationsInFlight, ReadPort, ReconcilePorts } from './ports.js';
 import type { NodeAction } from './step.js';
 import type { PromoteRefused } from './chainfire-step.js';
+import { actionEvent, actionFailedEvent, statusEvents } from './events.js';
 
 /** How soon a node whose decision still holds an action is looked at again. */
 export const NEXT_ACTION_MS = 200;
@@ -101,9 +102,11 @@ async function carryOut(
   try {
     write.failpoint(`before-${action.kind}`);
     refused = await write.act(records.node, action);
+    if (refused === undefined) write.recordEvents?.(records.node, [actionEvent(action)], records.generation);
     write.onMembershipChange?.(action.service);
     write.failpoint(`after-${action.kind}`);
   } catch (err) {
+    write.recordEvents?.(records.node, [actionFailedEvent(action, errorMessage(err))], records.generation);
     return { result: await actionFailed(records, action, err, inFlight, ports) };
   }
   for (const change of changes) if (change.finish) await endChange(change.service, inFlight, ports);
@@ -187,6 +190,8 @@ async function writeStatus(node: string, status: NodeDecision['status'], generat
   }
   const body: StatusBody = { ...status, controller: { identity: write.identity, term: write.term } };
   await write.putStatus(node, body, generation);
+  const events = statusEvents(previous, status);
+  if (events.length > 0) write.recordEvents?.(node, events, generation);
   read.log.info(
     { node, phase: body.phase, conditions: body.conditions.map((c) => `${c.type}=${c.status}/${c.reason}`).join(' ') },
     'status updated',

@@ -4,7 +4,7 @@ import type { Service } from '../schema/agent-report.js';
 
 export const DEFAULT_PREFIX = '/photoncloud/membership/v1';
 
-export type RecordKind = 'desired' | 'status' | 'agents' | 'disruptions';
+export type RecordKind = 'desired' | 'status' | 'agents' | 'disruptions' | 'events';
 
 /**
  * The contract's key layout under one prefix. Every key the programs read or
@@ -40,6 +40,11 @@ export class KeyLayout {
   /** A planned disruption held for the node (`membershipctl disruption acquire`), bound to a lease. */
   disruption(node: string): string {
     return this.dir('disruptions') + node;
+  }
+
+  /** The node's event history, written by the leader. */
+  event(node: string): string {
+    return this.dir('events') + node;
   }
 
   /** Bumped by every acquire and release: two acquires at once cannot both be granted on one look. */
