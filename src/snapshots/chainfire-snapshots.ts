@@ -85,8 +85,9 @@ export class ChainfireSnapshots {
 
   /**
    * Before `change`: a snapshot, unless its change record already has one of
-   * this kind. Throws MembershipError SNAPSHOT_FAILED when none could be
-   * written and onFailure is refuse; nothing is left half-written either way.
+   * this kind, or it is the same node's same change tried again with no change
+   * made since its snapshot. Throws MembershipError SNAPSHOT_FAILED when none
+   * could be written and onFailure is refuse; nothing is left half-written either way.
    */
   async beforeChange(change: ChainfireChange): Promise<SnapshotFile | undefined> {
     const op = change.operation;
@@ -136,6 +137,7 @@ export class ChainfireSnapshots {
     const { settings, log } = this.opts;
     const client = this.opts.client();
     const at = this.opts.now?.() ?? new Date();
+    const started = performance.now();
     const directory = this.directory;
     await directory.ensure();
     await directory.removeStaleTemporaries(this.opts.isAlive ?? processAlive);
@@ -164,7 +166,16 @@ export class ChainfireSnapshots {
         return [];
       });
       log.info(
-        { node, service: 'chainfire', change: kind, file: file.path, bytes: file.bytes, revision: file.revision, pruned: pruned.map((f) => f.name) },
+        {
+          node,
+          service: 'chainfire',
+          change: kind,
+          file: file.path,
+          bytes: file.bytes,
+          revision: file.revision,
+          durationMs: Math.round(performance.now() - started),
+          pruned: pruned.map((f) => f.name),
+        },
         `snapshot of Chainfire written before ${kind} (${formatBytes(file.bytes)})`,
       );
       return file;
