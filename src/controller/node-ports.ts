@@ -19,8 +19,8 @@ import { API_VERSION } from '../schema/common.js';
 import type { FlareDBMember, IamNodeRegistration } from '../schema/members.js';
 import type { NodeMembership } from '../schema/node-membership.js';
 import type { MembershipOperation, MembershipPolicy } from '../schema/operation.js';
-import type { ChainfireChange } from '../snapshots/chainfire-snapshots.js';
 import type { NodeMembershipStatus, StatusBody } from '../schema/status.js';
+import type { ChainfireChange } from '../snapshots/chainfire-snapshots.js';
 import type { KeyLayout } from '../store/keys.js';
 import { encodeRecord, type StoredRecord } from '../store/records.js';
 

@@ -76,7 +76,7 @@ export async function reconcileNode(node: string, ports: ReconcilePorts): Promis
   return nextLook(node, seen, decision, inFlight, read);
 }
 
-/** What a service answered that the node's status says (ServiceUnavailable, with the answer) while the work queue retries. */
+/** What a service answered that the node's status says (ServiceUnavailable with the answer; SnapshotFailed) while the work queue retries. */
 const SAID_IN_STATUS: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['BUSY', 'UNAVAILABLE', 'SERVICE_ERROR', 'ACCESS_DENIED', 'RESOURCE_EXHAUSTED', 'SNAPSHOT_FAILED']);
 
 type CarriedOut = { seen: NodeInputs; decision: NodeDecision } | { result: ReconcileResult };
