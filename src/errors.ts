@@ -19,6 +19,7 @@ export type ErrorCode =
   | 'ACCESS_DENIED' // a service refused who we are or what we may do: etcd authentication failed, permission denied, invalid auth token; HTTP 401/403 from FlareDB or IAM
   | 'RESOURCE_EXHAUSTED' // Chainfire is out of space: "etcdserver: mvcc: database space exceeded", the NOSPACE alarm; only reads and deletes work until an operator frees space and disarms it
   | 'REJECTED' // the controller gave a terminal answer (InvalidSpec, Conflict)
+  | 'SNAPSHOT_FAILED' // the snapshot of Chainfire a membership change waits for could not be written (disk full, over the cap, permission): the change is held back
   | 'TIMEOUT' // a bounded wait ran out
   | 'COMMAND_FAILED'; // an external command exited non-zero
 

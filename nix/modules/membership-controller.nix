@@ -82,9 +82,20 @@ let
     }
     // optionalAttrs (s.tls.caFile != null) { tls = nonNull s.tls; };
 
+  stateDir = "/var/lib/membership-controller";
+
   settings =
     {
       chainfire.callTimeoutMs = cfg.callTimeoutMs;
+      snapshots = {
+        inherit (cfg.snapshots)
+          dir
+          onFailure
+          maxCount
+          maxBytes
+          minFreeBytes
+          ;
+      };
     }
     // optionalAttrs (cfg.flaredb != null) { flaredb = serviceSettings cfg.flaredb; }
     // optionalAttrs (cfg.iam != null) {
@@ -114,6 +125,8 @@ let
       cfg.metricsAddr
       "--log-level"
       cfg.logLevel
+      "--state-dir"
+      stateDir
     ]
     ++ optionals (cfg.identity != null) [
       "--identity"
@@ -208,6 +221,44 @@ in
       description = "Deadline of every etcd call (chainfire.callTimeoutMs in the configuration file).";
     };
 
+    snapshots = {
+      dir = mkOption {
+        type = types.str;
+        default = "${stateDir}/snapshots";
+        description = ''
+          Where a snapshot of Chainfire is written before each of its membership changes (add learner,
+          promote, remove). A directory outside ${stateDir} is made writable with ReadWritePaths=; it must
+          exist (owned by the controller's user, mode 0700).
+        '';
+      };
+      onFailure = mkOption {
+        type = types.enum [
+          "refuse"
+          "warn"
+        ];
+        default = "refuse";
+        description = ''
+          refuse: a change whose snapshot cannot be written waits (ChainfireMember=False/SnapshotFailed) and is
+          retried; warn: it goes on without one, logged at WARN.
+        '';
+      };
+      maxCount = mkOption {
+        type = types.ints.positive;
+        default = 10;
+        description = "Snapshots kept at most (the newest).";
+      };
+      maxBytes = mkOption {
+        type = types.ints.positive;
+        default = 1073741824;
+        description = "Bytes all snapshots together may take (1 GiB); the oldest go first.";
+      };
+      minFreeBytes = mkOption {
+        type = types.ints.unsigned;
+        default = 1073741824;
+        description = "Bytes the filesystem must keep free with a new snapshot written (1 GiB); otherwise it counts as full.";
+      };
+    };
+
     flaredb = mkOption {
       type = types.nullOr (types.submodule { options = httpServiceOptions; });
       default = null;
@@ -291,7 +342,7 @@ in
         Group = cfg.group;
         DynamicUser = false;
 
-        # Hardening: the controller only talks to the network and reads its files.
+        # Hardening: the controller talks to the network, reads its files and writes only its snapshots.
         NoNewPrivileges = true;
         ProtectSystem = "strict";
         ProtectHome = true;
@@ -317,7 +368,14 @@ in
         CapabilityBoundingSet = "";
         AmbientCapabilities = "";
         UMask = "0077";
+        # /var/lib/membership-controller: the snapshots of Chainfire (snapshots.dir), mode 0700.
+        StateDirectory = "membership-controller";
+        StateDirectoryMode = "0700";
         # No MemoryDenyWriteExecute: V8's JIT needs writable executable pages.
+      }
+      // optionalAttrs (!lib.hasPrefix "${stateDir}/" "${cfg.snapshots.dir}/") {
+        # "-": a directory that does not exist is no reason not to start (the snapshot then fails, saying why).
+        ReadWritePaths = [ "-${cfg.snapshots.dir}" ];
       };
     };
   };

@@ -5,6 +5,8 @@ import { CONTROLLER_EXIT_CODES, exitCodeFrom } from '../cli/exit-codes.js';
 import { DEFAULT_WORKERS, MembershipController } from '../controller/controller.js';
 import { loadControllerConfig } from '../controller/config.js';
 import { LOG_FORMATS, createLogger, setLogFormat, type LogFormat } from '../log.js';
+import { defaultStateDir, snapshotSettings } from '../snapshots/settings.js';
+import { MembershipError } from '../errors.js';
 
 const program = addConnectionFlags(
   new Command('membership-controller')
@@ -20,6 +22,11 @@ Examples:
 )
   .option('--config <file>', 'configuration file (JSON): FlareDB and IAM endpoints, TLS files, timeouts; see docs/controller-config.md')
   .option('--identity <id>', 'name this replica proclaims in the election (default hostname/pid)')
+  .option(
+    '--state-dir <dir>',
+    'where the controller keeps its files: snapshots of Chainfire go to <dir>/snapshots unless the config file names snapshots.dir ' +
+      '(default $STATE_DIRECTORY, as systemd\'s StateDirectory= sets it, else /var/lib/membership-controller)',
+  )
   .option('--lease-ttl <seconds>', 'leader lease TTL in seconds; a standby takes over within this after a crash', positiveNumber('--lease-ttl'), 10)
   .option('--workers <n>', 'concurrent reconciles', positiveNumber('--workers'), DEFAULT_WORKERS)
   .option('--resync-period <duration>', 'how often every record is reconciled again', durationMs('--resync-period'), 30_000)
@@ -32,9 +39,13 @@ Examples:
     const config = opts.config !== undefined ? await loadControllerConfig(opts.config) : undefined;
     const connection = connectionFrom(opts);
     if (config) connection.callTimeoutMs = config.chainfire.callTimeoutMs;
+    if (opts.stateDir !== undefined && !String(opts.stateDir).startsWith('/')) {
+      throw new MembershipError('USAGE', `--state-dir must be an absolute path, got ${JSON.stringify(opts.stateDir)}`);
+    }
     const controller = new MembershipController({
       connection,
       ...(config ? { config } : {}),
+      snapshots: snapshotSettings(config?.snapshots, opts.stateDir ?? defaultStateDir()),
       ...(opts.identity ? { identity: opts.identity } : {}),
       leaseTtlSeconds: Math.round(opts.leaseTtl),
       workers: Math.round(opts.workers),

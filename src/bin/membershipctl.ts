@@ -11,6 +11,8 @@ import {
   chainfireRows, flaredbRows, observeChainfire, observeFlareDB, renderChainfireRows, renderFlareDBRows,
 } from '../ctl/members.js';
 import { planNodes, renderPlan } from '../ctl/plan.js';
+import { readSnapshots, renderSnapshots } from '../ctl/snapshots.js';
+import { defaultSnapshotDir } from '../snapshots/settings.js';
 import { addRbacCommand } from '../ctl/rbac.js';
 import { OUTPUT_FORMATS, RESOURCE, readOperations, readViews, renderDescribe, renderViews, type OutputFormat } from '../ctl/view.js';
 import { ProgressLine, WAIT_FORMS, describeWaitFor, parseWaitFor, waitFor } from '../ctl/wait.js';
@@ -505,6 +507,31 @@ addConnectionFlags(
   }
   const notes = config === undefined ? ['FlareDB and IAM are not observed without --config (their steps show NotConfigured)'] : [];
   process.stdout.write(rows.length === 0 ? 'No NodeMemberships found.\n' : renderPlan(rows, notes));
+});
+
+// ---------------------------------------------------------------------------
+// snapshots
+
+help(
+  program
+    .command('snapshots')
+    .description('list the snapshots of Chainfire the controller on this node took before membership changes')
+    .option('--dir <dir>', 'the controller\'s snapshot directory (snapshots.dir of its configuration)', defaultSnapshotDir())
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table')),
+  [
+    'membershipctl snapshots',
+    'membershipctl snapshots --dir /srv/chainfire-snapshots -o json',
+    'etcdctl snapshot status "$(membershipctl snapshots -o json | jq -r \'.[0].path\')" -w table',
+  ],
+  'Newest first. NODE and CHANGE name the Chainfire membership change the snapshot was taken before\n' +
+    '(addLearner, promote, removeMember); REVISION is Chainfire\'s revision when it was taken. The snapshots\n' +
+    'are on the node of the controller that led then: run this there. Reads the directory only (no\n' +
+    'connection flags). Restoring one: docs/backup-restore.md.',
+  '0 done, 64 usage, 78 the directory is missing or unreadable',
+).action(async (opts: { dir: string; output: 'table' | 'json' }) => {
+  if (!opts.dir.startsWith('/')) throw new MembershipError('USAGE', `--dir must be an absolute path, got ${JSON.stringify(opts.dir)}`);
+  const rows = await readSnapshots(opts.dir);
+  process.stdout.write(opts.output === 'json' ? JSON.stringify(rows, null, 2) + '\n' : renderSnapshots(rows, opts.dir));
 });
 
 // ---------------------------------------------------------------------------

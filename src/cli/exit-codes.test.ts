@@ -24,6 +24,8 @@ const CONTRACT: [ErrorCode, ctl: number, controller: number, agent: number][] = 
   ['NOT_LEADER', 70, 70, 69],
   ['SERVICE_ERROR', 70, 70, 69],
   ['BUSY', 70, 70, 69],
+  // No snapshot of Chainfire could be written: nothing the program can do about it itself.
+  ['SNAPSHOT_FAILED', 69, 69, 69],
 ];
 
 describe('exit codes: one table per program', () => {

@@ -37,6 +37,7 @@ export const MEMBERSHIPCTL_EXIT_CODES: ExitCodeTable = {
   NOT_LEADER: EXIT.SOFTWARE,
   SERVICE_ERROR: EXIT.SOFTWARE,
   BUSY: EXIT.SOFTWARE,
+  SNAPSHOT_FAILED: EXIT.UNAVAILABLE,
 };
 
 /** membership-controller: what membershipctl says, for the errors that end it (at start, mostly). */
@@ -64,6 +65,7 @@ export const AGENT_EXIT_CODES: ExitCodeTable = {
   NOT_LEADER: EXIT.UNAVAILABLE,
   SERVICE_ERROR: EXIT.UNAVAILABLE,
   BUSY: EXIT.UNAVAILABLE,
+  SNAPSHOT_FAILED: EXIT.UNAVAILABLE,
 };
 
 /** The exit status `table` gives an error (70, internal error, for a code it lacks). */

@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { isMembershipError } from '../errors.js';
+import { defaultStateDir, snapshotSettings } from '../snapshots/settings.js';
 import { httpOptions, parseControllerConfig } from './config.js';
 
 const SOURCE = '/etc/membership/controller.json';
@@ -102,6 +103,28 @@ describe('parseControllerConfig: valid configurations', () => {
     assert.deepEqual(parse({ chainfire: {} }).chainfire, { callTimeoutMs: 5000 });
   });
 
+  it('snapshots: the defaults, the directory under the state directory unless one is named', () => {
+    const GiB = 1024 ** 3;
+    assert.deepEqual(snapshotSettings(parse({}).snapshots, '/var/lib/membership-controller'), {
+      dir: '/var/lib/membership-controller/snapshots',
+      onFailure: 'refuse',
+      maxCount: 10,
+      maxBytes: GiB,
+      minFreeBytes: GiB,
+      timeoutMs: 300_000,
+    });
+    const given = parse({ snapshots: { dir: '/srv/snap', onFailure: 'warn', maxCount: 3, maxBytes: 5, minFreeBytes: 0, timeoutSeconds: 60 } }).snapshots;
+    assert.deepEqual(snapshotSettings(given, '/ignored'), { dir: '/srv/snap', onFailure: 'warn', maxCount: 3, maxBytes: 5, minFreeBytes: 0, timeoutMs: 60_000 });
+    assert.equal(snapshotSettings(parse({ snapshots: {} }).snapshots, '/s').dir, '/s/snapshots');
+  });
+
+  it('the state directory: systemd\'s STATE_DIRECTORY (its first path), else /var/lib/membership-controller', () => {
+    assert.equal(defaultStateDir({}), '/var/lib/membership-controller');
+    assert.equal(defaultStateDir({ STATE_DIRECTORY: '/var/lib/membership-controller' }), '/var/lib/membership-controller');
+    assert.equal(defaultStateDir({ STATE_DIRECTORY: '/var/lib/mc:/var/lib/other' }), '/var/lib/mc');
+    assert.equal(defaultStateDir({ STATE_DIRECTORY: 'relative' }), '/var/lib/membership-controller');
+  });
+
   it('http endpoints need no tls', () => {
     const c = parse({ iam: { endpoints: ['http://10.0.1.10:8080'], adminSecretFile: '/a.json' } });
     assert.equal(c.iam?.tls, undefined);
@@ -147,6 +170,13 @@ describe('parseControllerConfig: invalid configurations name the field', () => {
     ['chainfire.callTimeoutMs too small', variant('chainfire.callTimeoutMs', 10), 'chainfire.callTimeoutMs'],
     ['chainfire.callTimeoutMs not a number', variant('chainfire.callTimeoutMs', 'soon'), 'chainfire.callTimeoutMs'],
     ['flaredb not an object', variant('flaredb', ['https://10.0.1.10:2479']), 'flaredb'],
+    ['snapshots.dir relative', variant('snapshots.dir', 'snapshots'), 'snapshots.dir'],
+    ['snapshots.onFailure unknown', variant('snapshots.onFailure', 'ignore'), 'snapshots.onFailure'],
+    ['snapshots.maxCount zero', variant('snapshots.maxCount', 0), 'snapshots.maxCount'],
+    ['snapshots.maxBytes negative', variant('snapshots.maxBytes', -1), 'snapshots.maxBytes'],
+    ['snapshots.maxBytes as text', variant('snapshots.maxBytes', '1GiB'), 'snapshots.maxBytes'],
+    ['snapshots.minFreeBytes fractional', variant('snapshots.minFreeBytes', 0.5), 'snapshots.minFreeBytes'],
+    ['snapshots.timeoutSeconds too large', variant('snapshots.timeoutSeconds', 3601), 'snapshots.timeoutSeconds'],
     ['iam null', variant('iam', null), 'iam'],
   ];
   for (const [name, value, field] of cases) {
@@ -177,6 +207,11 @@ describe('parseControllerConfig: unknown fields', () => {
   it('inside iam.tls: names iam.tls and the key', () => {
     const message = rejects(JSON.stringify(variant('iam.tls.ca', '/ca.pem')), 'iam.tls');
     assert.match(message, /"ca"/);
+  });
+
+  it('inside snapshots: names snapshots and the key', () => {
+    const message = rejects(JSON.stringify(variant('snapshots.keep', 3)), 'snapshots');
+    assert.match(message, /"keep"/);
   });
 
   it('inside chainfire: names chainfire and the key', () => {

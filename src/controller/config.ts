@@ -3,6 +3,8 @@ import { MembershipError } from '../errors.js';
 import { readConfigFile } from '../files.js';
 import { formatIssues, httpUrl } from '../schema/common.js';
 import type { HttpServiceOptions } from '../drivers/types.js';
+import { DEFAULT_SNAPSHOT_LIMITS } from '../snapshots/retention.js';
+import { DEFAULT_SNAPSHOT_TIMEOUT_MS } from '../snapshots/settings.js';
 
 const absolutePath = z.string().regex(/^\//, { message: 'must be an absolute path' });
 
@@ -26,9 +28,23 @@ const httpService = z
   })
   .strict();
 
+/** Snapshots of Chainfire before each of its membership changes (src/snapshots/). */
+const snapshots = z
+  .object({
+    /** default: snapshots/ under the controller's state directory (--state-dir) */
+    dir: absolutePath.optional(),
+    onFailure: z.enum(['refuse', 'warn']).default('refuse'),
+    maxCount: z.number().int().min(1).max(100_000).default(DEFAULT_SNAPSHOT_LIMITS.maxCount),
+    maxBytes: z.number().int().positive().default(DEFAULT_SNAPSHOT_LIMITS.maxBytes),
+    minFreeBytes: z.number().int().min(0).default(DEFAULT_SNAPSHOT_LIMITS.minFreeBytes),
+    timeoutSeconds: z.number().int().min(1).max(3600).default(DEFAULT_SNAPSHOT_TIMEOUT_MS / 1000),
+  })
+  .strict();
+
 /**
  * The controller's configuration file (JSON): where FlareDB and IAM are, TLS
- * files, timeouts. Chainfire's connection comes from the common flags.
+ * files, timeouts, where Chainfire's snapshots go. Chainfire's connection
+ * comes from the common flags.
  */
 export const controllerConfig = z
   .object({
@@ -44,6 +60,7 @@ export const controllerConfig = z
       .object({ callTimeoutMs: z.number().int().min(100).max(600_000).default(5000) })
       .strict()
       .default({ callTimeoutMs: 5000 }),
+    snapshots: snapshots.optional(),
   })
   .strict();
 

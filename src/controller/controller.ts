@@ -31,6 +31,8 @@ import { PHASES, type NodeMembershipStatus } from '../schema/status.js';
 import { connect, type ConnectionOptions } from '../store/connection.js';
 import { KeyLayout, type RecordKind } from '../store/keys.js';
 import { decodeAgentReport, decodeDesired, decodeStatus, parseJsonOrUndefined, type StoredRecord } from '../store/records.js';
+import { ChainfireSnapshots } from '../snapshots/chainfire-snapshots.js';
+import type { SnapshotSettings } from '../snapshots/settings.js';
 import { ItemExponentialRateLimiter } from '../workqueue/rate-limiter.js';
 import { WorkQueue } from '../workqueue/queue.js';
 
@@ -56,6 +58,8 @@ export interface ControllerOptions {
   metricsAddr?: string;
   /** FlareDB and IAM endpoints and TLS; without them those services are not reconciled */
   config?: ControllerConfig;
+  /** where and how the snapshots of Chainfire before its membership changes are kept */
+  snapshots: SnapshotSettings;
   log: Logger;
 }
 
@@ -84,6 +88,9 @@ export class MembershipController {
   private readonly cluster: ClusterReconciler;
   private readonly flaredb: FlareDBDriver | undefined;
   private readonly iam: IAMDriver | undefined;
+  readonly snapshots: ChainfireSnapshots;
+  /** the snapshots' own client, made at the first snapshot */
+  private snapshotClient: Etcd3 | undefined;
   private queue: WorkQueue | undefined;
   private recovery: ServiceRecovery | undefined;
   /** raft addresses claimed by Present records, kept from desired-record events */
@@ -201,6 +208,12 @@ export class MembershipController {
         }
       },
     });
+    this.snapshots = new ChainfireSnapshots({
+      client: () => (this.snapshotClient ??= connect(opts.connection)),
+      settings: opts.snapshots,
+      log: log.child({ component: 'snapshots' }),
+      metrics: { total: this.metrics.snapshotsTotal, lastTimestamp: this.metrics.lastSnapshotTimestamp },
+    });
     this.nodePorts = new ControllerNodePorts({
       keys: this.keys,
       desired: this.desired,
@@ -217,6 +230,7 @@ export class MembershipController {
       disruptions: () => this.disruptionCache.values(),
       events: this.events,
       addressConflicts: (node) => this.addressConflicts(node),
+      snapshots: this.snapshots,
       log: log.child({ component: 'reconciler' }),
     });
   }
@@ -239,6 +253,8 @@ export class MembershipController {
       this.metricsPort = srv.port;
       log.info({ addr: this.opts.metricsAddr, port: srv.port }, 'serving /metrics, /healthz, /readyz');
     }
+    await this.snapshots.init();
+    log.info({ dir: this.opts.snapshots.dir, onFailure: this.opts.snapshots.onFailure }, 'a snapshot of Chainfire is written before each of its membership changes');
     await pRetry(() => Promise.all(this.caches().map((c) => c.start())), {
       retries: Number.POSITIVE_INFINITY,
       minTimeout: 200,
@@ -273,6 +289,7 @@ export class MembershipController {
     await Promise.all(this.caches().map((c) => c.stop()));
     await this.closeMetrics?.();
     await Promise.all([this.flaredb?.close(), this.iam?.close()]);
+    this.snapshotClient?.close();
     this.client.close();
   }
 

@@ -21,8 +21,9 @@ import type { AgentReport, Service } from '../schema/agent-report.js';
 import { API_VERSION } from '../schema/common.js';
 import type { FlareDBMember, IamNodeRegistration } from '../schema/members.js';
 import type { NodeMembership } from '../schema/node-membership.js';
-import type { MembershipPolicy } from '../schema/operation.js';
+import type { MembershipOperation, MembershipPolicy } from '../schema/operation.js';
 import type { NodeMembershipStatus, StatusBody } from '../schema/status.js';
+import type { ChainfireChange } from '../snapshots/chainfire-snapshots.js';
 import type { KeyLayout } from '../store/keys.js';
 import { encodeRecord, type StoredRecord } from '../store/records.js';
 
@@ -46,6 +47,8 @@ export interface NodePortsDeps {
   recovery?: () => RecoverySummary | undefined;
   disruptions?: () => HeldDisruption[];
   addressConflicts: (node: string) => string[];
+  /** a snapshot of Chainfire before each of its membership changes; throws SNAPSHOT_FAILED to hold the change back */
+  snapshots?: { beforeChange(change: ChainfireChange): Promise<unknown>; changeMade(): void } | undefined;
   log: Logger;
   now?: () => Date;
 }
@@ -109,7 +112,7 @@ export class ControllerNodePorts {
       putOperation: (service, op, expected) => leadership.writer.putIfUnchanged(keys.operation(service), encodeRecord(op), expected),
       deleteOperation: (service, modRevision) => leadership.writer.deleteIfUnchanged(keys.operation(service), modRevision),
       putStatus: (node, status, generation) => this.putStatus(node, status, generation, leadership),
-      act: (node, action) => this.act(node, action, leadership.signal),
+      act: (node, action, operation) => this.act(node, action, leadership.signal, operation),
       recordEvents: (node, events, generation) => this.deps.events?.record(node, events, generation, leadership),
       failpoint,
       ...(onMembershipChange ? { onMembershipChange } : {}),
@@ -127,7 +130,7 @@ export class ControllerNodePorts {
     statuses.assume(key, { key, node, modRevision: revision, createRevision, value: record }, revision);
   }
 
-  private async act(node: string, action: NodeAction, signal: AbortSignal): Promise<PromoteRefused | undefined> {
+  private async act(node: string, action: NodeAction, signal: AbortSignal, operation?: MembershipOperation): Promise<PromoteRefused | undefined> {
     const { log } = this.deps;
     switch (action.kind) {
       case 'addMember': {
@@ -151,11 +154,25 @@ export class ControllerNodePorts {
         return undefined;
       }
       default:
-        return this.actOnChainfire(node, action);
+        return this.actOnChainfire(node, action, operation);
     }
   }
 
-  private async actOnChainfire(node: string, action: Extract<NodeAction, { service: 'chainfire' }>): Promise<PromoteRefused | undefined> {
+  private async actOnChainfire(
+    node: string,
+    action: Extract<NodeAction, { service: 'chainfire' }>,
+    operation: MembershipOperation | undefined,
+  ): Promise<PromoteRefused | undefined> {
+    const { snapshots } = this.deps;
+    // Raft membership changes only (moving leadership is none): the change is made only once its snapshot is written.
+    if (action.kind === 'moveLeader') return this.changeChainfire(node, action);
+    await snapshots?.beforeChange({ node, kind: action.kind, operation });
+    const refused = await this.changeChainfire(node, action);
+    if (refused === undefined) snapshots?.changeMade();
+    return refused;
+  }
+
+  private async changeChainfire(node: string, action: Extract<NodeAction, { service: 'chainfire' }>): Promise<PromoteRefused | undefined> {
     const { chainfire, log } = this.deps;
     switch (action.kind) {
       case 'addLearner':

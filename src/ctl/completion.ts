@@ -8,7 +8,7 @@ import { CONDITION_TYPES, PHASES } from '../schema/status.js';
  */
 
 /** Flags whose value is a file name. */
-const FILE_FLAGS = ['-f', '--filename', '--from-cluster-config', '--config', '--cacert', '--cert', '--key', '--password-file', '--out-dir'];
+const FILE_FLAGS = ['-f', '--filename', '--from-cluster-config', '--config', '--cacert', '--cert', '--key', '--password-file', '--out-dir', '--dir'];
 /** Connection flags handed on to `get -o name` when completing node names. */
 const CONNECTION_FLAGS = ['--endpoints', '--prefix', '--cacert', '--cert', '--key', '--user', '--password-file'];
 /** Values `--for` completes to. */

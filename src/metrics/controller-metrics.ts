@@ -7,6 +7,9 @@ import { VERSION } from '../version.js';
 export const RECONCILE_RESULTS = ['success', 'error', 'requeue_after'] as const;
 export type ReconcileOutcome = (typeof RECONCILE_RESULTS)[number];
 
+/** membership_snapshots_total's results: a snapshot written, or none (the change held back, or let go on with onFailure warn). */
+export const SNAPSHOT_RESULTS = ['success', 'failure'] as const;
+
 /** The controller's metrics, named as in the contract; every labelled series starts at 0. */
 export class ControllerMetrics {
   readonly registry: Registry;
@@ -25,6 +28,8 @@ export class ControllerMetrics {
   readonly deadMembers: Gauge;
   readonly queueMetrics: WorkQueueMetricsProvider;
   readonly buildInfo: Gauge<'version'>;
+  readonly snapshotsTotal: Counter<'result'>;
+  readonly lastSnapshotTimestamp: Gauge;
 
   constructor(registry = new Registry(), options: { defaultMetrics?: boolean } = {}) {
     this.registry = registry;
@@ -118,6 +123,20 @@ export class ControllerMetrics {
       registers,
     });
 
+    this.snapshotsTotal = new Counter({
+      name: 'membership_snapshots_total',
+      help: 'Snapshots of Chainfire the controller tried to write before a Chainfire membership change, by result.',
+      labelNames: ['result'],
+      registers,
+    });
+    this.lastSnapshotTimestamp = new Gauge({
+      name: 'membership_last_snapshot_timestamp_seconds',
+      help: 'When the newest snapshot of Chainfire in this controller\'s snapshot directory was taken (Unix seconds); 0 before the first.',
+      registers,
+    });
+
+    for (const result of SNAPSHOT_RESULTS) this.snapshotsTotal.inc({ result }, 0);
+    this.lastSnapshotTimestamp.set(0);
     for (const controller of ['node', 'cluster']) {
       for (const result of RECONCILE_RESULTS) this.reconcileTotal.inc({ controller, result }, 0);
       this.reconcileDuration.zero({ controller });

@@ -34,6 +34,8 @@ export interface ChainfireStepInput {
   promoteRefused?: PromoteRefused;
   /** the action this step asked for failed earlier in this reconcile: report it, do not retry at once */
   actionFailed?: string;
+  /** the reason the condition gives that failure (default ServiceUnavailable) */
+  actionFailedReason?: string;
   /** the Chainfire change in flight, if any (for any node) */
   operation?: MembershipOperation;
   policy?: MembershipPolicy;
@@ -67,7 +69,7 @@ const cond = draftsOf('ChainfireMember');
  * there, wait for its etcd to start, promote it. Pure: no I/O, no clock.
  */
 export function decideChainfire(input: ChainfireStepInput): StepResult | undefined {
-  return withActionFailure(decideChainfireStep(input), input.actionFailed);
+  return withActionFailure(decideChainfireStep(input), input.actionFailed, input.actionFailedReason);
 }
 
 function decideChainfireStep(given: ChainfireStepInput): StepResult | undefined {

@@ -50,6 +50,8 @@ export interface NodeInputs {
   promoteRefused?: PromoteRefused;
   /** the decided action failed in this reconcile, with this message */
   actionFailed?: string;
+  /** the condition's reason for that failure (default ServiceUnavailable): SnapshotFailed for a change held back */
+  actionFailedReason?: string;
   failedService?: NodeAction['service'];
   now: Date;
 }
@@ -170,7 +172,9 @@ function serviceSteps(input: NodeInputs): ServiceSteps {
   const iamObs = input.iam ?? { notConfigured: true };
   const sameGeneration = previous?.observedGeneration === generation ? previous : undefined;
   const failedFor = (service: Service) =>
-    input.actionFailed !== undefined && input.failedService === service ? { actionFailed: input.actionFailed } : {};
+    input.actionFailed !== undefined && input.failedService === service
+      ? { actionFailed: input.actionFailed, ...(input.actionFailedReason !== undefined ? { actionFailedReason: input.actionFailedReason } : {}) }
+      : {};
   const chainfire = decideChainfire({
     node: input.node,
     generation,

@@ -99,9 +99,11 @@ export interface WritePort {
   /**
    * Carries out one action through the service's driver. A promote etcd
    * refuses because the learner is behind comes back as PromoteRefused; a
-   * refusal for now throws BUSY; a failure UNAVAILABLE or SERVICE_ERROR.
+   * refusal for now throws BUSY; a failure UNAVAILABLE or SERVICE_ERROR; a
+   * Chainfire change held back for want of a snapshot SNAPSHOT_FAILED.
+   * `operation` is the change record the action belongs to (recorded just before it).
    */
-  act(node: string, action: NodeAction): Promise<PromoteRefused | undefined>;
+  act(node: string, action: NodeAction, operation?: MembershipOperation): Promise<PromoteRefused | undefined>;
   /** crash tests: the named point of the reconcile is reached */
   failpoint(name: string): void;
   /** a membership action was carried out: the cluster-wide view is out of date */

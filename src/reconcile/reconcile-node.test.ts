@@ -6,7 +6,7 @@ import { pino } from 'pino';
 import { MembershipError, type ErrorCode } from '../errors.js';
 import type { IamNodeRegistration } from '../schema/members.js';
 import type { StatusBody } from '../schema/status.js';
-import { DEFAULT_POLICY } from '../schema/operation.js';
+import { DEFAULT_POLICY, type MembershipOperation } from '../schema/operation.js';
 import { agentReport, joinSpec, membership, NODE } from '../../test/support/node-records.js';
 import type { ReadPort, ReconcilePorts, WritePort } from './ports.js';
 import { BUSY_RETRY_MS, planNode, reconcileNode } from './reconcile-node.js';
@@ -101,51 +101,88 @@ describe('reconcileNode', () => {
   });
 });
 
+/** A node that wants only Chainfire, the one voter healthy: the one action is addLearner, which fails with `actError`. */
+function chainfireWorld(actError: MembershipError) {
+  const desired = membership(joinSpec(['chainfire']), GENERATION);
+  const calls: string[] = [];
+  const statuses: StatusBody[] = [];
+  const operations: (MembershipOperation | undefined)[] = [];
+  let opRevision = 0;
+  const read: ReadPort = {
+    now: () => new Date('2026-11-24T10:00:00Z'),
+    log: pino({ level: 'silent' }),
+    desired: () => ({ value: desired, modRevision: GENERATION }),
+    status: () => statuses.at(-1),
+    agent: () => ({ value: agentReport('chainfire') }),
+    desiredRecords: () => [desired],
+    addressConflicts: () => [],
+    operations: () => ({}),
+    policy: () => DEFAULT_POLICY,
+    policyProblem: () => undefined,
+    iamBootstrapped: () => true,
+    chainfire: {
+      members: async () => [{ id: 'a1', name: 'node01', peerUrls: ['https://10.0.1.10:2380'], clientUrls: ['https://10.0.1.10:2379'], isLearner: false }],
+      health: async () => ({ a1: true }),
+      leaderId: async () => 'a1',
+    },
+  };
+  const write: WritePort = {
+    identity: 'unit',
+    term: 7,
+    assertLeader: () => undefined,
+    putOperation: async (service, op) => {
+      calls.push(`put ${service}/${op.change}`);
+      return (opRevision = 50);
+    },
+    deleteOperation: async (service, modRevision) => {
+      assert.equal(modRevision, opRevision);
+      calls.push(`delete ${service}`);
+    },
+    putStatus: async (_node, status) => {
+      calls.push('status');
+      statuses.push(status);
+    },
+    act: async (_node, action, operation) => {
+      calls.push(action.kind);
+      operations.push(operation);
+      throw actError;
+    },
+    failpoint: () => undefined,
+  };
+  return { ports: { read, write }, calls, statuses, operations };
+}
+
+const chainfireCondition = (s: StatusBody | undefined) => s?.conditions.find((c) => c.type === 'ChainfireMember');
+
 describe('reconcileNode: a Chainfire add etcd refuses for now', () => {
   it('ends the change it recorded, so that it holds no lock against the change that would unblock it', async () => {
-    const desired = membership(joinSpec(['chainfire']), GENERATION);
-    const calls: string[] = [];
-    let opRevision = 0;
-    const read: ReadPort = {
-      now: () => new Date('2026-11-24T10:00:00Z'),
-      log: pino({ level: 'silent' }),
-      desired: () => ({ value: desired, modRevision: GENERATION }),
-      status: () => undefined,
-      agent: () => ({ value: agentReport('chainfire') }),
-      desiredRecords: () => [desired],
-      addressConflicts: () => [],
-      operations: () => ({}),
-      policy: () => DEFAULT_POLICY,
-      policyProblem: () => undefined,
-      iamBootstrapped: () => true,
-      chainfire: {
-        members: async () => [{ id: 'a1', name: 'node01', peerUrls: ['https://10.0.1.10:2380'], clientUrls: ['https://10.0.1.10:2379'], isLearner: false }],
-        health: async () => ({ a1: true }),
-        leaderId: async () => 'a1',
-      },
-    };
-    const write: WritePort = {
-      identity: 'unit',
-      term: 7,
-      assertLeader: () => undefined,
-      putOperation: async (service, op) => {
-        calls.push(`put ${service}/${op.change}`);
-        return (opRevision = 50);
-      },
-      deleteOperation: async (service, modRevision) => {
-        assert.equal(modRevision, opRevision);
-        calls.push(`delete ${service}`);
-      },
-      putStatus: async () => {
-        calls.push('status');
-      },
-      act: async (_node, action) => {
-        calls.push(action.kind);
-        throw new MembershipError('BUSY', 'etcd refuses to add learner for now: etcdserver: unhealthy cluster');
-      },
-      failpoint: () => undefined,
-    };
-    assert.deepEqual(await reconcileNode(NODE, { read, write }), { requeueAfterMs: BUSY_RETRY_MS });
-    assert.deepEqual(calls, ['put chainfire/join', 'addLearner', 'status', 'delete chainfire']);
+    const w = chainfireWorld(new MembershipError('BUSY', 'etcd refuses to add learner for now: etcdserver: unhealthy cluster'));
+    assert.deepEqual(await reconcileNode(NODE, w.ports), { requeueAfterMs: BUSY_RETRY_MS });
+    assert.deepEqual(w.calls, ['put chainfire/join', 'addLearner', 'status', 'delete chainfire']);
+  });
+});
+
+describe('reconcileNode: a Chainfire change held back for want of a snapshot', () => {
+  const cause = 'no snapshot of Chainfire before addLearner of node04 could be written to /var/lib/membership-controller/snapshots: disk full: 10 MiB free';
+
+  it('gets the change record it belongs to, so that one snapshot serves the change', async () => {
+    const w = chainfireWorld(new MembershipError('SNAPSHOT_FAILED', cause));
+    await assert.rejects(reconcileNode(NODE, w.ports));
+    assert.equal(w.operations.length, 1);
+    assert.deepEqual(
+      { node: w.operations[0]?.node, service: w.operations[0]?.service, change: w.operations[0]?.change, startedAt: w.operations[0]?.startedAt },
+      { node: NODE, service: 'chainfire', change: 'join', startedAt: '2026-11-24T10:00:00.000Z' },
+    );
+  });
+
+  it('says SnapshotFailed with the cause, ends the change (no learner was added), and hands the error to the backoff', async () => {
+    const w = chainfireWorld(new MembershipError('SNAPSHOT_FAILED', cause));
+    await assert.rejects(reconcileNode(NODE, w.ports), (err: unknown) => err instanceof MembershipError && err.code === 'SNAPSHOT_FAILED');
+    assert.deepEqual(w.calls, ['put chainfire/join', 'addLearner', 'status', 'delete chainfire']);
+    const c = chainfireCondition(w.statuses.at(-1));
+    assert.equal(c?.status, 'False');
+    assert.equal(c?.reason, 'SnapshotFailed');
+    assert.equal(c?.message, `adding ${NODE} as a Chainfire learner with peer URL https://10.0.1.13:2380: held back, ${cause}; retrying`);
+    assert.equal(w.statuses.at(-1)?.phase, 'Joining');
   });
 });

@@ -77,8 +77,8 @@ export async function reconcileNode(node: string, ports: ReconcilePorts): Promis
   return nextLook(node, seen, decision, inFlight, read);
 }
 
-/** What a service answered that the node's status says (ServiceUnavailable, with the answer) while the work queue retries. */
-const SAID_IN_STATUS: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['BUSY', 'UNAVAILABLE', 'SERVICE_ERROR', 'ACCESS_DENIED', 'RESOURCE_EXHAUSTED']);
+/** What a service answered that the node's status says (ServiceUnavailable with the answer; SnapshotFailed) while the work queue retries. */
+const SAID_IN_STATUS: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['BUSY', 'UNAVAILABLE', 'SERVICE_ERROR', 'ACCESS_DENIED', 'RESOURCE_EXHAUSTED', 'SNAPSHOT_FAILED']);
 
 type CarriedOut = { seen: NodeInputs; decision: NodeDecision } | { result: ReconcileResult };
 
@@ -101,7 +101,7 @@ async function carryOut(
   let refused: PromoteRefused | undefined;
   try {
     write.failpoint(`before-${action.kind}`);
-    refused = await write.act(records.node, action);
+    refused = await write.act(records.node, action, inFlight[action.service]?.op);
     if (refused === undefined) write.recordEvents?.(records.node, [actionEvent(action)], records.generation);
     write.onMembershipChange?.(action.service);
     write.failpoint(`after-${action.kind}`);
@@ -132,13 +132,16 @@ async function actionFailed(
 ): Promise<ReconcileResult> {
   const busy = isMembershipError(err, 'BUSY');
   if (!isMembershipError(err) || !SAID_IN_STATUS.has(err.code)) throw err;
+  // A change held back for want of a snapshot was not started at all: its status says so by its own reason.
+  const heldBack = err.code === 'SNAPSHOT_FAILED';
   const seen = await observeNode(records, ports.read, { fresh: ALL, operations: inFlight });
-  const failed = decided(records.node, { ...seen, actionFailed: errorMessage(err), failedService: action.service }, 'after-failure', ports);
+  const failure = { actionFailed: errorMessage(err), failedService: action.service, ...(heldBack ? { actionFailedReason: 'SnapshotFailed' } : {}) };
+  const failed = decided(records.node, { ...seen, ...failure }, 'after-failure', ports);
   await writeStatus(records.node, failed.status, records.generation, ports);
-  if (!busy) throw err;
   // Nothing was added: the refused join must not hold the one-change lock
   // against the change that would unblock it (removing a dead member).
-  if (action.kind === 'addLearner') await endChange(action.service, inFlight, ports);
+  if ((busy || heldBack) && action.kind === 'addLearner') await endChange(action.service, inFlight, ports);
+  if (!busy) throw err;
   ports.read.log.info(
     { node: records.node, service: action.service, err: errorMessage(err) },
     `refused for now; trying again in ${BUSY_RETRY_MS / 1000} s`,

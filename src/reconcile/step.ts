@@ -70,8 +70,9 @@ export const IAM_SETUP_POLL_MS = 2000;
 /**
  * The step's own answer when its action failed earlier in this reconcile: the
  * work queue backs off and retries; meanwhile the status says why nothing moves.
+ * With a reason of its own (SnapshotFailed) the action was held back, not tried.
  */
-export function withActionFailure<B>(result: StepResult<B> | undefined, failure: string | undefined): StepResult<B> | undefined {
+export function withActionFailure<B>(result: StepResult<B> | undefined, failure: string | undefined, reason?: string): StepResult<B> | undefined {
   if (result?.action === undefined || failure === undefined) return result;
   const { action: _failed, ...rest } = result;
   return {
@@ -79,8 +80,8 @@ export function withActionFailure<B>(result: StepResult<B> | undefined, failure:
     condition: {
       ...result.condition,
       status: 'False',
-      reason: 'ServiceUnavailable',
-      message: `${result.condition.message} failed: ${failure}; retrying`,
+      reason: reason ?? 'ServiceUnavailable',
+      message: reason === undefined ? `${result.condition.message} failed: ${failure}; retrying` : `${result.condition.message}: held back, ${failure}; retrying`,
     },
   };
 }

@@ -15,6 +15,8 @@ export interface ControllerProcessOptions {
   prefix: string;
   identity: string;
   logFile: string;
+  /** --state-dir: its snapshots of Chainfire go to <stateDir>/snapshots */
+  stateDir: string;
   configPath?: string;
   leaseTtlSeconds: number;
   resyncPeriod: string;
@@ -67,6 +69,7 @@ export class ControllerProcess {
       ...(opts.workers !== undefined ? ['--workers', String(opts.workers)] : []),
       '--metrics-addr', `127.0.0.1:${metricsPort}`,
       '--log-level', opts.logLevel ?? 'info',
+      '--state-dir', opts.stateDir,
       ...(opts.configPath ? ['--config', opts.configPath] : []),
     ];
     const log = openSync(opts.logFile, 'a');

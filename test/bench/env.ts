@@ -78,6 +78,7 @@ export class BenchEnv {
       prefix: this.keys.prefix,
       identity,
       logFile: join(this.dir, `controller-${identity}.log`),
+      stateDir: join(this.dir, `controller-${identity}`),
       configPath: this.controllerConfig,
       ...opts,
     });

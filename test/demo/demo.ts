@@ -103,7 +103,7 @@ async function main(): Promise<void> {
   for (const id of ['controller-a', 'controller-b']) {
     const c = startProcess(process.execPath, [
       binPath('membership-controller'), '--endpoints', endpoints.join(','), '--identity', id, '--config', controllerConfig,
-      '--lease-ttl', '5', '--resync-period', '10s', '--metrics-addr', '127.0.0.1:0',
+      '--lease-ttl', '5', '--resync-period', '10s', '--metrics-addr', '127.0.0.1:0', '--state-dir', join(dir, id),
     ]);
     controllers.push(c);
     cleanups.push(async () => {

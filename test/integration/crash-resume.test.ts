@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
 import { EtcdCluster } from '../support/etcd-cluster.js';
 import { binPath, runProcess, startProcess, type ProcessHandle } from '../support/processes.js';
-import { bootstrapRecords, ctl, eventually, joinerClusterConfig, membershipFor, readStatus, tempDir, writeJson } from '../support/fixtures.js';
+import { bootstrapRecords, controllerStateDir, ctl, eventually, joinerClusterConfig, membershipFor, readStatus, tempDir, writeJson } from '../support/fixtures.js';
 import { KeyLayout } from '../../src/store/keys.js';
 
 const keys = new KeyLayout();
@@ -25,7 +25,7 @@ describe('a leader killed at each step of a join and of a removal: the standby c
     const p = startProcess(
       process.execPath,
       [binPath('membership-controller'), '--endpoints', cluster.endpoints.join(','), '--identity', identity,
-        '--lease-ttl', '4', '--resync-period', '3s', '--metrics-addr', 'off', '--log-level', 'debug'],
+        '--lease-ttl', '4', '--resync-period', '3s', '--metrics-addr', 'off', '--log-level', 'debug', '--state-dir', controllerStateDir()],
       failpoint ? { env: { MEMBERSHIP_FAILPOINTS: failpoint } } : {},
     );
     running.push(p);

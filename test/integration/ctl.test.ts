@@ -422,7 +422,7 @@ describe('membershipctl against a real 3-member Chainfire and a running controll
     const args: Record<string, string[]> = {
       apply: ['apply'], get: ['get'], describe: ['describe', 'node01'], wait: ['wait', 'node01', '--for', 'delete'],
       members: ['members', 'chainfire'], delete: ['delete', 'node01'], pause: ['pause'], resume: ['resume'], plan: ['plan'],
-      rbac: ['rbac'], completion: ['completion', 'bash'], help: ['help'],
+      rbac: ['rbac'], completion: ['completion', 'bash'], help: ['help'], snapshots: ['snapshots'],
     };
     assert.deepEqual(listed.sort(), Object.keys(args).sort(), 'every command of --help is covered');
     const all = [...Object.values(args), ['rbac', 'apply', '--nodes', 'node01', '--out-dir', dir], []];

@@ -115,6 +115,7 @@ let
     filterAttrs = p: a: builtins.listToAttrs (builtins.filter (x: p x.name x.value)
       (map (name: { inherit name; value = a.\${name}; }) (builtins.attrNames a)));
     concatStringsSep = builtins.concatStringsSep;
+    hasPrefix = p: s: builtins.substring 0 (builtins.stringLength p) s == p;
     literalExpression = text: { _type = "literalExpression"; inherit text; };
     fakeHash = "sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
     cleanSourceWith = { src, filter }: { inherit filter; };
@@ -122,7 +123,7 @@ let
     types = {
       str = "str"; bool = "bool"; port = "port"; package = "package";
       nullOr = t: "nullOr"; listOf = t: "listOf"; enum = l: "enum"; submodule = m: "submodule";
-      ints = { positive = "positive"; between = a: b: "between"; };
+      ints = { positive = "positive"; unsigned = "unsigned"; between = a: b: "between"; };
     };
   };
   pkgs = {
@@ -285,6 +286,7 @@ describe('deployment files: NixOS modules, package and systemd units', () => {
           enable: true, endpoints: ['https://10.0.1.10:2379'],
           tls: { keyFile: '/etc/photoncloud/controller.key' }, auth: { passwordFile: '/etc/photoncloud/controller.password' },
         },
+        snapshotsElsewhere: { enable: true, endpoints: ['https://10.0.1.10:2379'], snapshots: { dir: '/srv/chainfire-snapshots', onFailure: 'warn', maxCount: 3 } },
       },
     };
     const harness = join(dir, 'harness.nix');
@@ -381,6 +383,18 @@ describe('deployment files: NixOS modules, package and systemd units', () => {
     assert.equal(parsed.iam?.adminSecretFile, '/etc/photoncloud/iam-admin.json');
     assert.deepEqual(parsed.flaredb?.tls, { caFile: '/etc/nixos/secrets/ca.crt' });
     assert.equal(parsed.chainfire.callTimeoutMs, 5000);
+    // Snapshots of Chainfire in the controller's state directory, which systemd makes (mode 0700) and the controller is told of.
+    assert.deepEqual(parsed.snapshots, {
+      dir: '/var/lib/membership-controller/snapshots', onFailure: 'refuse', maxCount: 10, maxBytes: 1024 ** 3, minFreeBytes: 1024 ** 3, timeoutSeconds: 300,
+    });
+    assert.equal(svc.StateDirectory, 'membership-controller');
+    assert.equal(svc.StateDirectoryMode, '0700');
+    assert.ok(start.includes('"--state-dir" "/var/lib/membership-controller"'), start);
+    assert.equal(svc.ReadWritePaths, undefined, 'the state directory needs no ReadWritePaths=');
+    const elsewhere = nixEval.controller.snapshotsElsewhere!.systemd!.services['membership-controller']!.serviceConfig;
+    assert.deepEqual(elsewhere.ReadWritePaths, ['-/srv/chainfire-snapshots'], 'a directory elsewhere is made writable under ProtectSystem=strict');
+    const elsewhereJson = [...traced.matchAll(/trace: writeText membership-controller\.json (\{.*\})$/gm)].map((m) => parseControllerConfig(m[1]!, 'x').snapshots);
+    assert.ok(elsewhereJson.some((x) => x?.dir === '/srv/chainfire-snapshots' && x.onFailure === 'warn' && x.maxCount === 3), JSON.stringify(elsewhereJson));
 
     // Both modules take the tls and auth assertions from nix/modules/lib/connection-options.nix.
     const failing = (c: NixConfig | undefined) => c!.assertions!.filter((a) => !a.assertion).map((a) => a.message);
@@ -499,6 +513,9 @@ describe('deployment files: NixOS modules, package and systemd units', () => {
     assert.equal(value(controller, 'Service', 'NoNewPrivileges'), 'true');
     assert.equal(value(controller, 'Service', 'EnvironmentFile'), '/etc/photoncloud/membership-controller.env');
     assert.equal(value(controller, 'Service', 'RestartPreventExitStatus'), '64 78');
+    // The snapshots of Chainfire go to the state directory systemd makes for it (STATE_DIRECTORY, the controller's default).
+    assert.equal(value(controller, 'Service', 'StateDirectory'), 'membership-controller');
+    assert.equal(value(controller, 'Service', 'StateDirectoryMode'), '0700');
   });
 
   it('the sysusers file creates the user membership-controller.service runs as (dry run in an empty root)', async () => {

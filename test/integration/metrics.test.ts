@@ -136,6 +136,9 @@ function exportedSeries(): [string, Record<string, string>][] {
     ['membership_chainfire_last_recovery_timestamp_seconds', {}],
     ['membership_dead_members', {}],
     ...['held', 'overdue'].map((state): [string, Record<string, string>] => ['membership_disruptions', { state }]),
+    ['membership_snapshots_total', { result: 'success' }],
+    ['membership_snapshots_total', { result: 'failure' }],
+    ['membership_last_snapshot_timestamp_seconds', {}],
   ];
 }
 
@@ -281,6 +284,11 @@ describe('controller metrics through a node04 join', () => {
     assert.ok(value(afterJoin, 'workqueue_adds_total', QUEUE) > value(beforeJoin, 'workqueue_adds_total', QUEUE));
     assert.equal(value(afterJoin, 'leader_election_master_status', LEADER), 1);
     assert.equal(value(afterJoin, 'membership_fenced_writes_rejected_total'), 0);
+    // A snapshot of Chainfire before the learner was added and before it was promoted.
+    assert.equal(value(afterJoin, 'membership_snapshots_total', { result: 'success' }), 2);
+    assert.equal(value(afterJoin, 'membership_snapshots_total', { result: 'failure' }), 0);
+    const lastSnapshot = value(afterJoin, 'membership_last_snapshot_timestamp_seconds');
+    assert.ok(Math.abs(Date.now() / 1000 - lastSnapshot) < 120, `last snapshot at ${lastSnapshot}, now ${Date.now() / 1000}`);
 
     // The standby counts phases from its own status cache: the same view.
     const s = await eventually('standby sees 4 Ready', async () => {

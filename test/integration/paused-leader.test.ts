@@ -7,7 +7,7 @@ import { EtcdCluster } from '../support/etcd-cluster.js';
 import { FlareDBSimulator } from '../support/flaredb-simulator.js';
 import { IAMSimulator } from '../support/iam-simulator.js';
 import { binPath, startProcess, type ProcessHandle } from '../support/processes.js';
-import { eventually, tempDir, writeJson } from '../support/fixtures.js';
+import { controllerStateDir, eventually, tempDir, writeJson } from '../support/fixtures.js';
 import { KeyLayout } from '../../src/store/keys.js';
 import { API_VERSION } from '../../src/schema/common.js';
 
@@ -60,7 +60,7 @@ describe('a leader paused with SIGSTOP and resumed after a standby took over', (
     const start = (identity: string, ttl: string) => {
       const p = startProcess(process.execPath, [
         binPath('membership-controller'), '--endpoints', cluster.endpoints.join(','), '--identity', identity, '--config', config,
-        '--lease-ttl', ttl, '--resync-period', '1s', '--metrics-addr', 'off',
+        '--lease-ttl', ttl, '--resync-period', '1s', '--metrics-addr', 'off', '--state-dir', controllerStateDir(),
       ]);
       procs.push(p);
       return p;

@@ -44,6 +44,8 @@ const NOT_IN_CONTRACT: Record<string, string[]> = {
   membership_disruptions: ['state'],
   membership_chainfire_last_recovery_timestamp_seconds: [],
   membership_dead_members: [],
+  membership_snapshots_total: ['result'],
+  membership_last_snapshot_timestamp_seconds: [],
 };
 /** Labels Prometheus attaches to every scraped series (host: relabelled in prometheus.yml). */
 const TARGET_LABELS = ['job', 'instance', 'host'];
@@ -246,7 +248,8 @@ describe('Prometheus configuration, alerting rules and Grafana dashboard', () =>
     };
     const cases = tests.tests.flatMap((t) => t.alert_rule_test ?? []);
     const expected = ['MembershipControllerNoLeader', 'MembershipFailureToleranceZero', 'MembershipNodeJoiningTooLong',
-      'MembershipReconcileErrors', 'MembershipOrphanedMembers', 'MembershipFencedWritesRejected', 'MembershipWatchRestartsFrequent'];
+      'MembershipReconcileErrors', 'MembershipOrphanedMembers', 'MembershipFencedWritesRejected', 'MembershipWatchRestartsFrequent',
+      'MembershipSnapshotsFailing'];
     for (const name of expected) assert.ok(rules.some((r) => r.alert === name), `alerts.yml has no ${name}`);
     const runbook = await readFile(join(repoRoot, 'docs', 'observability.md'), 'utf8');
     for (const rule of rules) {

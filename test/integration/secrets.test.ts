@@ -8,7 +8,7 @@ import { makeTestPki, peerTlsClientArgs, tlsMemberStartCommand, type TestPki } f
 import { EtcdCluster } from '../support/etcd-cluster.js';
 import { IAMSimulator } from '../support/iam-simulator.js';
 import { binPath, runProcess, startProcess, type ProcessHandle, type RunResult } from '../support/processes.js';
-import { eventually, joinerClusterConfig, membershipFor, readStatus, tempDir, voters, writeJson } from '../support/fixtures.js';
+import { controllerStateDir, eventually, joinerClusterConfig, membershipFor, readStatus, tempDir, voters, writeJson } from '../support/fixtures.js';
 import { applyRbac } from '../../src/ctl/rbac.js';
 import { KeyLayout } from '../../src/store/keys.js';
 
@@ -105,7 +105,7 @@ describe('secrets never appear in what the programs write', () => {
       binPath('membership-controller'), ...endpoints, ...tls('controller'),
       '--user', 'membership-controller', '--password-file', join(credentials, 'membership-controller.password'),
       '--config', config, '--identity', 'secrets-c1', '--lease-ttl', '3', '--resync-period', '2s',
-      '--metrics-addr', '127.0.0.1:0', '--log-level', 'debug',
+      '--metrics-addr', '127.0.0.1:0', '--log-level', 'debug', '--state-dir', controllerStateDir(),
     ]);
     await controller.waitForLine(/became leader/, 30_000);
     await eventually('IAM initial setup', async () => (iam.bootstrapCount === 1 ? true : undefined));

@@ -1,4 +1,5 @@
 import { after, before } from 'node:test';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,7 +9,7 @@ import type { NodeMembershipInput } from '../../src/schema/node-membership.js';
 import type { NodeMembershipStatus } from '../../src/schema/status.js';
 import { KeyLayout } from '../../src/store/keys.js';
 import { EtcdCluster, type PlannedMember } from './etcd-cluster.js';
-import { binPath, runProcess, startProcess, type ProcessHandle, type RunResult } from './processes.js';
+import { binPath, registerExitCleanup, runProcess, startProcess, type ProcessHandle, type RunResult } from './processes.js';
 
 /** A NodeMembership for a member of the test cluster (bootstrap) or a planned joiner. */
 export function membershipFor(
@@ -62,11 +63,24 @@ export async function writeJson(dir: string, name: string, value: unknown): Prom
   return path;
 }
 
+/**
+ * A state directory of its own for a controller started by a test, removed when the test process exits
+ * (KEEP_TEST_DIRS=1 keeps it): the snapshots it takes before Chainfire changes go to <dir>/snapshots.
+ */
+export function controllerStateDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'controller-state-'));
+  if (process.env.KEEP_TEST_DIRS !== '1') registerExitCleanup(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** A controller process; its snapshots go to a temporary state directory unless `extraArgs` names one (--state-dir). */
 export function startController(endpoints: string[], identity: string, extraArgs: string[] = []): ProcessHandle {
+  const stateDir = extraArgs.includes('--state-dir') ? [] : ['--state-dir', controllerStateDir()];
   return startProcess(process.execPath, [
     binPath('membership-controller'),
     '--endpoints', endpoints.join(','),
     '--identity', identity,
+    ...stateDir,
     '--lease-ttl', '3',
     '--resync-period', '5s',
     '--metrics-addr', '127.0.0.1:0',
