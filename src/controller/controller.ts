@@ -171,6 +171,7 @@ export class MembershipController {
       flaredb: this.flaredb,
       iam: this.iam,
       iamBootstrapped: () => this.cluster.iamBootstrapped,
+      iamSetupProblem: () => this.cluster.iamSetupProblem,
       operations: () => this.operationsInFlight(),
       policy: () => this.policy(),
       policyProblem: () => this.policyProblem(),

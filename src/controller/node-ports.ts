@@ -35,6 +35,7 @@ export interface NodePortsDeps {
   flaredb?: FlareDBDriver | undefined;
   iam?: IAMDriver | undefined;
   iamBootstrapped: () => boolean;
+  iamSetupProblem?: () => string | undefined;
   operations: () => OperationsInFlight;
   policy: () => MembershipPolicy;
   policyProblem: () => string | undefined;
@@ -79,6 +80,7 @@ export class ControllerNodePorts {
       policy: deps.policy,
       policyProblem: deps.policyProblem,
       iamBootstrapped: deps.iamBootstrapped,
+      ...(deps.iamSetupProblem ? { iamSetupProblem: deps.iamSetupProblem } : {}),
       chainfire: {
         members: (fresh) => deps.chainfire.listMembers(fresh),
         health: (members) => deps.chainfire.health(members),
