@@ -71,6 +71,12 @@ let
       default = 3;
       description = "Retries of transient failures within one call.";
     };
+    allowedLeaderHosts = mkOption {
+      type = types.listOf types.str;
+      default = [ ];
+      example = [ "10.0.1.13:2479" ];
+      description = "Hosts (host or host:port) besides the endpoints' own that a leader hint or redirect may send a call to; any other is refused.";
+    };
   };
 
   nonNull = filterAttrs (_: v: v != null);
@@ -80,7 +86,8 @@ let
     {
       inherit (s) endpoints requestTimeoutMs retries;
     }
-    // optionalAttrs (s.tls.caFile != null) { tls = nonNull s.tls; };
+    // optionalAttrs (s.tls.caFile != null) { tls = nonNull s.tls; }
+    // optionalAttrs (s.allowedLeaderHosts != [ ]) { inherit (s) allowedLeaderHosts; };
 
   stateDir = "/var/lib/membership-controller";
 

@@ -3,7 +3,7 @@ import { Command, Option } from 'commander';
 import { addConnectionFlags, connectionFrom, durationMs, logLevelOption, positiveNumber, runCli } from '../cli/common.js';
 import { CONTROLLER_EXIT_CODES, exitCodeFrom } from '../cli/exit-codes.js';
 import { DEFAULT_WORKERS, MembershipController } from '../controller/controller.js';
-import { loadControllerConfig } from '../controller/config.js';
+import { checkControllerConfigFiles, loadControllerConfig } from '../controller/config.js';
 import { LOG_FORMATS, createLogger, setLogFormat, type LogFormat } from '../log.js';
 import { defaultStateDir, snapshotSettings } from '../snapshots/settings.js';
 import { MembershipError } from '../errors.js';
@@ -37,6 +37,7 @@ Examples:
     setLogFormat(opts.logFormat as LogFormat);
     const log = createLogger({ level: opts.logLevel, base: { service: 'membership-controller' } });
     const config = opts.config !== undefined ? await loadControllerConfig(opts.config) : undefined;
+    if (config) await checkControllerConfigFiles(config);
     const connection = connectionFrom(opts);
     if (config) connection.callTimeoutMs = config.chainfire.callTimeoutMs;
     if (opts.stateDir !== undefined && !String(opts.stateDir).startsWith('/')) {

@@ -251,3 +251,48 @@ describe('parseControllerConfig: https endpoints need tls', () => {
     rejects(JSON.stringify({ flaredb: { endpoints: ['http://10.0.1.10:2479', 'https://10.0.1.11:2479'] } }), 'flaredb.tls');
   });
 });
+
+describe('parseControllerConfig: a tls block means every endpoint is https', () => {
+  it('an http endpoint beside flaredb.tls is refused, naming the endpoint and the block', () => {
+    const message = rejects(JSON.stringify(variant('flaredb.endpoints', ['http://10.0.1.10:2479'])), 'flaredb.endpoints.0');
+    assert.match(message, /http:\/\/10\.0\.1\.10:2479 is plain http beside flaredb\.tls/);
+    assert.match(message, /use https:\/\/ for every endpoint, or remove flaredb\.tls/);
+  });
+
+  it('one http endpoint after https ones is refused by its index', () => {
+    rejects(JSON.stringify(variant('iam.endpoints', ['https://10.0.1.10:8080', 'https://10.0.1.11:8080', 'http://10.0.1.12:8080'])), 'iam.endpoints.2');
+  });
+
+  it('http endpoints without a tls block stay allowed (a lab, or a local proxy)', () => {
+    assert.equal(parse({ flaredb: { endpoints: ['http://127.0.0.1:2479'] } }).flaredb?.endpoints[0], 'http://127.0.0.1:2479');
+  });
+});
+
+describe('parseControllerConfig: endpoints and allowedLeaderHosts', () => {
+  it('the same endpoint twice is refused at the second one', () => {
+    const message = rejects(JSON.stringify(variant('flaredb.endpoints', ['https://10.0.1.10:2479', 'https://10.0.1.10:2479/'])), 'flaredb.endpoints.1');
+    assert.match(message, /endpoints\.0 again/);
+  });
+
+  it('allowedLeaderHosts is kept and carried to the drivers', () => {
+    const c = parse(variant('flaredb.allowedLeaderHosts', ['10.0.1.12', '10.0.1.13:2479', '[fd00::1]:2479']));
+    assert.deepEqual(c.flaredb?.allowedLeaderHosts, ['10.0.1.12', '10.0.1.13:2479', '[fd00::1]:2479']);
+    assert.deepEqual(httpOptions(c.flaredb!).allowedLeaderHosts, ['10.0.1.12', '10.0.1.13:2479', '[fd00::1]:2479']);
+    assert.equal('allowedLeaderHosts' in httpOptions(parse(full()).flaredb!), false, 'none given: only the endpoints\' own hosts');
+  });
+
+  const bad: Array<[string, unknown, string]> = [
+    ['not a list', '10.0.1.12', 'iam.allowedLeaderHosts'],
+    ['a URL', ['https://10.0.1.12:8080'], 'iam.allowedLeaderHosts.0'],
+    ['a path', ['10.0.1.12:8080/admin'], 'iam.allowedLeaderHosts.0'],
+    ['a wildcard', ['10.0.1.12', '*'], 'iam.allowedLeaderHosts.1'],
+    ['port out of range', ['10.0.1.12:70000'], 'iam.allowedLeaderHosts.0'],
+    ['empty', [''], 'iam.allowedLeaderHosts.0'],
+    ['a number', [10], 'iam.allowedLeaderHosts.0'],
+  ];
+  for (const [name, value, field] of bad) {
+    it(`allowedLeaderHosts ${name}: names ${field}`, () => {
+      rejects(JSON.stringify(variant('iam.allowedLeaderHosts', value)), field);
+    });
+  }
+});

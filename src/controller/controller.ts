@@ -180,8 +180,10 @@ export class MembershipController {
       decode: (kv) => decodeDisruption(this.keys, kv, log),
     });
     const cfg = opts.config;
-    this.flaredb = cfg?.flaredb ? new HttpFlareDBDriver(httpOptions(cfg.flaredb)) : undefined;
-    this.iam = cfg?.iam ? new HttpIAMDriver(httpOptions(cfg.iam)) : undefined;
+    // A leader hint or redirect to a host nobody configured is refused; the log says so (each hint at most once a minute).
+    const refused = (service: string) => (message: string) => log.warn({ service }, message);
+    this.flaredb = cfg?.flaredb ? new HttpFlareDBDriver(httpOptions(cfg.flaredb), { onRefusedLeader: refused('flaredb') }) : undefined;
+    this.iam = cfg?.iam ? new HttpIAMDriver(httpOptions(cfg.iam), { onRefusedLeader: refused('iam') }) : undefined;
     const adminSecretFile = cfg?.iam?.adminSecretFile;
     const chainfireDriver = new EtcdChainfireDriver(this.client, { connection: opts.connection });
     this.cluster = new ClusterReconciler({
@@ -223,6 +225,7 @@ export class MembershipController {
       flaredb: this.flaredb,
       iam: this.iam,
       iamBootstrapped: () => this.cluster.iamBootstrapped,
+      iamSetupProblem: () => this.cluster.iamSetupProblem,
       operations: () => this.operationsInFlight(),
       policy: () => this.policy(),
       policyProblem: () => this.policyProblem(),

@@ -41,6 +41,7 @@ export interface NodePortsDeps {
   flaredb?: FlareDBDriver | undefined;
   iam?: IAMDriver | undefined;
   iamBootstrapped: () => boolean;
+  iamSetupProblem?: () => string | undefined;
   operations: () => OperationsInFlight;
   policy: () => MembershipPolicy;
   policyProblem: () => string | undefined;
@@ -91,6 +92,7 @@ export class ControllerNodePorts {
       ...(deps.recovery ? { recovery: deps.recovery } : {}),
       ...(deps.disruptions ? { disruptions: deps.disruptions } : {}),
       iamBootstrapped: deps.iamBootstrapped,
+      ...(deps.iamSetupProblem ? { iamSetupProblem: deps.iamSetupProblem } : {}),
       chainfire: {
         members: (fresh) => deps.chainfire.listMembers(fresh),
         health: (members) => deps.chainfire.health(members),

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { MembershipError } from '../errors.js';
-import { ServiceClient, type ServiceCall, type ServiceResponse } from './http.js';
+import { hostPort } from '../schema/common.js';
+import { ServiceClient, type ServiceCall, type ServiceResponse } from './service-client.js';
 import type { FlareDBMember } from '../schema/members.js';
 import type { FlareDBDriver, HttpServiceOptions } from './types.js';
 
@@ -12,15 +13,27 @@ import type { FlareDBDriver, HttpServiceOptions } from './types.js';
 
 const memberSchema = z.object({
   id: z.string().min(1),
-  raft_addr: z.string().min(1),
+  raft_addr: hostPort,
   status: z.string().optional(),
 });
 
 const memberListSchema = z.object({
-  members: z.array(memberSchema),
+  members: z.array(memberSchema).superRefine((members, ctx) => {
+    const seen = new Set<string>();
+    for (const [i, m] of members.entries()) {
+      if (seen.has(m.id)) ctx.addIssue({ code: 'custom', path: [i, 'id'], message: `member ${m.id} is listed twice` });
+      seen.add(m.id);
+    }
+  }),
   /** not in the seed's examples; used as a hint when present */
   leader: z.string().optional(),
 });
+const MEMBER_LIST = '{"members": [{"id", "raft_addr": "host:port", "status"?}], "leader"?}';
+
+/** The answer to a successful add: the member as added. */
+const addedSchema = z.object({ id: z.string(), raft_addr: z.string() });
+
+const healthSchema = z.object({ status: z.string() });
 
 const errorBodySchema = z.object({
   error: z.string().optional(),
@@ -69,6 +82,8 @@ export interface FlareDBDriverTuning {
   maxDelayMs?: number;
   /** told of each transient failure that will be retried, e.g. to log it */
   onRetry?: (err: Error, attempt: number) => void;
+  /** told of a leader hint or redirect that is not followed, e.g. to log it */
+  onRefusedLeader?: (message: string) => void;
 }
 
 export class HttpFlareDBDriver implements FlareDBDriver {
@@ -88,9 +103,14 @@ export class HttpFlareDBDriver implements FlareDBDriver {
       if (signal?.aborted) throw err;
       return { healthy: false, detail: err instanceof Error ? err.message : String(err) };
     }
-    const status = (res.body as { status?: unknown } | undefined)?.status;
     if (res.status !== 200) return { healthy: false, detail: this.client.unexpected(c, res).message };
-    if (status !== undefined && status !== 'ok') return { healthy: false, detail: `${res.url} answered HTTP 200 with status ${JSON.stringify(status)}` };
+    let status: string;
+    try {
+      status = this.client.expectBody(c, res, healthSchema, '{"status": "ok"}').status;
+    } catch (err) {
+      return { healthy: false, detail: (err as Error).message };
+    }
+    if (status !== 'ok') return { healthy: false, detail: `${res.url} answered HTTP 200 with status ${JSON.stringify(status)}` };
     return { healthy: true, detail: `${res.url} answered HTTP 200` };
   }
 
@@ -98,10 +118,9 @@ export class HttpFlareDBDriver implements FlareDBDriver {
     const c: ServiceCall = { method: 'GET', path: '/admin/cluster/members', what: 'list members', ...(signal ? { signal } : {}) };
     const res = await this.client.call(c);
     if (res.status !== 200) throw this.client.unexpected(c, res);
-    const parsed = memberListSchema.safeParse(res.body);
-    if (!parsed.success) throw this.client.unexpected(c, res, `not a member list (${issues(parsed.error)})`);
-    if (parsed.data.leader !== undefined) this.client.noteLeader(parsed.data.leader, res.endpoint);
-    return parsed.data.members.map((m) => ({ id: m.id, raftAddr: m.raft_addr, ...(m.status !== undefined ? { status: m.status } : {}) }));
+    const list = this.client.expectBody(c, res, memberListSchema, MEMBER_LIST);
+    if (list.leader !== undefined) this.client.noteLeader(list.leader, res.endpoint, 'in its member list');
+    return list.members.map((m) => ({ id: m.id, raftAddr: m.raft_addr, ...(m.status !== undefined ? { status: m.status } : {}) }));
   }
 
   async addMember(id: string, raftAddr: string, signal?: AbortSignal): Promise<'added' | 'already-member'> {
@@ -113,7 +132,14 @@ export class HttpFlareDBDriver implements FlareDBDriver {
       ...(signal ? { signal } : {}),
     };
     const res = await this.client.call(c);
-    if (res.status === 200 || res.status === 201) return 'added';
+    if (res.status === 200 || res.status === 201) {
+      // An add that did not happen must not pass for one: the answer names the member added.
+      const added = this.client.expectBody(c, res, addedSchema, `{"id": "${id}", "raft_addr": "${raftAddr}"}, the member added`);
+      if (added.id !== id || added.raft_addr !== raftAddr) {
+        throw this.client.badAnswer(c, res, `it names member ${JSON.stringify(added.id)} with raft_addr ${JSON.stringify(added.raft_addr)}, not the requested ${id} with ${raftAddr}`);
+      }
+      return 'added';
+    }
     if (res.status === 409) return this.confirmAlreadyMember(c, res, id, raftAddr, signal);
     throw this.client.unexpected(c, res, res.status >= 400 && res.status < 500 ? 'FlareDB refused the request; not retried' : undefined);
   }
@@ -126,7 +152,10 @@ export class HttpFlareDBDriver implements FlareDBDriver {
       ...(signal ? { signal } : {}),
     };
     const res = await this.client.call(c);
-    if (res.status === 200 || res.status === 202 || res.status === 204) return 'removed';
+    if (res.status === 200 || res.status === 202 || res.status === 204) {
+      this.client.expectNoneOrObject(c, res, id);
+      return 'removed';
+    }
     if (res.status === 404) return 'not-member';
     throw this.client.unexpected(c, res, res.status >= 400 && res.status < 500 ? 'FlareDB refused the request; not retried' : undefined);
   }
@@ -167,9 +196,3 @@ export class HttpFlareDBDriver implements FlareDBDriver {
   }
 }
 
-function issues(err: z.ZodError): string {
-  return err.issues
-    .slice(0, 3)
-    .map((i) => `${i.path.length > 0 ? i.path.join('.') : 'body'}: ${i.message}`)
-    .join('; ');
-}

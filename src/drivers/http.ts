@@ -1,14 +1,16 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import pRetry from 'p-retry';
 import { Agent, request, type Dispatcher } from 'undici';
+import type { z } from 'zod';
 import { MembershipError } from '../errors.js';
 import { readPemFile } from '../files.js';
 import type { HttpServiceOptions } from './types.js';
 
 /**
  * Shared HTTP plumbing of the service drivers (FlareDB, IAM): one JSON request
- * with a deadline, the TLS dispatcher, which failures are worth retrying, and
- * which endpoint gets the next attempt. A driver only maps answers to results.
+ * with a deadline and a bounded body, the TLS dispatcher, which failures are
+ * worth retrying, and how an answer is quoted. Which endpoint gets the next
+ * attempt is ServiceClient's (service-client.ts).
  */
 
 export type TlsFiles = NonNullable<HttpServiceOptions['tls']>;
@@ -81,6 +83,25 @@ export class HttpStatusError extends Error {
 
 export const isTransientStatus = (status: number): boolean => status === 429 || status >= 500;
 
+/**
+ * The most of an answer's body that is read. The admin APIs answer in a few
+ * kilobytes; a bigger answer is a bad answer, and must not fill the memory.
+ */
+export const MAX_ANSWER_BYTES = 1024 * 1024;
+
+/** An answer whose body is over the limit: not read further, never taken for an answer. */
+export class HttpAnswerTooLargeError extends Error {
+  readonly transient = false;
+  constructor(
+    readonly url: string,
+    readonly status: number,
+    readonly detail: string,
+  ) {
+    super(`${url} answered HTTP ${status} with ${detail}`);
+    this.name = 'HttpAnswerTooLargeError';
+  }
+}
+
 /** The retry predicate: only errors that say so are transient; everything else fails at once. */
 export function isTransientError(err: unknown): boolean {
   return typeof err === 'object' && err !== null && (err as { transient?: unknown }).transient === true;
@@ -127,6 +148,8 @@ export interface JsonRequestOptions {
   signal?: AbortSignal;
   dispatcher?: Dispatcher;
   headers?: Record<string, string>;
+  /** the most of the body read (default MAX_ANSWER_BYTES); more is HttpAnswerTooLargeError */
+  maxBodyBytes?: number;
 }
 
 export interface JsonResponse {
@@ -140,8 +163,9 @@ export interface JsonResponse {
 
 /**
  * One request. Any answer is returned, whatever its status; no answer throws
- * HttpTransportError, and a caller's abort throws the signal's reason unchanged
- * (the controller aborts with NOT_LEADER and expects to see it again).
+ * HttpTransportError, a body over `maxBodyBytes` HttpAnswerTooLargeError, and
+ * a caller's abort throws the signal's reason unchanged (the controller
+ * aborts with NOT_LEADER and expects to see it again).
  */
 export async function jsonRequest(opts: JsonRequestOptions): Promise<JsonResponse> {
   opts.signal?.throwIfAborted();
@@ -164,16 +188,38 @@ export async function jsonRequest(opts: JsonRequestOptions): Promise<JsonRespons
       bodyTimeout: opts.timeoutMs,
       ...(opts.dispatcher ? { dispatcher: opts.dispatcher } : {}),
     });
-    const text = await res.body.text();
+    const text = await readBody(opts.url, res, opts.maxBodyBytes ?? MAX_ANSWER_BYTES);
     return { url: opts.url, status: res.statusCode, headers: res.headers, body: parseJson(text), text };
   } catch (err) {
     if (opts.signal?.aborted) throw abortReason(opts.signal);
+    if (err instanceof HttpAnswerTooLargeError) throw err;
     const code = errorCode(err);
     if (deadline.aborted || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
       throw new HttpTransportError(opts.url, `no answer within ${opts.timeoutMs} ms (the request deadline)`, true, err);
     }
     throw transportError(opts.url, err);
   }
+}
+
+/** The body as text, read no further than `max` bytes (a declared length over it is not read at all). */
+async function readBody(url: string, res: Dispatcher.ResponseData, max: number): Promise<string> {
+  const limit = max >= 1024 * 1024 && max % (1024 * 1024) === 0 ? `${max / (1024 * 1024)} MiB` : `${max} bytes`;
+  const declared = Number(res.headers['content-length']);
+  if (Number.isFinite(declared) && declared > max) {
+    res.body.destroy();
+    throw new HttpAnswerTooLargeError(url, res.statusCode, `a body of ${declared} bytes (its content-length), over the ${limit} an answer may have; not read`);
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of res.body) {
+    size += (chunk as Buffer).length;
+    if (size > max) {
+      res.body.destroy();
+      throw new HttpAnswerTooLargeError(url, res.statusCode, `a body over the ${limit} an answer may have; not read further`);
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 function parseJson(text: string): unknown {
@@ -191,10 +237,34 @@ export function abortReason(signal: AbortSignal): Error {
   return reason instanceof Error ? reason : new Error(`aborted: ${String(reason)}`);
 }
 
-/** `HTTP 400 {"error":"…"}`, the body cut short: enough for a log line. */
+/**
+ * `HTTP 400 {"error":"…"}`, the body cut short and its control characters
+ * escaped: enough for a log line or a status message, and nothing a
+ * service sends can move a terminal's cursor when it is printed.
+ */
 export function describeAnswer(res: Pick<JsonResponse, 'status' | 'text'>): string {
-  const text = res.text.trim().replace(/\s+/g, ' ');
-  return text === '' ? `HTTP ${res.status}` : `HTTP ${res.status} ${text.length > 200 ? `${text.slice(0, 200)}…` : text}`;
+  const text = res.text
+    .slice(0, 1000)
+    .trim()
+    .replace(/\s+/g, ' ')
+    .replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return text === '' ? `HTTP ${res.status}` : `HTTP ${res.status} ${text.length > 200 || res.text.length > 1000 ? `${text.slice(0, 200)}…` : text}`;
+}
+
+/** What is wrong with a body before its shape is looked at: empty, or not JSON. */
+export function bodyProblem(res: Pick<JsonResponse, 'body' | 'text'>): string | undefined {
+  const text = res.text.trim();
+  if (text === '') return 'the body is empty';
+  if (res.body === undefined) return /^<(!doctype|html|\?xml|head|body)/i.test(text) ? 'the body is not JSON (an HTML page)' : 'the body is not JSON';
+  return undefined;
+}
+
+/** zod's issues as `field: problem`, the first three. */
+export function zodIssues(err: z.ZodError): string {
+  return err.issues
+    .slice(0, 3)
+    .map((i) => `${i.path.length > 0 ? i.path.join('.') : 'body'}: ${i.message}`)
+    .join('; ');
 }
 
 export interface RetryPolicy {
@@ -241,256 +311,5 @@ export async function withRetries<T>(fn: (attempt: number) => Promise<T>, policy
   } catch (err) {
     if (signal?.aborted) throw abortReason(signal);
     throw err;
-  }
-}
-
-/** A not-leader answer: retried at once at the leader it names, without using up a retry. */
-class LeaderRedirect extends Error {
-  readonly transient = true;
-  constructor(
-    readonly from: string,
-    readonly leader: string,
-  ) {
-    super(`${from} is not the leader; the leader is ${leader}`);
-    this.name = 'LeaderRedirect';
-  }
-}
-
-/** Strips a trailing slash so that `endpoint + path` is always one URL. */
-function normalizeEndpoint(raw: string): string {
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
-    throw new MembershipError('CONFIG_INVALID', `endpoint ${JSON.stringify(raw)} is not a URL (expected e.g. https://10.0.1.10:2479)`);
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new MembershipError('CONFIG_INVALID', `endpoint ${raw} must use http:// or https://`);
-  }
-  return `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
-}
-
-interface Failure {
-  endpoint: string;
-  detail: string;
-  hint: string | undefined;
-}
-
-export interface ServiceCall {
-  method: JsonRequestOptions['method'];
-  /** starts with "/"; appended to the endpoint */
-  path: string;
-  body?: unknown;
-  signal?: AbortSignal;
-  /** what was asked, in words, for error messages: "add member node04 (raft_addr 10.0.1.13:2480)" */
-  what: string;
-}
-
-export interface ServiceResponse extends JsonResponse {
-  endpoint: string;
-}
-
-export interface ServiceClientOptions extends HttpServiceOptions {
-  /** the service's name in messages: "FlareDB" */
-  service: string;
-  /** a dispatcher to use instead of one made from `tls` (not closed by close()) */
-  dispatcher?: Dispatcher;
-  minDelayMs?: number;
-  maxDelayMs?: number;
-  /** told of each transient failure that will be retried, e.g. to log it */
-  onRetry?: (err: Error, attempt: number) => void;
-}
-
-/**
- * Sends calls to a replicated service: the last endpoint that answered (or the
- * leader an answer named) first, then the configured endpoints in order, moving
- * to the next one after each transient failure. Every answer that is not
- * transient is returned for the driver to interpret; transient failures that
- * outlast the retries become UNAVAILABLE naming each endpoint and its last failure.
- */
-export class ServiceClient {
-  readonly service: string;
-  readonly endpoints: readonly string[];
-  private readonly options: ServiceClientOptions;
-  private readonly dispatcher: Dispatcher;
-  private readonly ownsDispatcher: boolean;
-  private preferred: string | undefined;
-
-  constructor(options: ServiceClientOptions) {
-    if (options.endpoints.length === 0) throw new MembershipError('CONFIG_INVALID', `${options.service}: no endpoint configured`);
-    this.options = options;
-    this.service = options.service;
-    this.endpoints = options.endpoints.map(normalizeEndpoint);
-    this.ownsDispatcher = options.dispatcher === undefined;
-    this.dispatcher =
-      options.dispatcher ??
-      createDispatcher(options.tls, { connectTimeoutMs: options.requestTimeoutMs, names: tlsFieldsOf(`${options.service.toLowerCase()}.tls`) });
-  }
-
-  /** The endpoint the next call tries first, if any is known. */
-  get preferredEndpoint(): string | undefined {
-    return this.preferred;
-  }
-
-  /** Records a leader named out of band (e.g. in a member list), if it is an acceptable URL. */
-  noteLeader(leader: string, namedBy: string): void {
-    const url = this.acceptLeader(leader, namedBy);
-    if (url !== undefined) this.preferred = url;
-  }
-
-  async call(c: ServiceCall): Promise<ServiceResponse> {
-    const order = this.order();
-    let index = 0;
-    let redirects = 0;
-    const maxRedirects = this.endpoints.length + 1;
-    const failures: Failure[] = [];
-    const failedAt = (endpoint: string, detail: string, hint?: string) => {
-      failures.push({ endpoint, detail, hint });
-      if (this.preferred === endpoint) this.preferred = undefined;
-      index += 1;
-    };
-    try {
-      return await withRetries(
-        async () => {
-          const endpoint = order[index % order.length] as string;
-          let res: JsonResponse;
-          try {
-            res = await jsonRequest({
-              method: c.method,
-              url: endpoint + c.path,
-              body: c.body,
-              timeoutMs: this.options.requestTimeoutMs,
-              dispatcher: this.dispatcher,
-              ...(c.signal ? { signal: c.signal } : {}),
-            });
-          } catch (err) {
-            if (err instanceof HttpTransportError) failedAt(endpoint, err.detail, err.hint);
-            throw err;
-          }
-          const leader = this.leaderNamedBy(res, endpoint, c.path);
-          if (leader !== undefined) {
-            failures.push({ endpoint, detail: `answered ${describeAnswer(res)}`, hint: undefined });
-            redirects += 1;
-            this.preferred = leader;
-            order.splice(0, order.length, leader, ...order.filter((e) => e !== leader));
-            index = 0;
-            throw new LeaderRedirect(endpoint, leader);
-          }
-          if (isTransientStatus(res.status)) {
-            failedAt(endpoint, `answered ${describeAnswer(res)}`);
-            throw new HttpStatusError(res);
-          }
-          this.preferred = endpoint;
-          return { ...res, endpoint };
-        },
-        {
-          retries: this.options.retries,
-          ...(c.signal ? { signal: c.signal } : {}),
-          ...(this.options.minDelayMs !== undefined ? { minDelayMs: this.options.minDelayMs } : {}),
-          ...(this.options.maxDelayMs !== undefined ? { maxDelayMs: this.options.maxDelayMs } : {}),
-          ...(this.options.onRetry ? { onRetry: this.options.onRetry } : {}),
-          // Bounded, so that two replicas naming each other cannot loop forever.
-          consumesRetry: (err) => !(err instanceof LeaderRedirect) || redirects > maxRedirects,
-        },
-      );
-    } catch (err) {
-      if (c.signal?.aborted) throw abortReason(c.signal);
-      if (err instanceof MembershipError) throw err;
-      if (err instanceof HttpTransportError && !err.transient) {
-        const tls = err.detail.startsWith('TLS failed') ? `; ${this.tlsHint()}` : '';
-        throw new MembershipError('UNAVAILABLE', `${this.service}: ${this.asked(c)}: ${err.message}${tls} (not retried: another attempt would fail the same way)`, { cause: err });
-      }
-      if (isTransientError(err)) throw new MembershipError('UNAVAILABLE', this.exhausted(c, failures), { cause: err });
-      throw err;
-    }
-  }
-
-  /**
-   * SERVICE_ERROR for an answer the driver did not expect: what was asked, of
-   * whom, what came back. A 401 or 403 is ACCESS_DENIED: the service refused
-   * this client, which no retry changes; the message says which certificate it presented.
-   */
-  unexpected(c: ServiceCall, res: ServiceResponse, explanation?: string): MembershipError {
-    const answer = `${this.service}: ${this.asked(c)}: ${res.url} answered ${describeAnswer(res)}`;
-    if (res.status === 401 || res.status === 403) return new MembershipError('ACCESS_DENIED', `${answer}: ${this.accessHint()}`);
-    return new MembershipError('SERVICE_ERROR', `${answer}${explanation ? `: ${explanation}` : ''}`);
-  }
-
-  async close(): Promise<void> {
-    if (this.ownsDispatcher) await this.dispatcher.close();
-  }
-
-  private asked(c: ServiceCall): string {
-    return `${c.what} (${c.method} ${c.path})`;
-  }
-
-  private accessHint(): string {
-    const block = `${this.service.toLowerCase()}.tls`;
-    const cert = this.options.tls?.certFile;
-    return cert !== undefined
-      ? `${this.service} refused this client's certificate ${cert} (${block}.certFile): it must be one that ${this.service} grants this access; not retried`
-      : `${this.service} refused this client, which presents no certificate: configure ${block}.certFile and ${block}.keyFile; not retried`;
-  }
-
-  private tlsHint(): string {
-    const tls = this.options.tls;
-    if (this.options.dispatcher !== undefined) return 'check the dispatcher\'s CA and that the certificate covers this address';
-    if (tls === undefined) return 'no CA file is configured, so only the system CAs are trusted: configure the CA that signed the service\'s certificate';
-    return `check that ${tls.caFile} is the CA that signed the service's certificate and that the certificate covers this address`;
-  }
-
-  private order(): string[] {
-    const p = this.preferred;
-    return p === undefined ? [...this.endpoints] : [p, ...this.endpoints.filter((e) => e !== p)];
-  }
-
-  private exhausted(c: ServiceCall, failures: Failure[]): string {
-    const last = new Map<string, { detail: string; times: number }>();
-    for (const f of failures) last.set(f.endpoint, { detail: f.detail, times: (last.get(f.endpoint)?.times ?? 0) + 1 });
-    const tried = [...last].map(([e, f]) => `${e} ${f.detail}${f.times > 1 ? ` (${f.times} times)` : ''}`);
-    const untried = this.endpoints.filter((e) => !last.has(e));
-    const hints = [...new Set(failures.map((f) => f.hint).filter((h) => h !== undefined))];
-    return (
-      `${this.service}: ${this.asked(c)} failed after ${failures.length} attempt(s), ${this.options.retries} retries allowed: ` +
-      `${tried.join('; ')}${untried.length > 0 ? `; not tried: ${untried.join(', ')}` : ''}. ` +
-      `Check that ${this.service} runs and has a leader at ${this.endpoints.join(', ')}` +
-      (hints.length > 0 ? `; ${hints.join('; ')}` : '')
-    );
-  }
-
-  /**
-   * The leader an answer points to: `503 {"leader": url}` or a 307/308
-   * `Location`. Ignored when it is the endpoint that answered (no progress).
-   */
-  private leaderNamedBy(res: JsonResponse, endpoint: string, path: string): string | undefined {
-    let raw: string | undefined;
-    if (res.status === 503) {
-      const leader = (res.body as { leader?: unknown } | undefined)?.leader;
-      if (typeof leader === 'string' && leader !== '') raw = leader;
-    } else if (res.status === 307 || res.status === 308) {
-      const location = res.headers.location;
-      const loc = Array.isArray(location) ? location[0] : location;
-      if (loc !== undefined) {
-        const target = new URL(loc, res.url);
-        // The Location names the resource; the leader's endpoint is what precedes our path.
-        const pathname = target.pathname.endsWith(path) ? target.pathname.slice(0, -path.length) : '';
-        raw = `${target.origin}${pathname}`;
-      }
-    }
-    if (raw === undefined) return undefined;
-    const leader = this.acceptLeader(raw, endpoint);
-    return leader === endpoint ? undefined : leader;
-  }
-
-  /** Only http(s) URLs, and never https to http: a follower must not talk us out of TLS. */
-  private acceptLeader(raw: string, namedBy: string): string | undefined {
-    let leader: string;
-    try {
-      leader = normalizeEndpoint(raw);
-    } catch {
-      return undefined;
-    }
-    if (namedBy.startsWith('https:') && !leader.startsWith('https:')) return undefined;
-    return leader;
   }
 }

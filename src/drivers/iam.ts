@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { MembershipError } from '../errors.js';
 import { readSecretFile } from '../files.js';
-import { ServiceClient, type ServiceCall, type ServiceResponse } from './http.js';
+import { ServiceClient, type ServiceCall, type ServiceResponse } from './service-client.js';
 import type { IamNodeRegistration } from '../schema/members.js';
 import type { HttpServiceOptions, IAMDriver } from './types.js';
 
@@ -28,12 +28,25 @@ const nodeSchema = z.object({
   fqdn: z.string().optional(),
   ip: z.string().optional(),
 });
-const nodeListSchema = z.object({ nodes: z.array(nodeSchema) });
+const nodeListSchema = z.object({
+  nodes: z.array(nodeSchema).superRefine((nodes, ctx) => {
+    const seen = new Set<string>();
+    for (const [i, n] of nodes.entries()) {
+      if (seen.has(n.id)) ctx.addIssue({ code: 'custom', path: [i, 'id'], message: `node ${n.id} is listed twice` });
+      seen.add(n.id);
+    }
+  }),
+});
+const NODE = '{"id", "role", "fqdn"?, "ip"?}';
+/** The answer to a successful setup. */
+const setupDoneSchema = z.object({ initialized: z.literal(true) });
 
 export interface IAMDriverTuning {
   /** backoff between retries; defaults 100 ms .. 2 s */
   minDelayMs?: number;
   maxDelayMs?: number;
+  /** told of a leader hint or redirect that is not followed, e.g. to log it */
+  onRefusedLeader?: (message: string) => void;
 }
 
 export class HttpIAMDriver implements IAMDriver {
@@ -54,11 +67,13 @@ export class HttpIAMDriver implements IAMDriver {
       return { healthy: false, detail: err instanceof Error ? err.message : String(err) };
     }
     if (res.status !== 200) return { healthy: false, detail: this.client.unexpected(c, res).message };
-    const parsed = healthSchema.safeParse(res.body);
-    if (!parsed.success) return { healthy: false, detail: this.client.unexpected(c, res, 'expected {"status": "ok"}').message };
-    if (parsed.data.status !== 'ok') {
-      return { healthy: false, detail: `${res.url} answered HTTP 200 with status ${JSON.stringify(parsed.data.status)}` };
+    let status: string;
+    try {
+      status = this.client.expectBody(c, res, healthSchema, '{"status": "ok"}').status;
+    } catch (err) {
+      return { healthy: false, detail: (err as Error).message };
     }
+    if (status !== 'ok') return { healthy: false, detail: `${res.url} answered HTTP 200 with status ${JSON.stringify(status)}` };
     return { healthy: true, detail: `${res.url} answered HTTP 200 {"status":"ok"}` };
   }
 
@@ -66,9 +81,7 @@ export class HttpIAMDriver implements IAMDriver {
     const c = call('GET', ROUTES.bootstrap, 'read the initial admin setup state', signal);
     const res = await this.client.call(c);
     if (res.status !== 200) throw this.refused(c, res);
-    const parsed = bootstrapStatusSchema.safeParse(res.body);
-    if (!parsed.success) throw this.client.unexpected(c, res, `expected {"initialized": boolean} (${issues(parsed.error)})`);
-    return { initialized: parsed.data.initialized };
+    return { initialized: this.client.expectBody(c, res, bootstrapStatusSchema, '{"initialized": boolean}').initialized };
   }
 
   /**
@@ -84,7 +97,11 @@ export class HttpIAMDriver implements IAMDriver {
     };
     try {
       const res = await this.client.call(c);
-      if (res.status === 200 || res.status === 201) return 'initialized';
+      if (res.status === 200 || res.status === 201) {
+        // A setup that did not happen must not be recorded as done.
+        this.client.expectBody(c, res, setupDoneSchema, '{"initialized": true}');
+        return 'initialized';
+      }
       if (res.status === 409) return 'already-initialized';
       throw this.refused(c, res);
     } catch (err) {
@@ -100,25 +117,34 @@ export class HttpIAMDriver implements IAMDriver {
     const c = call('GET', ROUTES.nodes, 'list registered nodes', signal);
     const res = await this.client.call(c);
     if (res.status !== 200) throw this.refused(c, res);
-    const parsed = nodeListSchema.safeParse(res.body);
-    if (!parsed.success) throw this.client.unexpected(c, res, `expected {"nodes": [{"id","role","fqdn"?,"ip"?}]} (${issues(parsed.error)})`);
-    return parsed.data.nodes.map(toRegistration);
+    return this.client.expectBody(c, res, nodeListSchema, `{"nodes": [${NODE}]}`).nodes.map(toRegistration);
   }
 
-  /** PUT replaces the registration whole, so a retry or a repeat cannot do harm. */
+  /**
+   * PUT replaces the registration whole, so a retry or a repeat cannot do
+   * harm. A 200 or 201 carries the registration as stored: one that is not
+   * the registration sent was not made.
+   */
   async registerNode(node: IamNodeRegistration, signal?: AbortSignal): Promise<void> {
     const body = toRegistration(node);
     const c: ServiceCall = { ...call('PUT', ROUTES.node(node.id), `register node ${node.id} (role ${node.role})`, signal), body };
     const res = await this.client.call(c);
-    if (res.status === 200 || res.status === 201 || res.status === 204) return;
-    throw this.refused(c, res);
+    if (res.status === 204) return;
+    if (res.status !== 200 && res.status !== 201) throw this.refused(c, res);
+    const stored = toRegistration(this.client.expectBody(c, res, nodeSchema, `${NODE}, the registration as stored`));
+    if (JSON.stringify(stored) !== JSON.stringify(body)) {
+      throw this.client.badAnswer(c, res, `it holds ${JSON.stringify(stored)}, not the registration sent, ${JSON.stringify(body)}`);
+    }
   }
 
   /** A DELETE retried after its answer was lost sees 404: 'not-registered' is the same end state. */
   async deregisterNode(id: string, signal?: AbortSignal): Promise<'removed' | 'not-registered'> {
     const c = call('DELETE', ROUTES.node(id), `deregister node ${id}`, signal);
     const res = await this.client.call(c);
-    if (res.status === 200 || res.status === 202 || res.status === 204) return 'removed';
+    if (res.status === 200 || res.status === 202 || res.status === 204) {
+      this.client.expectNoneOrObject(c, res, id);
+      return 'removed';
+    }
     if (res.status === 404) return 'not-registered';
     throw this.refused(c, res);
   }
@@ -152,13 +178,6 @@ function withoutSecret(err: unknown, password: string): unknown {
   const message = err.message.replaceAll(password, '[redacted]');
   if (err instanceof MembershipError) return new MembershipError(err.code, message);
   return new MembershipError('UNAVAILABLE', `IAM: initial admin setup (POST ${ROUTES.bootstrap}) failed: ${message}`);
-}
-
-function issues(err: z.ZodError): string {
-  return err.issues
-    .slice(0, 3)
-    .map((i) => `${i.path.length > 0 ? i.path.join('.') : 'body'}: ${i.message}`)
-    .join('; ');
 }
 
 export interface AdminSecret {

@@ -15,6 +15,11 @@ export interface HttpServiceOptions {
   requestTimeoutMs: number;
   /** retries of transient failures (connection errors, 5xx, 429) within one call */
   retries: number;
+  /**
+   * hosts (`host` or `host:port`) besides the endpoints' own that a leader
+   * hint or a redirect may send a call to; any other host is refused
+   */
+  allowedLeaderHosts?: string[];
 }
 
 export interface FlareDBDriver {

@@ -74,6 +74,7 @@ type ServiceSummary = NonNullable<ClusterStatus['status']['services']>[string];
 export class ClusterReconciler {
   private readonly deps: ClusterReconcilerDeps;
   private iamDone = false;
+  private setupProblem: string | undefined;
 
   constructor(deps: ClusterReconcilerDeps) {
     this.deps = deps;
@@ -83,12 +84,23 @@ export class ClusterReconciler {
     return this.iamDone;
   }
 
+  /** Why the last try of IAM's initial setup failed, while it is not done: the waiting nodes' status says it. */
+  get iamSetupProblem(): string | undefined {
+    return this.iamDone ? undefined : this.setupProblem;
+  }
+
   async reconcile(leadership: Leadership): Promise<ReconcileResult> {
     // An IAM that is down must not stop the observation of the other services.
     let setupError: unknown;
-    await this.ensureIamSetup(leadership).catch((err: unknown) => {
-      setupError = err;
-    });
+    await this.ensureIamSetup(leadership).then(
+      () => {
+        this.setupProblem = undefined;
+      },
+      (err: unknown) => {
+        setupError = err;
+        if (!isMembershipError(err, 'NOT_LEADER') && !isMembershipError(err, 'FENCED')) this.setupProblem = errorMessage(err).slice(0, 500);
+      },
+    );
     await this.endStaleOperations(leadership);
     await this.observeServices(leadership);
     if (setupError !== undefined) throw setupError;
@@ -265,6 +277,7 @@ export class ClusterReconciler {
   /** A new term re-reads everything from the store. */
   reset(): void {
     this.iamDone = false;
+    this.setupProblem = undefined;
   }
 
   private markDone(): void {

@@ -36,6 +36,8 @@ export interface NodeInputs {
   iam?: Observation<IamNodeRegistration>;
   /** the cluster's initial IAM setup is recorded as done */
   iamBootstrapped?: boolean;
+  /** why the last try of that setup failed, while it is not done */
+  iamSetupProblem?: string;
   /** the change in flight per service (operations/<service>), for any node */
   operations?: Partial<Record<Service, MembershipOperation>>;
   policy?: MembershipPolicy;
@@ -200,7 +202,10 @@ function serviceSteps(input: NodeInputs): ServiceSteps {
   const flaredb = keepWhileUnseen(flaredbStep, flaredbObs, sameGeneration, 'FlareDBMember', previous?.flaredb);
   const flaredbDone = flaredb === undefined || flaredb.settled === true;
   const waitingFor = removing ? (flaredbDone ? undefined : 'FlareDB') : !chainfireReady ? 'Chainfire' : flaredbDone ? undefined : 'FlareDB';
-  const iamStep = decideIAM({ node: input.node, spec, waitingFor, iamBootstrapped: input.iamBootstrapped ?? false, observed: iamObs, ...failedFor('iam') });
+  const iamStep = decideIAM({
+    node: input.node, spec, waitingFor, iamBootstrapped: input.iamBootstrapped ?? false, observed: iamObs, ...failedFor('iam'),
+    ...(input.iamSetupProblem !== undefined ? { setupProblem: input.iamSetupProblem } : {}),
+  });
   const iam = keepWhileUnseen(iamStep, iamObs, sameGeneration, 'IAMRegistered', previous?.iam);
   const iamDone = iam === undefined || iam.settled === true;
   // Removal runs in the reverse order: FlareDB, IAM, then Chainfire.

@@ -153,6 +153,17 @@ describe('decideIAM B6: the initial IAM setup is not done', () => {
     assert.equal(r.requeueAfterMs, IAM_SETUP_POLL_MS);
     assert.equal(r.progressed, true);
     assert.deepEqual(r.block, {});
+    assert.equal(r.condition.message, 'the cluster\'s initial IAM setup has not completed yet');
+  });
+
+  it('says why the last try of the setup failed, when it did', () => {
+    const r = decide({ iamBootstrapped: false, setupProblem: 'IAM: initial admin setup (POST /admin/bootstrap): answered badly: HTTP 201 <html>' });
+    assert.equal(r.condition.reason, 'WaitingForIAMSetup');
+    assert.equal(
+      r.condition.message,
+      'the cluster\'s initial IAM setup has not completed yet: its last try failed: IAM: initial admin setup (POST /admin/bootstrap): answered badly: HTTP 201 <html>',
+    );
+    assert.equal(r.action, undefined);
   });
 });
 

@@ -10,6 +10,8 @@ export interface IAMStepInput {
   waitingFor: 'Chainfire' | 'FlareDB' | undefined;
   /** the cluster's initial IAM setup is recorded as done */
   iamBootstrapped: boolean;
+  /** why the last try of that setup failed */
+  setupProblem?: string;
   observed: Observation<IamNodeRegistration>;
   actionFailed?: string;
 }
@@ -87,7 +89,11 @@ function decide(input: IAMStepInput): StepResult | undefined {
   }
   if (!input.iamBootstrapped) {
     return {
-      condition: cond('False', 'WaitingForIAMSetup', 'the cluster\'s initial IAM setup has not completed yet'),
+      condition: cond(
+        'False',
+        'WaitingForIAMSetup',
+        `the cluster's initial IAM setup has not completed yet${input.setupProblem !== undefined ? `: its last try failed: ${input.setupProblem}` : ''}`,
+      ),
       block: {},
       requeueAfterMs: IAM_SETUP_POLL_MS,
       progressed: true,

@@ -87,6 +87,7 @@ export async function observeNode(records: NodeRecords, read: ReadPort, opts: Ob
     ...(spec.flaredb ? { flaredb: await observeList(read.flaredb, opts.fresh.has('flaredb')) } : {}),
     ...(spec.iam ? { iam: await observeList(read.iam, opts.fresh.has('iam')) } : {}),
     iamBootstrapped: read.iamBootstrapped(),
+    ...(spec.iam && read.iamSetupProblem?.() !== undefined ? { iamSetupProblem: read.iamSetupProblem() } : {}),
     operations: Object.fromEntries(Object.entries(opts.operations).map(([svc, v]) => [svc, v!.op])),
     policy: read.policy(),
     ...(policyProblem !== undefined ? { policyProblem } : {}),

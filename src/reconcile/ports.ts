@@ -72,6 +72,8 @@ export interface ReadPort {
   disruptions?(): HeldDisruption[];
   /** the cluster's initial IAM setup is recorded as done */
   iamBootstrapped(): boolean;
+  /** why the last try of the initial IAM setup failed, while it is not done */
+  iamSetupProblem?(): string | undefined;
   chainfire: ChainfireReader;
   /** undefined: the controller has no FlareDB configured */
   flaredb?: MemberLister<FlareDBMember> | undefined;

@@ -279,8 +279,8 @@ describe('deployment files: NixOS modules, package and systemd units', () => {
           endpoints: ['https://10.0.1.10:2379'],
           tls: { caFile: tls.caFile, certFile: '/etc/photoncloud/controller.crt', keyFile: '/etc/photoncloud/controller.key' },
           auth: { user: 'membership-controller', passwordFile: '/etc/photoncloud/controller.password' },
-          flaredb: { endpoints: ['https://10.0.1.10:2479'], tls: { caFile: tls.caFile, certFile: null, keyFile: null }, requestTimeoutMs: 5000, retries: 3 },
-          iam: { endpoints: ['https://10.0.1.10:8080'], tls: { caFile: tls.caFile, certFile: null, keyFile: null }, requestTimeoutMs: 2000, retries: 2, adminSecretFile: '/etc/photoncloud/iam-admin.json' },
+          flaredb: { endpoints: ['https://10.0.1.10:2479'], tls: { caFile: tls.caFile, certFile: null, keyFile: null }, requestTimeoutMs: 5000, retries: 3, allowedLeaderHosts: ['10.0.1.13:2479'] },
+          iam: { endpoints: ['https://10.0.1.10:8080'], tls: { caFile: tls.caFile, certFile: null, keyFile: null }, requestTimeoutMs: 2000, retries: 2, allowedLeaderHosts: [], adminSecretFile: '/etc/photoncloud/iam-admin.json' },
         },
         halfSet: {
           enable: true, endpoints: ['https://10.0.1.10:2379'],
@@ -382,6 +382,8 @@ describe('deployment files: NixOS modules, package and systemd units', () => {
     assert.deepEqual(parsed.iam?.endpoints, ['https://10.0.1.10:8080']);
     assert.equal(parsed.iam?.adminSecretFile, '/etc/photoncloud/iam-admin.json');
     assert.deepEqual(parsed.flaredb?.tls, { caFile: '/etc/nixos/secrets/ca.crt' });
+    assert.deepEqual(parsed.flaredb?.allowedLeaderHosts, ['10.0.1.13:2479']);
+    assert.equal(parsed.iam?.allowedLeaderHosts, undefined, 'left empty, it is left out of the file');
     assert.equal(parsed.chainfire.callTimeoutMs, 5000);
     // Snapshots of Chainfire in the controller's state directory, which systemd makes (mode 0700) and the controller is told of.
     assert.deepEqual(parsed.snapshots, {

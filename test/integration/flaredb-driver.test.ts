@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FlareDBSimulator, type SimulatedMember } from '../support/flaredb-simulator.js';
+import { ForeignHost, lies } from '../support/lies.js';
 import { FlareDBConflictError, HttpFlareDBDriver } from '../../src/drivers/flaredb.js';
 import { createDispatcher } from '../../src/drivers/http.js';
 import type { HttpServiceOptions } from '../../src/drivers/types.js';
@@ -236,14 +237,122 @@ describe('leader redirect by Location', () => {
     await new Promise((r) => redirector.close(r));
   });
 
-  it('follows a 307 Location to the leader', async () => {
-    const driver = driverFor([redirectorUrl]);
+  it('follows a 307 Location to the leader on a host listed in allowedLeaderHosts', async () => {
+    const driver = driverFor([redirectorUrl], { allowedLeaderHosts: [new URL(sim.leaderUrl).host] });
     try {
       assert.equal(await driver.addMember('node04', '10.0.1.13:2480'), 'added');
       assert.deepEqual(sim.calls.map((c) => [c.replica, c.status]), [[0, 201]]);
     } finally {
       await driver.close();
     }
+  });
+
+  it('does not follow a 307 to a host that is neither configured nor listed: no request reaches it', async () => {
+    const calls = sim.calls.length;
+    const refused: string[] = [];
+    const driver = new HttpFlareDBDriver(
+      { endpoints: [redirectorUrl], requestTimeoutMs: 400, retries: 2 },
+      { minDelayMs: 20, maxDelayMs: 100, onRefusedLeader: (m) => refused.push(m) },
+    );
+    try {
+      const err = await rejectsWith(driver.addMember('node05', '10.0.1.14:2480'), 'UNAVAILABLE');
+      const leaderHost = new URL(sim.leaderUrl).host;
+      assert.match(err.message, new RegExp(`leader http://${leaderHost} named by ${redirectorUrl} \\(HTTP 307\\) is not followed: ${leaderHost} is neither one of FlareDB's configured endpoints nor listed in flaredb\\.allowedLeaderHosts`));
+      assert.equal(sim.calls.length, calls, 'the unlisted host got no request');
+      assert.equal(refused.length, 1, `told once, however often the hint came: ${refused.join(' | ')}`);
+    } finally {
+      await driver.close();
+    }
+  });
+});
+
+describe('answers that are not what the API promises', () => {
+  let sim: FlareDBSimulator;
+  let foreign: ForeignHost;
+  let driver: HttpFlareDBDriver;
+
+  beforeEach(async () => {
+    sim = await FlareDBSimulator.start({ members: BOOTSTRAP });
+    foreign = await ForeignHost.start();
+    driver = driverFor(sim.urls);
+  });
+
+  afterEach(async () => {
+    await driver.close();
+    await sim.stop();
+    await foreign.stop();
+  });
+
+  it('an add answered 201 with an HTML page is SERVICE_ERROR saying so, not added', async () => {
+    sim.lie(lies.html(ADD, 201));
+    const err = await rejectsWith(driver.addMember('node04', '10.0.1.13:2480'), 'SERVICE_ERROR');
+    assert.match(err.message, /add member node04 \(raft_addr 10\.0\.1\.13:2480\) \(POST \/admin\/member\/add\): http:\/\/127\.0\.0\.1:\d+\/admin\/member\/add answered badly: HTTP 201 <!DOCTYPE html>.*the body is not JSON \(an HTML page\); expected \{"id": "node04", "raft_addr": "10\.0\.1\.13:2480"\}/);
+    assert.equal(sim.count('POST', '/admin/member/add'), 1, 'not retried within the call');
+  });
+
+  it('an add answered 201 naming another member is SERVICE_ERROR naming both', async () => {
+    sim.lie(lies.shaped(ADD, { id: 'node99', raft_addr: '10.9.9.9:2480' }, 201));
+    const err = await rejectsWith(driver.addMember('node04', '10.0.1.13:2480'), 'SERVICE_ERROR');
+    assert.match(err.message, /it names member "node99" with raft_addr "10\.9\.9\.9:2480", not the requested node04 with 10\.0\.1\.13:2480/);
+  });
+
+  it('a member list with a member listed twice, or a raft_addr that is no host:port, is SERVICE_ERROR naming the field', async () => {
+    sim.lie(lies.shaped('GET /admin/cluster/members', { members: [{ id: 'a', raft_addr: '10.0.0.1:1' }, { id: 'a', raft_addr: '10.0.0.2:1' }] }));
+    assert.match((await rejectsWith(driver.listMembers(), 'SERVICE_ERROR')).message, /members\.1\.id: member a is listed twice/);
+    sim.tellTruth();
+    sim.lie(lies.shaped('GET /admin/cluster/members', { members: [{ id: 'a', raft_addr: 'nowhere' }] }));
+    assert.match((await rejectsWith(driver.listMembers(), 'SERVICE_ERROR')).message, /members\.0\.raft_addr: must be host:port/);
+  });
+
+  it('a removal answered 200 with an HTML page is SERVICE_ERROR; 204 and 200 {} are removals', async () => {
+    sim.lie(lies.html('DELETE /admin/member/', 200));
+    assert.match((await rejectsWith(driver.removeMember('node03'), 'SERVICE_ERROR')).message, /answered badly: HTTP 200 .*not JSON/);
+    sim.tellTruth();
+    assert.equal(await driver.removeMember('node03'), 'removed');
+    sim.lie(lies.shaped('DELETE /admin/member/', {}, 200));
+    assert.equal(await driver.removeMember('node02'), 'removed');
+  });
+
+  it('a health answer that is not {"status": ...} is unhealthy', async () => {
+    sim.lie(lies.html('GET /health'));
+    const h = await driver.health();
+    assert.equal(h.healthy, false);
+    assert.match(h.detail, /answered badly.*not JSON/);
+  });
+
+  it('a body over 1 MiB is not read: SERVICE_ERROR at once, with or without a content-length, or endless', async () => {
+    for (const lie of [lies.huge('GET /admin/cluster/members', 2 * 1024 * 1024), lies.huge('GET /admin/cluster/members', 2 * 1024 * 1024, { chunked: true }), lies.endless('GET /admin/cluster/members')]) {
+      sim.tellTruth();
+      sim.lie(lie);
+      const err = await rejectsWith(driver.listMembers(), 'SERVICE_ERROR');
+      assert.match(err.message, /answered badly: HTTP 200 with a body (of 2097152 bytes \(its content-length\), )?over the 1 MiB an answer may have/);
+    }
+    sim.tellTruth();
+    assert.equal((await driver.listMembers()).length, 3, 'the next true answer is read as ever');
+  });
+
+  it('a 503 naming a leader on another host is not followed; the configured leader is found instead', async () => {
+    // Replica 0, tried first, is a follower that names another host; replica 1 leads.
+    sim.setLeader(1);
+    sim.lie({ ...lies.leaderHint(ADD, foreign.url), replica: 0 });
+    assert.equal(await driver.addMember('node04', '10.0.1.13:2480'), 'added');
+    assert.equal(foreign.requests.length, 0);
+  });
+
+  it('a member list naming a leader on another host does not send the next call there', async () => {
+    sim.lie({ route: 'GET /admin/cluster/members', status: 200, body: () => ({ members: sim.members(), leader: foreign.url }) });
+    await driver.listMembers();
+    assert.equal(await driver.addMember('node04', '10.0.1.13:2480'), 'added');
+    assert.equal(foreign.requests.length, 0);
+  });
+
+  it('replicas that name each other as leader: at most endpoints + 1 hops per call, then a failure that says so', async () => {
+    const urls = sim.urls;
+    for (const [i, next] of [1, 2, 0].entries()) sim.lie({ ...lies.leaderHint(ADD, urls[next]!), replica: i });
+    const err = await rejectsWith(driver.addMember('node04', '10.0.1.13:2480'), 'UNAVAILABLE');
+    assert.match(err.message, /not followed, after 4 leader hints in one call/);
+    // 4 hops, then each of the 4 attempts the retries allow is one request: 8 at most.
+    assert.ok(sim.count('POST', '/admin/member/add') <= 8, `${sim.count('POST', '/admin/member/add')} requests in one call`);
   });
 });
 

@@ -8,6 +8,7 @@ import { HttpIAMDriver, readAdminSecret } from '../../src/drivers/iam.js';
 import type { HttpServiceOptions } from '../../src/drivers/types.js';
 import { MembershipError, isMembershipError } from '../../src/errors.js';
 import { IAMSimulator, type IAMSimulatorOptions } from '../support/iam-simulator.js';
+import { ForeignHost, lies } from '../support/lies.js';
 import { tempDir } from '../support/fixtures.js';
 
 const execFileAsync = promisify(execFile);
@@ -223,6 +224,112 @@ describe('HttpIAMDriver against the IAM simulator', () => {
       assert.equal(sim.bootstrapCount, 0);
     });
   }
+});
+
+describe('HttpIAMDriver and an IAM that lies', () => {
+  let sim: IAMSimulator;
+  let foreign: ForeignHost;
+  let driver: HttpIAMDriver;
+  const refused: string[] = [];
+
+  before(async () => {
+    foreign = await ForeignHost.start();
+  });
+  after(async () => {
+    await foreign.stop();
+  });
+
+  afterEach(async () => {
+    await driver?.close();
+    await sim?.stop();
+    refused.length = 0;
+  });
+
+  async function fresh(): Promise<void> {
+    sim = await IAMSimulator.start({ endpoints: 2 });
+    driver = new HttpIAMDriver({ endpoints: sim.urls, requestTimeoutMs: 400, retries: 2 }, { minDelayMs: 20, maxDelayMs: 100, onRefusedLeader: (m) => refused.push(m) });
+  }
+
+  for (const [name, lie] of [
+    ['a 503 naming a leader on another host', () => lies.leaderHint('POST /admin/bootstrap', foreign.url)],
+    ['a 307 to another host', () => lies.redirect('POST /admin/bootstrap', 307, `${foreign.url}/admin/bootstrap`)],
+    ['a 308 to another host', () => lies.redirect('POST /admin/bootstrap', 308, `${foreign.url}/admin/bootstrap`)],
+  ] as const) {
+    it(`the admin password never goes to another host: ${name}`, async () => {
+      await fresh();
+      sim.lie(lie());
+      const err = await rejection(driver.bootstrap(ADMIN));
+      assert.ok(isMembershipError(err, 'UNAVAILABLE'), String(err));
+      assert.match(err.message, new RegExp(`leader http://127\\.0\\.0\\.1:${foreign.port} named by .* is not followed: 127\\.0\\.0\\.1:${foreign.port} is neither one of IAM's configured endpoints nor listed in iam\\.allowedLeaderHosts`));
+      assert.equal(foreign.requests.length, 0, 'no request to the other host');
+      assert.ok(!foreign.sawSecret(ADMIN.password));
+      assert.ok(!allErrorText(err).includes(ADMIN.password));
+      // 3 attempts over 2 replicas: each replica's refusal is told once.
+      assert.equal(refused.length, 2, refused.join(' | '));
+      assert.equal(sim.bootstrapCount, 0);
+    });
+  }
+
+  it('follows a leader on a host listed in iam.allowedLeaderHosts (here: the second replica, named by the first)', async () => {
+    sim = await IAMSimulator.start({ endpoints: 2, leader: 1 });
+    // Only the first replica is configured; the second is listed.
+    driver = new HttpIAMDriver({ endpoints: [sim.urls[0]!], requestTimeoutMs: 400, retries: 2, allowedLeaderHosts: [new URL(sim.urls[1]!).host] });
+    assert.equal(await driver.bootstrap(ADMIN), 'initialized');
+    await driver.close();
+    driver = new HttpIAMDriver({ endpoints: [sim.urls[0]!], requestTimeoutMs: 400, retries: 2 });
+    assert.ok(isMembershipError(await rejection(driver.registerNode({ id: 'node04', role: 'worker' })), 'UNAVAILABLE'), 'unlisted, the same leader is not followed');
+  });
+
+  const successes: Array<[string, () => unknown, RegExp]> = [
+    ['setup answered 201 with an HTML page', () => sim.lie(lies.html('POST /admin/bootstrap', 201)), /not JSON \(an HTML page\); expected \{"initialized": true\}/],
+    ['setup answered 201 {"initialized": false}', () => sim.lie(lies.shaped('POST /admin/bootstrap', { initialized: false }, 201)), /initialized: .*expected \{"initialized": true\}/],
+    ['setup answered 200 with nothing', () => sim.lie(lies.empty('POST /admin/bootstrap', 200)), /the body is empty/],
+  ];
+  for (const [name, inject, says] of successes) {
+    it(`a setup that did not happen is not 'initialized': ${name}`, async () => {
+      await fresh();
+      inject();
+      const err = await rejection(driver.bootstrap(ADMIN));
+      assert.ok(isMembershipError(err, 'SERVICE_ERROR'), String(err));
+      assert.match(err.message, /answered badly/);
+      assert.match(err.message, says);
+    });
+  }
+
+  const registrations: Array<[string, () => unknown, RegExp]> = [
+    ['200 with an HTML page', () => sim.lie(lies.html('PUT /admin/nodes/', 200)), /not JSON \(an HTML page\)/],
+    ['200 with cut-off JSON', () => sim.lie(lies.truncated('PUT /admin/nodes/', { id: 'node04', role: 'worker' })), /the body is not JSON;/],
+    ['201 with the wrong fields', () => sim.lie(lies.shaped('PUT /admin/nodes/', { ok: true }, 201)), /id: .*role: /],
+    ['200 echoing another node', () => sim.lie(lies.shaped('PUT /admin/nodes/', { id: 'node05', role: 'worker' })), /it holds \{"id":"node05","role":"worker"\}, not the registration sent, \{"id":"node04","role":"worker"\}/],
+    ['200 with a body that never ends', () => sim.lie(lies.endless('PUT /admin/nodes/')), /over the 1 MiB an answer may have/],
+  ];
+  for (const [name, inject, says] of registrations) {
+    it(`a registration answered ${name} is SERVICE_ERROR, not registered`, async () => {
+      await fresh();
+      inject();
+      const err = await rejection(driver.registerNode({ id: 'node04', role: 'worker' }));
+      assert.ok(isMembershipError(err, 'SERVICE_ERROR'), String(err));
+      assert.match(err.message, /register node node04 \(role worker\) \(PUT \/admin\/nodes\/node04\): .* answered badly/);
+      assert.match(err.message, says);
+    });
+  }
+
+  it('a registration answered 204, or 200 with the registration, is one', async () => {
+    await fresh();
+    await driver.registerNode({ id: 'node04', role: 'worker', fqdn: 'node04.example', ip: '10.0.1.13' });
+    assert.deepEqual(sim.nodes.get('node04'), { id: 'node04', role: 'worker', fqdn: 'node04.example', ip: '10.0.1.13' });
+    sim.lie(lies.empty('PUT /admin/nodes/', 204));
+    await driver.registerNode({ id: 'node05', role: 'worker' });
+    assert.equal(sim.count('PUT', '/admin/nodes/node05'), 1, 'one call, answered 204');
+  });
+
+  it('a node list with a node listed twice is SERVICE_ERROR', async () => {
+    await fresh();
+    sim.lie(lies.shaped('GET /admin/nodes', { nodes: [{ id: 'a', role: 'worker' }, { id: 'a', role: 'worker' }] }));
+    const err = await rejection(driver.listNodes());
+    assert.ok(isMembershipError(err, 'SERVICE_ERROR'), String(err));
+    assert.match(err.message, /nodes\.1\.id: node a is listed twice/);
+  });
 });
 
 describe('HttpIAMDriver over mutual TLS', () => {

@@ -6,13 +6,14 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Etcd3 } from 'etcd3';
 import { clusterStatus } from '../../src/schema/cluster.js';
 import { KeyLayout } from '../../src/store/keys.js';
-import { agentOutput, describeMembers, describeStatus, memberRows, readStatusBody, stopAgent, until, type Joiner } from '../support/day-two.js';
-import { bringBack, ETCDCTL, loseQuorum, runRecover, survivorOf, threeHealthyVoters } from '../support/quorum-loss.js';
+import { agentOutput, describeMembers, describeStatus, makeJoiner, memberRows, readStatusBody, startJoin, stopAgent, until, type Joiner } from '../support/day-two.js';
+import { bringBack, loseQuorum, runRecover, survivorOf, threeHealthyVoters } from '../support/quorum-loss.js';
 import { checkHealth, EtcdCluster } from '../support/etcd-cluster.js';
 import { bootstrapRecords, ctl, membershipFor, startController, tempDir, withControllerLog } from '../support/fixtures.js';
 import { binPath, type ProcessHandle } from '../support/processes.js';
@@ -40,8 +41,8 @@ after(async () => {
 /** Three bootstrap voters Ready, a worker's record beside them (data that must survive), one controller leading. */
 async function threeVoters(): Promise<World> {
   const cluster = await EtcdCluster.start({ size: 3 });
-  const controller = startController(cluster.endpoints, 'c1');
   const dir = await tempDir('recover-');
+  const controller = startController(cluster.endpoints, 'c1', ['--state-dir', join(dir, 'controller-state')]);
   const world: World = { cluster, controller, dir, survivor: await survivorOf(cluster, dir) };
   worlds.push(world);
   await controller.waitForLine(/became leader/, 30_000);
@@ -136,11 +137,21 @@ describe('first-boot-agent recover chainfire', { timeout: 600_000 }, () => {
     });
   });
 
-  it('recovers from a snapshot: the store goes back to its revision and every watcher lists again', async () => {
+  it('recovers from a snapshot the controller took before a change: the store goes back to its revision and every watcher lists again', async () => {
     const w = await threeVoters();
     await withControllerLog(w.controller, async () => {
-      const snapshot = join(w.dir, 'before.db');
-      await run(ETCDCTL, ['snapshot', 'save', snapshot, '--endpoints', w.cluster.member('node01').clientUrl], { env: { ...process.env, ETCDCTL_API: '3' } });
+      // A Chainfire change, so that the controller takes its snapshots: node04 joins, then leaves again.
+      const plan = await w.cluster.planMember('node04');
+      assert.equal((await ctl(w.cluster.endpoints, ['apply', '-f', '-'], JSON.stringify(membershipFor(plan, false, { role: 'control-plane' })))).code, 0);
+      const agent = await startJoin(await makeJoiner(w.cluster, plan, w.dir, 'control-plane'), w.cluster.endpoints, '120s');
+      assert.equal((await agent.exited).code, 0, agentOutput(agent));
+      const left = await ctl(w.cluster.endpoints, ['delete', 'node04', '--now', '--timeout', '120s']);
+      assert.equal(left.code, 0, left.stdout + left.stderr);
+      await w.cluster.kill('node04', 'SIGKILL');
+      const taken = (await readdir(join(w.dir, 'controller-state', 'snapshots'))).filter((f) => f.endsWith('.db')).sort();
+      assert.ok(taken.some((f) => /_node04_addLearner_rev\d+\.db$/.test(f)) && taken.some((f) => /_node04_removeMember_rev\d+\.db$/.test(f)), taken.join(' '));
+      // The newest: taken before node04's member was removed.
+      const snapshot = join(w.dir, 'controller-state', 'snapshots', taken.at(-1)!);
       // Written after the snapshot: gone after the restore, and the revision goes back below what watchers saw.
       const client = new Etcd3({ hosts: w.cluster.endpoints });
       for (let i = 0; i < 50; i++) await client.put(`/scratch/${i}`).value('x');

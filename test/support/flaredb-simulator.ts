@@ -1,6 +1,7 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
+import { lieFor, tellLie, type Lie } from './lies.js';
 
 /**
  * A simulator of FlareDB's admin API (docs/flaredb-api.md), not FlareDB: N
@@ -56,6 +57,7 @@ export class FlareDBSimulator {
   private readonly ports: number[] = [];
   private readonly sockets = new Set<Socket>();
   private readonly faults: Fault[] = [];
+  private lies: Lie[] = [];
   private readonly tls: SimulatorTls | undefined;
   private leaderIndex: number;
   private toDrop = 0;
@@ -114,6 +116,19 @@ export class FlareDBSimulator {
    */
   failNext(count: number, status: number, options: { route?: string } = {}): void {
     this.faults.push({ remaining: count, status, route: options.route });
+  }
+
+  /**
+   * From now on every request of `lie.route` gets the lie instead of the
+   * truth, and is not carried out, until tellTruth(). Lies come before faults.
+   */
+  lie(lie: Lie): void {
+    this.lies.push(lie);
+  }
+
+  /** Ends every lie. */
+  tellTruth(): void {
+    this.lies = [];
   }
 
   /** The next `count` requests get their socket destroyed without an answer. */
@@ -205,6 +220,12 @@ export class FlareDBSimulator {
       res.end(text);
     };
 
+    const lie = lieFor(this.lies, replica, method, path);
+    if (lie) {
+      call.status = lie.status;
+      tellLie(res, lie);
+      return;
+    }
     const fault = this.faults.find((f) => f.remaining > 0 && (f.route === undefined || routeMatches(f.route, method, path)));
     if (fault) {
       fault.remaining -= 1;

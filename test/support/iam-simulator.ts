@@ -3,6 +3,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
+import { lieFor, tellLie, type Lie } from './lies.js';
 
 /**
  * A simulator of the IAM admin API as docs/iam-api.md assumes it: it is not
@@ -89,6 +90,7 @@ export class IAMSimulator {
   #adminPassword: string | undefined;
   #leader: number | null;
   #faults: Fault[] = [];
+  #lies: Lie[] = [];
   readonly #replicas: Replica[] = [];
   readonly #options: IAMSimulatorOptions;
 
@@ -142,6 +144,26 @@ export class IAMSimulator {
 
   clearFaults(): void {
     this.#faults = [];
+  }
+
+  /**
+   * From now on every request of `lie.route` (`METHOD /path` or a prefix),
+   * on every replica, gets the lie instead of the truth and is not carried
+   * out, until tellTruth(). Lies come before faults and latency.
+   */
+  lie(lie: Lie): void {
+    this.#lies.push(lie);
+  }
+
+  /** Ends every lie. */
+  tellTruth(): void {
+    this.#lies = [];
+  }
+
+  /** Forgets the initial admin setup, as a freshly installed IAM: the next POST /admin/bootstrap makes one again. */
+  resetSetup(): void {
+    this.adminUser = undefined;
+    this.#adminPassword = undefined;
   }
 
   /** Stops accepting connections and cuts open ones (connection refused until `up`). */
@@ -215,6 +237,12 @@ export class IAMSimulator {
     } catch {
       record(400);
       return send(res, 400, { error: 'request body too large or unreadable' });
+    }
+    const lie = lieFor(this.#lies, endpoint, method, path);
+    if (lie) {
+      record(lie.status);
+      tellLie(res, lie);
+      return;
     }
     const delay = this.latencyMs + faults.reduce((sum, f) => sum + (f.delayMs ?? 0), 0);
     // A real server goes on with a request whose client gave up, so the
