@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { MembershipError } from '../errors.js';
 import { Command, CommanderError, Option } from 'commander';
-import { MAX_DURATION_MS, durationMs, unknownOptionsFirst, wholeNumber } from './common.js';
+import { MAX_DURATION_MS, durationMs, httpUrlFlag, nonEmpty, unknownOptionsFirst, wholeNumber } from './common.js';
 
 function usageError(fn: () => unknown, ...fragments: string[]): void {
   assert.throws(fn, (err: unknown) => {
@@ -134,5 +134,33 @@ describe('unknownOptionsFirst', () => {
     assert.ok(err instanceof CommanderError);
     assert.equal(err.code, 'commander.missingMandatoryOptionValue');
     assert.equal(program().run(['join', '--config', 'x', '--timeout', '30s', '-o', 'json']), 'ok');
+  });
+});
+
+describe('httpUrlFlag and nonEmpty', () => {
+  const url = httpUrlFlag('--local-url');
+
+  it('takes an http or https URL', () => {
+    assert.equal(url('http://127.0.0.1:2379'), 'http://127.0.0.1:2379');
+    assert.equal(url('https://[::1]:2479'), 'https://[::1]:2479');
+  });
+
+  it('refuses anything else, naming the flag and the value', () => {
+    usageError(() => url('localhost-2379'), '--local-url must be an http:// or https:// URL', '"localhost-2379"');
+    usageError(() => url('unix:///run/x.sock'), '--local-url', '"unix:///run/x.sock"');
+  });
+
+  it('refuses credentials in it without repeating them', () => {
+    assert.throws(() => url('http://u:hunter2@127.0.0.1:2379'), (err: unknown) => {
+      assert.ok(err instanceof MembershipError && err.code === 'USAGE');
+      assert.equal(err.message, '--local-url must not carry credentials (user:password@)');
+      return true;
+    });
+  });
+
+  it('refuses an empty name or path', () => {
+    usageError(() => nonEmpty('--identity')(''), '--identity must not be empty');
+    usageError(() => nonEmpty('--state-dir')('  '), '--state-dir must not be empty');
+    assert.equal(nonEmpty('--identity')('c1'), 'c1');
   });
 });

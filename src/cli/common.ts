@@ -99,6 +99,8 @@ export function nonEmpty(flag: string) {
 /** An http:// or https:// URL (the agent's --local-url). */
 export function httpUrlFlag(flag: string) {
   return (value: string): string => {
+    // Checked first, so that a password in it is never repeated in the message.
+    if (value.includes('@')) throw new MembershipError('USAGE', `${flag} must not carry credentials (user:password@)`);
     let url: URL | undefined;
     try {
       url = new URL(value);
@@ -107,9 +109,6 @@ export function httpUrlFlag(flag: string) {
     }
     if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.hostname === '') {
       throw new MembershipError('USAGE', `${flag} must be an http:// or https:// URL such as http://127.0.0.1:2379, got ${JSON.stringify(value)}`);
-    }
-    if (url.username !== '' || url.password !== '') {
-      throw new MembershipError('USAGE', `${flag} must not carry credentials (user:password@); pass --user and --password-file instead`);
     }
     return value;
   };
