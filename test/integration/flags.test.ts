@@ -4,7 +4,7 @@
 // option is named before any other complaint.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdir } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
 import { EtcdCluster } from '../support/etcd-cluster.js';
@@ -60,6 +60,7 @@ describe('flags: a bad flag value is refused at start with 64, naming the flag, 
   after(async () => {
     client?.close();
     await cluster?.stop();
+    if (dir && !process.env.KEEP_TEST_DIRS) await rm(dir, { recursive: true, force: true });
   });
 
   const controller = (name: string, args: string[], messages: RegExp[], ownPrefix = false): FlagCase => ({

@@ -6,7 +6,7 @@
 // trace, and large outputs reach a pipe whole before the program exits.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
 import { parse as parseYaml } from 'yaml';
@@ -116,6 +116,7 @@ describe('terminals: control characters in records are shown escaped; pipes get 
   after(async () => {
     client?.close();
     await cluster?.stop();
+    if (dir && !process.env.KEEP_TEST_DIRS) await rm(dir, { recursive: true, force: true });
   });
 
   const ctl = (name: string, args: string[], stream: TermCase['stream'], escaped: RegExp[], code = 0, check?: TermCase['check']): TermCase => ({
