@@ -1,14 +1,25 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { MembershipError } from './errors.js';
-import { fileProblem, readChecked, readConfigFile, readPemFile, readSecretFile } from './files.js';
+import { MAX_FILE_BYTES, fileProblem, readCertAndKey, readChecked, readConfigFile, readPemFile, readSecretFile, readStream } from './files.js';
 
-const PEM = '-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n';
+/** A throwaway key and self-signed certificate, made by openssl for this run. */
+function makePair(dir: string, name: string): { key: string; cert: string } {
+  const keyFile = join(dir, `${name}.pair.key`);
+  const certFile = join(dir, `${name}.pair.crt`);
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+    '-keyout', keyFile, '-out', certFile, '-days', '2', '-subj', `/CN=${name}`], { stdio: 'ignore' });
+  return { key: readFileSync(keyFile, 'utf8'), cert: readFileSync(certFile, 'utf8') };
+}
+
+let PEM = '';
+let CERT = '';
+let OTHER_KEY = '';
 
 function fails(fn: () => unknown, code: MembershipError['code'], message: string): void {
   assert.throws(fn, (err: unknown) => {
@@ -31,6 +42,8 @@ describe('the file reader', () => {
   before(() => {
     dir = mkdtempSync(join(tmpdir(), 'files-test-'));
     chmodSync(dir, 0o755);
+    ({ key: PEM, cert: CERT } = makePair(dir, 'one'));
+    OTHER_KEY = makePair(dir, 'other').key;
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -100,7 +113,74 @@ describe('the file reader', () => {
   it('refuses a file without a PEM block as invalid, naming the field', () => {
     const garbage = file('garbage.crt', 'not a certificate');
     fails(() => readPemFile('--cacert', garbage), 'CONFIG_INVALID', `--cacert: ${garbage} is not PEM (no "-----BEGIN" line)`);
-    assert.equal(readPemFile('--cacert', file('ok.crt', PEM, 0o644)).toString(), PEM);
+    assert.equal(readPemFile('--cacert', file('ok.crt', CERT, 0o644)).toString(), CERT);
+  });
+
+  it('parses a key up front: garbage inside the armour names the flag and the file, not an OpenSSL code alone', () => {
+    const garbage = file('armoured.key', '-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n');
+    assert.throws(() => readPemFile('--key', garbage, {}), (err: unknown) => {
+      assert.ok(err instanceof MembershipError && err.code === 'CONFIG_INVALID');
+      assert.match(err.message, new RegExp(`^--key: ${garbage} is not a valid PEM private key: its contents do not decode as a key`));
+      assert.doesNotMatch(err.message, /error:[0-9A-F]{8}/);
+      return true;
+    });
+  });
+
+  it('says an encrypted key needs its passphrase removed', () => {
+    const encrypted = join(dir, 'encrypted.key');
+    execFileSync('openssl', ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-aes256', '-pass', 'pass:x', '-out', encrypted]);
+    chmodSync(encrypted, 0o600);
+    assert.throws(() => readPemFile('--key', encrypted, {}), /--key: .* is not a valid PEM private key: it is encrypted with a passphrase/);
+  });
+
+  it('parses every certificate of a bundle, naming the one that is not', () => {
+    const bundle = file('bundle.crt', `${CERT}-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n`, 0o644);
+    assert.throws(() => readPemFile('--cacert', bundle), new RegExp(`^MembershipError: --cacert: ${bundle} is not a valid PEM certificate \\(certificate 2 of 2\\)`));
+    const key = file('a-key-as-ca.pem', PEM);
+    assert.throws(() => readPemFile('--cacert', key), new RegExp(`--cacert: ${key} is not a valid PEM certificate: it holds no "BEGIN CERTIFICATE" block`));
+  });
+
+  it('checks that a client key belongs to its certificate', () => {
+    const cert = file('client.crt', CERT, 0o644);
+    const own = file('client.key', PEM);
+    const other = file('other.key', OTHER_KEY);
+    assert.deepEqual(readCertAndKey({ field: '--cert', path: cert }, { field: '--key', path: own }), { cert: Buffer.from(CERT), key: Buffer.from(PEM) });
+    fails(
+      () => readCertAndKey({ field: '--cert', path: cert }, { field: '--key', path: other }),
+      'CONFIG_INVALID',
+      `--key ${other} does not match the certificate --cert ${cert}: it is the key of another certificate`,
+    );
+  });
+
+  describe('reads only regular files, and only so much of them', () => {
+    it('refuses a FIFO at once instead of blocking on it', () => {
+      const fifo = join(dir, 'a-fifo');
+      execFileSync('mkfifo', [fifo]);
+      fails(() => readConfigFile('--config', fifo), 'CONFIG_UNREADABLE', `--config: cannot read ${fifo}: a FIFO (named pipe), not a regular file: it would block until something writes to it`);
+    });
+
+    it('refuses a device instead of reading it forever', () => {
+      fails(() => readSecretFile('--password-file', '/dev/zero'), 'CONFIG_UNREADABLE', '--password-file: cannot read /dev/zero: a device, not a regular file');
+      fails(() => readPemFile('--cacert', '/dev/zero'), 'CONFIG_UNREADABLE', '--cacert: cannot read /dev/zero: a device, not a regular file');
+    });
+
+    it('refuses a file over 1 MiB, or over the bound given', () => {
+      const big = file('big.json', 'x'.repeat(MAX_FILE_BYTES + 1));
+      fails(() => readConfigFile('--config', big), 'CONFIG_UNREADABLE', `--config: cannot read ${big}: larger than 1 MiB (${MAX_FILE_BYTES + 1} bytes), more than such a file ever holds`);
+      assert.equal(readConfigFile('-f', big, 2 * MAX_FILE_BYTES).length, MAX_FILE_BYTES + 1);
+      const exact = file('exact.json', 'y'.repeat(MAX_FILE_BYTES));
+      assert.equal(readConfigFile('--config', exact).length, MAX_FILE_BYTES);
+    });
+
+    it('bounds a stream too (stdin for -f -)', async () => {
+      const { Readable } = await import('node:stream');
+      assert.equal((await readStream('-f', Readable.from([Buffer.from('ab'), Buffer.from('cd')]), 4)).toString(), 'abcd');
+      await assert.rejects(readStream('-f', Readable.from([Buffer.from('abc'), Buffer.from('de')]), 4), (err: unknown) => {
+        assert.ok(err instanceof MembershipError && err.code === 'CONFIG_UNREADABLE');
+        assert.equal(err.message, '-f: cannot read stdin: larger than 4 bytes, more than such a file ever holds');
+        return true;
+      });
+    });
   });
 
   describe('the mode of a private key or a secret', () => {
@@ -133,7 +213,7 @@ describe('the file reader', () => {
       readPemFile('--key', file('owner.key', PEM, 0o600), check);
       readPemFile('--key', file('readonly.key', PEM, 0o400), check);
       readSecretFile('--password-file', file('owner.password', 'pw', 0o600), check);
-      readPemFile('--cacert', file('world.crt', PEM, 0o644));
+      readPemFile('--cacert', file('world.crt', CERT, 0o644));
       assert.deepEqual(warned, []);
     });
   });

@@ -5,13 +5,23 @@
  *
  * Every failure is a MembershipError CONFIG_UNREADABLE (exit 78) worded one
  * way, `<flag or config field>: cannot read <path>: <cause>`, the cause in
- * words (not found, permission denied, a directory, empty). A private key or
- * a secret that group or others may access gets one message everywhere,
- * `<field> <path> has mode 0644: ...`, refused or warned about as the
- * program decides (`KeyFileCheck`).
+ * words (not found, permission denied, a directory, a FIFO, a device, larger
+ * than 1 MiB, empty). A private key or a secret that group or others may
+ * access gets one message everywhere, `<field> <path> has mode 0644: ...`,
+ * refused or warned about as the program decides (`KeyFileCheck`).
+ *
+ * Only regular files are read, and only so much of them: a FIFO given as
+ * --config blocked the program forever, and /dev/zero as --password-file read
+ * until the machine ran out of memory. The file is opened without blocking
+ * (O_NONBLOCK), so that opening a FIFO returns at once, and what it is comes
+ * from fstat of that one descriptor.
  */
-import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
+import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
 import { MembershipError } from './errors.js';
+
+/** The most any file is read: config files, secrets, keys and markers are a few KiB. */
+export const MAX_FILE_BYTES = 1024 * 1024;
 
 /** How a program treats a private key or secret that group or others may access. */
 export interface KeyFileCheck {
@@ -31,6 +41,29 @@ export interface ReadOptions {
   optional?: boolean;
   /** An empty file is no error (markers, say); by default it is one. */
   allowEmpty?: boolean;
+  /** The most read; a larger file is refused (default MAX_FILE_BYTES, 1 MiB). */
+  maxBytes?: number;
+}
+
+/** `1 MiB`, `64 MiB`, `512 KiB`, `100 bytes`. */
+export function formatSize(bytes: number): string {
+  if (bytes >= 1024 * 1024 && bytes % (1024 * 1024) === 0) return `${bytes / (1024 * 1024)} MiB`;
+  if (bytes >= 1024 && bytes % 1024 === 0) return `${bytes / 1024} KiB`;
+  return `${bytes} bytes`;
+}
+
+/** What a file that is not a regular file is, in words. */
+function notRegular(st: Stats): string {
+  if (st.isDirectory()) return 'a directory, not a file';
+  if (st.isFIFO()) return 'a FIFO (named pipe), not a regular file: it would block until something writes to it';
+  if (st.isCharacterDevice() || st.isBlockDevice()) return 'a device, not a regular file';
+  if (st.isSocket()) return 'a socket, not a regular file';
+  return 'not a regular file';
+}
+
+/** The problem of a file larger than `max` bytes. */
+function tooLarge(max: number, size?: number): string {
+  return `larger than ${formatSize(max)}${size !== undefined ? ` (${size} bytes)` : ''}, more than such a file ever holds`;
 }
 
 /** What went wrong, in words, for an error of the file system. */
@@ -88,9 +121,10 @@ export function checkOwnerOnly(field: string, path: string, mode: number, what: 
 export function readChecked(field: string, path: string, options: ReadOptions & { optional: true }): Buffer | undefined;
 export function readChecked(field: string, path: string, options?: ReadOptions): Buffer;
 export function readChecked(field: string, path: string, options: ReadOptions = {}): Buffer | undefined {
+  const max = options.maxBytes ?? MAX_FILE_BYTES;
   let fd: number;
   try {
-    fd = openSync(path, 'r');
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
   } catch (err) {
     if (options.optional && (err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw unreadable(field, path, fileProblem(err), err);
@@ -99,14 +133,16 @@ export function readChecked(field: string, path: string, options: ReadOptions = 
     let data: Buffer;
     try {
       const st = fstatSync(fd);
-      if (st.isDirectory()) throw unreadable(field, path, fileProblem({ code: 'EISDIR' }));
-      // A pipe (--password-file <(pass show x)) or a device has a mode that says nothing about the secret.
-      if (options.secret !== undefined && st.isFile()) checkOwnerOnly(field, path, st.mode, options.secret.what, options.secret.check);
-      data = readFileSync(fd);
+      if (!st.isFile()) throw unreadable(field, path, notRegular(st));
+      if (options.secret !== undefined) checkOwnerOnly(field, path, st.mode, options.secret.what, options.secret.check);
+      if (st.size > max) throw unreadable(field, path, tooLarge(max, st.size));
+      data = readUpTo(fd, max + 1);
     } catch (err) {
       if (err instanceof MembershipError) throw err;
       throw unreadable(field, path, fileProblem(err), err);
     }
+    // It grew since fstat.
+    if (data.length > max) throw unreadable(field, path, tooLarge(max));
     if (!options.allowEmpty && data.toString('utf8').trim() === '') throw unreadable(field, path, 'empty');
     return data;
   } finally {
@@ -114,9 +150,42 @@ export function readChecked(field: string, path: string, options: ReadOptions = 
   }
 }
 
-/** A config file's text (JSON, say): not empty. */
-export function readConfigFile(field: string, path: string): string {
-  return readChecked(field, path).toString('utf8');
+/** At most `limit` bytes of a regular file, from its start. */
+function readUpTo(fd: number, limit: number): Buffer {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  while (total < limit) {
+    const chunk = Buffer.allocUnsafe(Math.min(64 * 1024, limit - total));
+    const n = readSync(fd, chunk, 0, chunk.length, null);
+    if (n === 0) break;
+    chunks.push(chunk.subarray(0, n));
+    total += n;
+  }
+  return Buffer.concat(chunks, total);
+}
+
+/**
+ * Reads a stream (stdin, for `-f -`) to its end, refusing more than
+ * `maxBytes`: the error names `field` and "stdin" as the file.
+ */
+export async function readStream(field: string, stream: NodeJS.ReadableStream, maxBytes: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of stream) {
+    const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string);
+    total += buf.length;
+    if (total > maxBytes) {
+      (stream as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();
+      throw unreadable(field, 'stdin', tooLarge(maxBytes));
+    }
+    chunks.push(buf);
+  }
+  return Buffer.concat(chunks, total);
+}
+
+/** A config file's text (JSON, say): not empty, at most `maxBytes` (default 1 MiB). */
+export function readConfigFile(field: string, path: string, maxBytes = MAX_FILE_BYTES): string {
+  return readChecked(field, path, { maxBytes }).toString('utf8');
 }
 
 /** A secret (a password file, the IAM admin secret), mode-checked; not empty. */
@@ -125,12 +194,73 @@ export function readSecretFile(field: string, path: string, check: KeyFileCheck 
 }
 
 /**
- * A PEM file: a CA or a certificate, or, with `privateKey`, a private key
- * whose mode is checked. A file without a PEM block is CONFIG_INVALID: caught
- * here, the mistake names the file; caught by the TLS layer, it would not.
+ * A PEM file: a CA or a certificate (every CERTIFICATE block parsed), or,
+ * with `privateKey`, a private key (parsed, and its mode checked). A file
+ * that is not what it should be is CONFIG_INVALID naming the flag and the
+ * file: caught by the TLS layer, the mistake surfaced as an OpenSSL code
+ * ("error:1E08010C:DECODER routines::unsupported") naming neither.
  */
 export function readPemFile(field: string, path: string, privateKey?: KeyFileCheck): Buffer {
   const data = readChecked(field, path, privateKey !== undefined ? { secret: { what: 'a private key', check: privateKey } } : {});
   if (!data.includes('-----BEGIN ')) throw new MembershipError('CONFIG_INVALID', `${field}: ${path} is not PEM (no "-----BEGIN" line)`);
+  if (privateKey !== undefined) parsePrivateKey(field, path, data);
+  else parseCertificates(field, path, data);
   return data;
+}
+
+function parsePrivateKey(field: string, path: string, data: Buffer): void {
+  const invalid = (why: string) => new MembershipError('CONFIG_INVALID', `${field}: ${path} is not a valid PEM private key: ${why}`);
+  if (/-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type: 4,ENCRYPTED/.test(data.toString('utf8'))) {
+    throw invalid('it is encrypted with a passphrase; the programs need an unencrypted key (readable by its owner only)');
+  }
+  try {
+    createPrivateKey(data);
+  } catch (err) {
+    throw invalid(`its contents do not decode as a key (${cryptoReason(err)})`);
+  }
+}
+
+const CERTIFICATE_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
+
+function parseCertificates(field: string, path: string, data: Buffer): void {
+  const blocks = data.toString('utf8').match(CERTIFICATE_BLOCK) ?? [];
+  if (blocks.length === 0) {
+    throw new MembershipError('CONFIG_INVALID', `${field}: ${path} is not a valid PEM certificate: it holds no "BEGIN CERTIFICATE" block`);
+  }
+  blocks.forEach((block, i) => {
+    try {
+      new X509Certificate(block);
+    } catch (err) {
+      const which = blocks.length > 1 ? ` (certificate ${i + 1} of ${blocks.length})` : '';
+      throw new MembershipError('CONFIG_INVALID', `${field}: ${path} is not a valid PEM certificate${which}: ${cryptoReason(err)}`);
+    }
+  });
+}
+
+/** OpenSSL's reason without its numeric code: "error:1E08010C:DECODER routines::unsupported" is "unsupported (DECODER routines)". */
+function cryptoReason(err: unknown): string {
+  const message = (err as Error | undefined)?.message ?? String(err);
+  const m = /^error:[0-9A-F]+:([^:]*):[^:]*:(.+)$/.exec(message);
+  return m ? `${m[2]} (${m[1]})` : message;
+}
+
+/**
+ * A client certificate and its private key, each read as readPemFile reads
+ * it, and checked to belong together: a key of another certificate makes
+ * every TLS handshake fail later with a message naming neither file.
+ */
+export function readCertAndKey(
+  cert: { field: string; path: string },
+  key: { field: string; path: string },
+  check: KeyFileCheck = {},
+): { cert: Buffer; key: Buffer } {
+  const certPem = readPemFile(cert.field, cert.path);
+  const keyPem = readPemFile(key.field, key.path, check);
+  if (!new X509Certificate(certPem).checkPrivateKey(createPrivateKey(keyPem))) {
+    throw new MembershipError(
+      'CONFIG_INVALID',
+      `${key.field} ${key.path} does not match the certificate ${cert.field} ${cert.path}: it is the key of another certificate`,
+    );
+  }
+  return { cert: certPem, key: keyPem };
 }

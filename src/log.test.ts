@@ -111,3 +111,16 @@ describe('log lines: one key per field', () => {
     assert.match(lines[0]!, /INFO {2}membership-controller: registered node with IAM node=node04 memberService=iam$/);
   });
 });
+
+describe('the pretty format and record text with control characters', () => {
+  it('escapes them in the message and in field values; JSON lines keep them as JSON escapes', () => {
+    const pretty = capture({ base: { service: 'membership-controller' }, format: 'pretty' });
+    pretty.log.error({ key: '/p/desired/bad\u009bname', problem: 'a\x1b[2J\nb' }, 'rejected node13: bad\x1b[2J spec\r\nFAKE 2026-01-01 INFO forged');
+    assert.equal(pretty.lines.length, 1);
+    assert.doesNotMatch(pretty.lines[0]!, /[\x00-\x1f\x7f-\x9f]/);
+    assert.match(pretty.lines[0]!, /rejected node13: bad\\x1b\[2J spec\\r\\nFAKE 2026-01-01 INFO forged key=\/p\/desired\/bad\\x9bname problem="a\\u001b\[2J\\nb"$/);
+    const json = capture({ base: { service: 'membership-controller' } });
+    json.log.error({ key: 'bad\u009bname' }, 'x\x1b[2J');
+    assert.equal((JSON.parse(json.lines[0]!) as { message: string }).message, 'x\x1b[2J');
+  });
+});

@@ -1,5 +1,6 @@
 import { isatty } from 'node:tty';
 import { pino, type DestinationStream, type Logger, type LevelWithSilent } from 'pino';
+import { printable } from './printable.js';
 
 export type { Logger };
 
@@ -220,10 +221,11 @@ export function formatPrettyLine(line: string, options: { color?: boolean } = {}
   } catch {
     return line;
   }
-  const ts = typeof entry.timestamp === 'string' ? entry.timestamp.replace('T', ' ').replace(/([+-]\d\d:\d\d|Z)$/, '') : '';
-  const level = typeof entry.level === 'string' ? entry.level : String(entry.level ?? '');
+  // Fields carry record data (a node name, a condition's message): their control characters are shown escaped.
+  const ts = typeof entry.timestamp === 'string' ? printable(entry.timestamp.replace('T', ' ').replace(/([+-]\d\d:\d\d|Z)$/, '')) : '';
+  const level = printable(typeof entry.level === 'string' ? entry.level : String(entry.level ?? ''));
   const levelText = level.padEnd(5);
-  const where = [entry.service, entry.component, entry.operation].filter((x): x is string => typeof x === 'string' && x !== '').join('/');
+  const where = printable([entry.service, entry.component, entry.operation].filter((x): x is string => typeof x === 'string' && x !== '').join('/'));
   const fields: string[] = [];
   const trailer: string[] = [];
   for (const [k, v] of Object.entries(entry)) {
@@ -231,21 +233,22 @@ export function formatPrettyLine(line: string, options: { color?: boolean } = {}
     if (k === 'err' && v !== null && typeof v === 'object') {
       const e = v as { message?: unknown; stack?: unknown };
       fields.push(`err=${fieldValue(e.message ?? v)}`);
-      if (typeof e.stack === 'string') trailer.push(...e.stack.split('\n').slice(1).map((s) => `    ${s.trim()}`));
+      if (typeof e.stack === 'string') trailer.push(...e.stack.split('\n').slice(1).map((s) => `    ${printable(s.trim())}`));
       continue;
     }
-    fields.push(`${k}=${fieldValue(v)}`);
+    fields.push(`${printable(k)}=${fieldValue(v)}`);
   }
   const paint = (code: string | undefined, text: string) => (options.color && code ? `${code}${text}\x1b[0m` : text);
   const head = [ts, paint(LEVEL_COLORS[level], levelText), where ? `${where}:` : ''].filter(Boolean).join(' ');
-  const body = [typeof entry.message === 'string' ? entry.message : '', ...fields.map((f) => paint('\x1b[2m', f))].filter(Boolean).join(' ');
+  const message = typeof entry.message === 'string' ? printable(entry.message) : '';
+  const body = [message, ...fields.map((f) => paint('\x1b[2m', f))].filter(Boolean).join(' ');
   return [`${head} ${body}`.trimEnd(), ...trailer].join('\n');
 }
 
 function fieldValue(v: unknown): string {
-  if (typeof v === 'string') return /^[^\s"=]+$/.test(v) ? v : JSON.stringify(v);
+  if (typeof v === 'string') return printable(/^[^\s"=]+$/.test(v) ? v : JSON.stringify(v));
   if (typeof v === 'number' || typeof v === 'boolean' || v === null) return String(v);
-  return JSON.stringify(v);
+  return printable(JSON.stringify(v) ?? String(v));
 }
 
 /** `2026-11-24T10:30:45.123+00:00`: ISO-8601 with an explicit offset, as the seed's `date -Iseconds`. */

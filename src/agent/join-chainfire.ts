@@ -1,7 +1,5 @@
-import { spawn } from 'node:child_process';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { MembershipError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { HttpClient } from '../net/http-client.js';
 import type { StatusBody } from '../schema/status.js';
@@ -10,6 +8,7 @@ import type { KeyLayout } from '../store/keys.js';
 import { awaitMembership, type MembershipOutcome } from './await-membership.js';
 import { readLocalData, rememberMemberId, sameMember } from './local-data.js';
 import { checkHealth, waitForHealth } from './local-health.js';
+import { runStartCommand } from './start-command.js';
 import type { ReportPublisher } from './report.js';
 
 export interface ChainfireJoinOptions {
@@ -114,24 +113,11 @@ async function startLocal(opts: ChainfireJoinOptions, initialCluster: string): P
   await rename(`${envFile}.tmp`, envFile);
 
   log.info({ node, initialCluster, command: opts.startCommand }, 'learner added: starting local Chainfire');
-  await runCommand(opts.startCommand, { ...env, CHAINFIRE_ENV_FILE: envFile });
+  await runStartCommand(opts.startCommand, { ...env, CHAINFIRE_ENV_FILE: envFile });
   await waitForHealth(opts.localUrl, opts.healthTimeoutMs, {
     http: opts.http,
     onWaiting: (detail) => log.info({ node }, `waiting for local Chainfire: ${detail}`),
   });
   await opts.report.publish('chainfire', true, 'local Chainfire healthy');
   log.info({ node }, 'local Chainfire is healthy; waiting for promotion to voter');
-}
-
-/** Runs a start or stop command of the local service with `env` added; its output goes to stderr. */
-export function runCommand(command: string, env: Record<string, string>, what = 'start command'): Promise<void> {
-  return new Promise((resolve, reject) => {
-    // The agent's stdout carries only JSON log lines: the command's output goes to stderr.
-    const child = spawn('/bin/sh', ['-c', command], { env: { ...process.env, ...env }, stdio: ['ignore', 2, 2] });
-    child.on('error', (err) => reject(new MembershipError('COMMAND_FAILED', `cannot run ${what}: ${err.message}`)));
-    child.on('exit', (code, signal) => {
-      if (code === 0) resolve();
-      else reject(new MembershipError('COMMAND_FAILED', `${what} exited with ${code ?? signal}: ${command}`));
-    });
-  });
 }

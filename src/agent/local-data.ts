@@ -5,9 +5,10 @@
  * as. The controller tells a reprovisioned node (no data, or another member's)
  * from a restarted one by it.
  */
-import { readFile, readdir, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { errorMessage } from '../errors.js';
+import { MembershipError, errorMessage } from '../errors.js';
+import { readChecked } from '../files.js';
 import type { Logger } from '../log.js';
 import type { LocalData } from '../schema/agent-report.js';
 import { writeStateFile } from './markers.js';
@@ -51,13 +52,15 @@ export async function readLocalData(service: DataService, dataDir: string, state
 
 /** The member id of `<stateDir>/.chainfire-member`, lowercase hex; undefined when there is none (or it is not an id). */
 export async function readMemberId(stateDir: string): Promise<string | undefined> {
-  let text: string;
+  let text: string | undefined;
   try {
-    text = await readFile(join(stateDir, MEMBER_ID_FILE), 'utf8');
+    // Through the one reader of files: a FIFO or a device there must not block or flood the agent.
+    text = readChecked('--state-dir', join(stateDir, MEMBER_ID_FILE), { optional: true, allowEmpty: true, maxBytes: 4096 })?.toString('utf8');
   } catch (err) {
-    if (isAbsent(err)) return undefined;
+    if (err instanceof MembershipError && isAbsent(err.cause)) return undefined;
     throw err;
   }
+  if (text === undefined) return undefined;
   const id = text.trim().toLowerCase();
   return HEX_ID.test(id) ? id : undefined;
 }
@@ -96,6 +99,6 @@ async function entries(dir: string): Promise<number> {
 }
 
 function isAbsent(err: unknown): boolean {
-  const code = (err as NodeJS.ErrnoException).code;
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
   return code === 'ENOENT' || code === 'ENOTDIR';
 }

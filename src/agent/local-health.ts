@@ -7,7 +7,7 @@ import pRetry from 'p-retry';
 import { MembershipError, errorMessage } from '../errors.js';
 import { healthTarget, judgeHealth, type HealthResult } from '../net/health.js';
 import { HttpClient } from '../net/http-client.js';
-import { readPemFile } from '../files.js';
+import { readCertAndKey, readPemFile } from '../files.js';
 
 /** A file and the flag or config field it came from, which messages name. */
 export interface NamedFile {
@@ -32,8 +32,9 @@ export function localHttpClient(tls: TlsFiles, warn: (message: string) => void):
   if (tls.ca === undefined) return new HttpClient({}, { keepAlive: false });
   const material: { ca: Buffer; cert?: Buffer; key?: Buffer } = { ca: readPemFile(tls.ca.field, tls.ca.path) };
   if (tls.cert !== undefined && tls.key !== undefined) {
-    material.cert = readPemFile(tls.cert.field, tls.cert.path);
-    material.key = readPemFile(tls.key.field, tls.key.path, { insecureKey: 'warn', warn });
+    const pair = readCertAndKey(tls.cert, tls.key, { insecureKey: 'warn', warn });
+    material.cert = pair.cert;
+    material.key = pair.key;
   }
   return new HttpClient(material, { keepAlive: false });
 }

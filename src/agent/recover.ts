@@ -32,7 +32,7 @@ import { chainfirePeerUrl } from '../schema/node-membership.js';
 import { connect, resolveConnection } from '../store/connection.js';
 import { KeyLayout } from '../store/keys.js';
 import { localUrlOf, runs, type AgentContext } from './context.js';
-import { runCommand } from './join-chainfire.js';
+import { runStartCommand as runCommand } from './start-command.js';
 import { rememberMemberId } from './local-data.js';
 import { waitForHealth } from './local-health.js';
 import { serviceAnswers } from './reset.js';

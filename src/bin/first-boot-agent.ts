@@ -2,8 +2,9 @@
 import { Argument, Command, Option } from 'commander';
 import type { AgentFlags } from '../agent/context.js';
 import { DEFAULT_DATA_DIRS } from '../agent/local-data.js';
+import { START_COMMAND_ENV } from '../agent/start-command.js';
 import { DEFAULT_STATE_DIR, findDone } from '../agent/markers.js';
-import { addConnectionFlags, durationMs, positiveNumber, runCli } from '../cli/common.js';
+import { addConnectionFlags, durationMs, httpUrlFlag, nonEmpty, runCli, wholeNumber } from '../cli/common.js';
 import { AGENT_EXIT_CODES, EXIT, exitCodeFrom } from '../cli/exit-codes.js';
 import { LOG_FORMATS, createLogger, logFormatFromArgv, setLogFormat } from '../log.js';
 import type { Service } from '../schema/agent-report.js';
@@ -14,12 +15,12 @@ const EXIT_CODES = 'Exit codes: 0 done or already done (join chainfire: also whe
 function waitingCommand(cmd: Command): Command {
   return addConnectionFlags(
     cmd
-      .requiredOption('--config <file>', 'cluster-config.json of this node')
-      .option('--state-dir <dir>', 'where marker files live', DEFAULT_STATE_DIR)
-      .option('--timeout <duration>', 'how long to wait for the controller', durationMs('--timeout'), 600_000)
-      .option('--health-timeout <duration>', 'how long to wait for the local service to be healthy', durationMs('--health-timeout'), 120_000)
-      .option('--local-url <url>', 'URL of the local service (default: from the config)')
-      .option('--heartbeat-ttl <seconds>', 'TTL of the heartbeat lease', positiveNumber('--heartbeat-ttl'), 10)
+      .requiredOption('--config <file>', 'cluster-config.json of this node', nonEmpty('--config'))
+      .option('--state-dir <dir>', 'where marker files live', nonEmpty('--state-dir'), DEFAULT_STATE_DIR)
+      .option('--timeout <duration>', 'how long to wait for the controller (at most 168h)', durationMs('--timeout'), 600_000)
+      .option('--health-timeout <duration>', 'how long to wait for the local service to be healthy (at most 168h)', durationMs('--health-timeout'), 120_000)
+      .option('--local-url <url>', 'URL of the local service (default: from the config)', httpUrlFlag('--local-url'))
+      .option('--heartbeat-ttl <seconds>', 'TTL of the heartbeat lease, whole seconds (2-3600)', wholeNumber('--heartbeat-ttl', 2, 3600), 10)
       .addOption(new Option('--log-level <level>').choices(['debug', 'info', 'warn', 'error']).default('info'))
       .addOption(logFormatOption()),
   );
@@ -68,13 +69,16 @@ waitingCommand(
     .option(
       '--start-command <cmd>',
       'Chainfire only: shell command that starts the local etcd once it was added as a learner; it gets CHAINFIRE_NAME, ' +
-        'CHAINFIRE_INITIAL_CLUSTER, CHAINFIRE_INITIAL_CLUSTER_STATE and CHAINFIRE_ENV_FILE',
+        'CHAINFIRE_INITIAL_CLUSTER, CHAINFIRE_INITIAL_CLUSTER_STATE and CHAINFIRE_ENV_FILE, and of the agent\'s own environment only ' +
+        `${START_COMMAND_ENV.join(', ')} and LC_* (no password or other secret)`,
+      nonEmpty('--start-command'),
       'systemctl start chainfire.service',
     )
     .option(
       '--data-dir <dir>',
       `the local service's data directory; the report says whether it holds data (Chainfire: <dir>/member exists; FlareDB: not empty) ` +
         `(default: ${DEFAULT_DATA_DIRS.chainfire} or ${DEFAULT_DATA_DIRS.flaredb})`,
+      nonEmpty('--data-dir'),
     )
     .addHelpText(
       'after',
@@ -103,7 +107,7 @@ addConnectionFlags(
   program
     .command('health-check')
     .description('check every service this node runs; exit 69 when one is unhealthy')
-    .requiredOption('--config <file>', 'cluster-config.json of this node')
+    .requiredOption('--config <file>', 'cluster-config.json of this node', nonEmpty('--config'))
     .addOption(new Option('--log-level <level>').choices(['debug', 'info', 'warn', 'error']).default('info'))
     .addOption(logFormatOption())
     .addHelpText('after', '\nExit codes: 0 all healthy, 64 usage, 69 a service is unhealthy, 78 bad config.\n\nExamples:\n  first-boot-agent health-check --config /etc/nixos/secrets/cluster-config.json'),
@@ -123,10 +127,10 @@ program
       '<dir>.reset-<time> (nothing is deleted) and remove its markers, so that its join unit joins it again',
   )
   .addArgument(new Argument('<service>', 'service to reset').choices(['chainfire', 'flaredb']))
-  .requiredOption('--config <file>', 'cluster-config.json of this node')
-  .option('--data-dir <dir>', `the service's data directory (default: ${DEFAULT_DATA_DIRS.chainfire} or ${DEFAULT_DATA_DIRS.flaredb})`)
-  .option('--state-dir <dir>', 'where marker files live', DEFAULT_STATE_DIR)
-  .option('--local-url <url>', 'URL of the local service, which must not answer (default: from the config)')
+  .requiredOption('--config <file>', 'cluster-config.json of this node', nonEmpty('--config'))
+  .option('--data-dir <dir>', `the service's data directory (default: ${DEFAULT_DATA_DIRS.chainfire} or ${DEFAULT_DATA_DIRS.flaredb})`, nonEmpty('--data-dir'))
+  .option('--state-dir <dir>', 'where marker files live', nonEmpty('--state-dir'), DEFAULT_STATE_DIR)
+  .option('--local-url <url>', 'URL of the local service, which must not answer (default: from the config)', httpUrlFlag('--local-url'))
   .option('--cacert <file>', 'CA certificate for the local service\'s health check (default: the config\'s tls.ca_file)')
   .option('--cert <file>', 'client certificate for that check')
   .option('--key <file>', 'its private key')

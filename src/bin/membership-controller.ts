@@ -1,12 +1,14 @@
 #!/usr/bin/env node
 import { Command, Option } from 'commander';
-import { addConnectionFlags, connectionFrom, durationMs, logLevelOption, positiveNumber, runCli } from '../cli/common.js';
+import { addConnectionFlags, connectionFrom, durationMs, logLevelOption, nonEmpty, runCli, wholeNumber } from '../cli/common.js';
+import { exitWhenDrained } from '../cli/output.js';
 import { CONTROLLER_EXIT_CODES, exitCodeFrom } from '../cli/exit-codes.js';
 import { DEFAULT_WORKERS, MembershipController } from '../controller/controller.js';
 import { checkControllerConfigFiles, loadControllerConfig } from '../controller/config.js';
 import { LOG_FORMATS, createLogger, setLogFormat, type LogFormat } from '../log.js';
 import { defaultStateDir, snapshotSettings } from '../snapshots/settings.js';
 import { MembershipError } from '../errors.js';
+import { parseListenAddr } from '../metrics/server.js';
 
 const program = addConnectionFlags(
   new Command('membership-controller')
@@ -21,16 +23,22 @@ Examples:
     ),
 )
   .option('--config <file>', 'configuration file (JSON): FlareDB and IAM endpoints, TLS files, timeouts; see docs/controller-config.md')
-  .option('--identity <id>', 'name this replica proclaims in the election (default hostname/pid)')
+  .option('--identity <id>', 'name this replica proclaims in the election (default hostname/pid)', nonEmpty('--identity'))
   .option(
     '--state-dir <dir>',
     'where the controller keeps its files: snapshots of Chainfire go to <dir>/snapshots unless the config file names snapshots.dir ' +
       '(default $STATE_DIRECTORY, as systemd\'s StateDirectory= sets it, else /var/lib/membership-controller)',
+    nonEmpty('--state-dir'),
   )
-  .option('--lease-ttl <seconds>', 'leader lease TTL in seconds; a standby takes over within this after a crash', positiveNumber('--lease-ttl'), 10)
-  .option('--workers <n>', 'concurrent reconciles', positiveNumber('--workers'), DEFAULT_WORKERS)
-  .option('--resync-period <duration>', 'how often every record is reconciled again', durationMs('--resync-period'), 30_000)
-  .option('--metrics-addr <host:port>', 'where to serve /metrics, /healthz and /readyz ("off" to disable)', '127.0.0.1:9477')
+  .option('--lease-ttl <seconds>', 'leader lease TTL in whole seconds (2-3600); a standby takes over within this after a crash', wholeNumber('--lease-ttl', 2, 3600), 10)
+  .option('--workers <n>', 'concurrent reconciles (1-1024)', wholeNumber('--workers', 1, 1024), DEFAULT_WORKERS)
+  .option(
+    '--resync-period <duration>',
+    'how often every record is reconciled again (1s-24h)',
+    durationMs('--resync-period', { minMs: 1000, maxMs: 24 * 3_600_000 }),
+    30_000,
+  )
+  .option('--metrics-addr <host:port>', 'where to serve /metrics, /healthz and /readyz ("off" to disable)', metricsAddr, '127.0.0.1:9477')
   .addOption(logLevelOption())
   .addOption(new Option('--log-format <format>', 'json: one JSON object per line; pretty: one readable line per entry').choices(LOG_FORMATS).default('json'))
   .action(async (opts) => {
@@ -48,8 +56,8 @@ Examples:
       ...(config ? { config } : {}),
       snapshots: snapshotSettings(config?.snapshots, opts.stateDir ?? defaultStateDir()),
       ...(opts.identity ? { identity: opts.identity } : {}),
-      leaseTtlSeconds: Math.round(opts.leaseTtl),
-      workers: Math.round(opts.workers),
+      leaseTtlSeconds: opts.leaseTtl,
+      workers: opts.workers,
       resyncPeriodMs: opts.resyncPeriod,
       ...(opts.metricsAddr !== 'off' ? { metricsAddr: opts.metricsAddr } : {}),
       log,
@@ -60,8 +68,8 @@ Examples:
       stopping = true;
       log.info({ signal }, 'shutting down: resigning leadership');
       controller.shutdown().then(
-        () => process.exit(0),
-        () => process.exit(1),
+        () => exitWhenDrained(0),
+        () => exitWhenDrained(1),
       );
     };
     process.on('SIGTERM', () => stop('SIGTERM'));
@@ -69,5 +77,11 @@ Examples:
     await controller.start();
     await new Promise<never>(() => undefined);
   });
+
+/** `--metrics-addr`: host:port, or "off". */
+function metricsAddr(value: string): string {
+  if (value !== 'off') parseListenAddr(value);
+  return value;
+}
 
 await runCli(program, process.argv, exitCodeFrom(CONTROLLER_EXIT_CODES));

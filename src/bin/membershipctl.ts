@@ -20,8 +20,10 @@ import { WatchPrinter, watchViews } from '../ctl/watch.js';
 import { httpOptions, loadControllerConfig } from '../controller/config.js';
 import { HttpFlareDBDriver } from '../drivers/flaredb.js';
 import { addConnectionFlags, connectionFrom, durationMs, runCli } from '../cli/common.js';
+import { exitWhenDrained } from '../cli/output.js';
 import { MEMBERSHIPCTL_EXIT_CODES, exitCodeFrom } from '../cli/exit-codes.js';
 import { MembershipError, isMembershipError } from '../errors.js';
+import { printable } from '../printable.js';
 import { nodeNameProblem } from '../schema/common.js';
 
 const EXIT_CODES = `Exit codes:
@@ -129,7 +131,7 @@ addConnectionFlags(
     opts.filename !== undefined
       ? parseRecords(await readInput(opts.filename), opts.filename === '-' ? 'stdin' : opts.filename)
       : await recordsFromClusterConfig(opts.fromClusterConfig).then(({ records, warnings }) => {
-          for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
+          for (const w of warnings) process.stderr.write(`warning: ${printable(w)}\n`);
           return records;
         });
   if (opts.dryRun) {
@@ -294,7 +296,7 @@ addConnectionFlags(
   void signal.promise.then(() => {
     progress.done();
     process.stderr.write(`interrupted while waiting for ${name} ${describeWaitFor(what)}\n`);
-    process.exit(EXIT_INTERRUPTED);
+    void exitWhenDrained(EXIT_INTERRUPTED);
   });
   try {
     await withClient(opts, (client, keys) =>
@@ -381,7 +383,7 @@ addConnectionFlags(
     const marked = await markAbsent(client, keys, name, opts.now === true);
     process.stdout.write(`${RESOURCE}/${name} ${marked === 'marked' ? 'marked Absent' : 'already Absent'}\n`);
     if (!opts.wait) return;
-    await waitRemovedAndDelete(client, keys, name, opts.timeout, (line) => process.stdout.write(`  ${line}\n`));
+    await waitRemovedAndDelete(client, keys, name, opts.timeout, (line) => process.stdout.write(`  ${printable(line)}\n`));
     process.stdout.write(`${RESOURCE}/${name} deleted\n`);
   });
 });

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { MembershipError } from '../errors.js';
 import { readConfigFile } from '../files.js';
 import { formatIssues, httpUrl } from '../schema/common.js';
+import { nestingError } from '../schema/json.js';
 import type { HttpServiceOptions } from '../drivers/types.js';
 import { DEFAULT_SNAPSHOT_LIMITS } from '../snapshots/retention.js';
 import { DEFAULT_SNAPSHOT_TIMEOUT_MS } from '../snapshots/settings.js';
@@ -92,6 +93,8 @@ export const controllerConfig = z
 export type ControllerConfig = z.infer<typeof controllerConfig>;
 
 export function parseControllerConfig(text: string, source: string): ControllerConfig {
+  const tooDeep = nestingError(text, source);
+  if (tooDeep !== undefined) throw tooDeep;
   let json: unknown;
   try {
     json = JSON.parse(text);

@@ -5,7 +5,7 @@ import type { Etcd3 } from 'etcd3';
 import { RecordCache, type CacheEvent } from '../cache/record-cache.js';
 import { EtcdChainfireDriver } from '../drivers/chainfire.js';
 import { LeaderElection, type Leadership } from '../election/leader-election.js';
-import { errorMessage, isMembershipError } from '../errors.js';
+import { MembershipError, errorMessage, isMembershipError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { ControllerMetrics, resetLeaderGauges } from '../metrics/controller-metrics.js';
 import { startMetricsServer } from '../metrics/server.js';
@@ -98,6 +98,8 @@ export class MembershipController {
   /** nodes whose status says WaitingForOtherChange, per service, kept from status events */
   private readonly waiters = new ChangeWaiters();
   private readonly stop = new AbortController();
+  /** desired records under invalid keys already logged (each revision is its own object in the cache) */
+  private readonly reportedInvalid = new WeakSet<object>();
   private leadership: Leadership | undefined;
   /** the nodes' event histories (events/<node>) */
   private readonly events: EventRecorder;
@@ -263,7 +265,11 @@ export class MembershipController {
       minTimeout: 200,
       maxTimeout: 5000,
       signal: this.stop.signal,
+      // Chainfire refusing who we are does not pass with time: end with 77 rather than retry forever.
+      shouldRetry: ({ error }) => refusedAccess(error) === undefined,
       onFailedAttempt: ({ error }) => log.warn({ err: errorMessage(error) }, 'cannot list records from Chainfire; retrying'),
+    }).catch((err: unknown) => {
+      throw refusedAccess(err, this.opts.connection.user) ?? err;
     });
     // Indexes kept from events, so that no reconcile scans every record.
     for (const [key, rec] of this.desired.entries()) this.indexDesired(key, rec);
@@ -320,6 +326,18 @@ export class MembershipController {
   /** Other Present records that claim one of `node`'s raft addresses. */
   addressConflicts(node: string): string[] {
     return this.addresses.conflicts(node);
+  }
+
+  /**
+   * A desired record under an invalid node name is logged once per revision
+   * of it: every resync looks at it again, and a line per look buried the
+   * log (the record object is the cache's for that revision).
+   */
+  private reportInvalidKey(key: string, problem: string): void {
+    const rec = this.desired.get(key);
+    if (rec === undefined || this.reportedInvalid.has(rec)) return;
+    this.reportedInvalid.add(rec);
+    this.opts.log.error({ key, revision: rec.modRevision, problem }, 'ignoring desired record under an invalid node name');
   }
 
   private indexDesired(key: string, rec: StoredRecord<NodeMembership> | undefined): void {
@@ -394,7 +412,7 @@ export class MembershipController {
     const enqueue = (kind: RecordKind) => (e: { key: string; type: string }) => {
       const { node, nameProblem } = this.keys.nodeOf(kind, e.key);
       if (nameProblem !== undefined) {
-        if (kind === 'desired') log.error({ key: e.key, problem: nameProblem }, 'ignoring desired record under an invalid node name');
+        if (kind === 'desired') this.reportInvalidKey(e.key, nameProblem);
         return;
       }
       if (kind === 'status' && e.type === 'put') return; // our own writes
@@ -518,4 +536,29 @@ function decodeDisruption(keys: KeyLayout, kv: import('../store/records.js').Raw
   }
   const { reason, holder, acquiredAt, expiresAt } = parsed.data.spec;
   return { node, reason, holder, acquiredAt, expiresAt };
+}
+
+/**
+ * Chainfire refused the controller's credentials or its permissions, as an
+ * ACCESS_DENIED naming the user; undefined for any other failure.
+ */
+function refusedAccess(err: unknown, user?: string): MembershipError | undefined {
+  if (!(err instanceof Error)) return undefined;
+  const who = user !== undefined ? `user ${user}` : 'this client (no --user)';
+  if (err.name === 'EtcdAuthenticationFailedError' || /authentication failed/i.test(err.message)) {
+    return new MembershipError(
+      'ACCESS_DENIED',
+      `Chainfire refused the credentials of ${who}: ${err.message}; check --user and the password (CHAINFIRE_PASSWORD or --password-file)`,
+      { cause: err },
+    );
+  }
+  if (err.name === 'EtcdPermissionDeniedError' || /permission denied|user name is empty/i.test(err.message)) {
+    return new MembershipError(
+      'ACCESS_DENIED',
+      `Chainfire refused to let ${who} read the membership records: ${err.message}; the controller's user needs the ` +
+        'membership-controller role (membershipctl rbac apply)',
+      { cause: err },
+    );
+  }
+  return undefined;
 }

@@ -1,7 +1,8 @@
 import type { Etcd3 } from 'etcd3';
 import { MembershipError, errorMessage } from '../errors.js';
-import { readConfigFile } from '../files.js';
+import { readConfigFile, readStream } from '../files.js';
 import { formatIssues } from '../schema/common.js';
+import { nestingError, reservedKeyPath, reservedKeyProblem } from '../schema/json.js';
 import { nodeMembership, type NodeMembership } from '../schema/node-membership.js';
 import { clusterConfigToMembership, loadClusterConfig } from '../schema/cluster-config.js';
 import type { KeyLayout } from '../store/keys.js';
@@ -12,16 +13,25 @@ export const CREATED_AT_ANNOTATION = 'membership.photoncloud.io/created-at';
 /** etcd's default limit of operations in one transaction is 128. */
 const TXN_BATCH = 100;
 
+/**
+ * The largest record apply writes. etcd refuses a request over 1.5 MiB by
+ * default (--max-request-bytes), with a bare gRPC RESOURCE_EXHAUSTED; a
+ * NodeMembership is a few hundred bytes, so anything near that is a mistake.
+ */
+export const MAX_RECORD_BYTES = 1024 * 1024;
+
+/** The most one transaction of apply carries, below etcd's request limit. */
+const TXN_MAX_BYTES = 1024 * 1024;
+
+/** `-f` may name a file of many records: up to 64 MiB. */
+export const MAX_INPUT_BYTES = 64 * 1024 * 1024;
+
 export type ApplyOutcome = 'created' | 'configured' | 'unchanged';
 
 /** Reads JSON from a file or, for "-", from stdin. */
 export async function readInput(file: string, stdin: NodeJS.ReadableStream = process.stdin): Promise<string> {
-  if (file === '-') {
-    const chunks: Buffer[] = [];
-    for await (const chunk of stdin) chunks.push(Buffer.from(chunk as Buffer));
-    return Buffer.concat(chunks).toString('utf8');
-  }
-  return readConfigFile('-f', file);
+  if (file === '-') return (await readStream('-f', stdin, MAX_INPUT_BYTES)).toString('utf8');
+  return readConfigFile('-f', file, MAX_INPUT_BYTES);
 }
 
 /**
@@ -30,6 +40,8 @@ export async function readInput(file: string, stdin: NodeJS.ReadableStream = pro
  * record writes nothing.
  */
 export function parseRecords(text: string, source: string): NodeMembership[] {
+  const tooDeep = nestingError(text, source);
+  if (tooDeep !== undefined) throw tooDeep;
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -47,6 +59,11 @@ export function parseRecords(text: string, source: string): NodeMembership[] {
   const seen = new Set<string>();
   items.forEach((item, i) => {
     const where = items.length > 1 ? `${source}[${i}]` : source;
+    const reserved = reservedKeyPath(item);
+    if (reserved !== undefined) {
+      problems.push(`${where}: ${reservedKeyProblem(reserved)}`);
+      return;
+    }
     const parsed = nodeMembership.safeParse(item);
     if (!parsed.success) {
       problems.push(`${where}: ${formatIssues(parsed.error)}`);
@@ -56,6 +73,14 @@ export function parseRecords(text: string, source: string): NodeMembership[] {
     if (seen.has(rec.metadata.name)) problems.push(`${where}: node ${rec.metadata.name} appears more than once`);
     seen.add(rec.metadata.name);
     delete rec.metadata.generation; // the store's mod revision, never written by operators
+    const bytes = Buffer.byteLength(encodeRecord(rec));
+    if (bytes > MAX_RECORD_BYTES) {
+      problems.push(
+        `${where}: record ${rec.metadata.name} is ${bytes} bytes; Chainfire accepts at most 1 MiB per record ` +
+          '(its request limit is 1.5 MiB): look for a runaway label or annotation',
+      );
+      return;
+    }
     records.push(rec);
   });
   if (problems.length > 0) throw new MembershipError('CONFIG_INVALID', `${problems.join('\n')}\nnothing was applied`);
@@ -80,8 +105,7 @@ export async function applyRecords(
   now = new Date(),
 ): Promise<Array<{ name: string; outcome: ApplyOutcome }>> {
   const results: Array<{ name: string; outcome: ApplyOutcome }> = [];
-  for (let i = 0; i < records.length; i += TXN_BATCH) {
-    const batch = records.slice(i, i + TXN_BATCH);
+  for (const batch of batches(records)) {
     const current = await Promise.all(batch.map((r) => client.get(keys.desired(r.metadata.name)).exec()));
     const compares: Array<[string, number]> = [];
     const puts: Array<[string, string]> = [];
@@ -116,4 +140,23 @@ export async function applyRecords(
     }
   }
   return results;
+}
+
+/** The records in transactions of at most TXN_BATCH records and TXN_MAX_BYTES bytes (one record each, at the least). */
+function batches(records: NodeMembership[]): NodeMembership[][] {
+  const out: NodeMembership[][] = [];
+  let current: NodeMembership[] = [];
+  let bytes = 0;
+  for (const rec of records) {
+    const size = Buffer.byteLength(encodeRecord(rec)) + 256; // the key and the created-at annotation
+    if (current.length > 0 && (current.length >= TXN_BATCH || bytes + size > TXN_MAX_BYTES)) {
+      out.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(rec);
+    bytes += size;
+  }
+  if (current.length > 0) out.push(current);
+  return out;
 }

@@ -21,6 +21,8 @@ const UNREACHABLE =
  */
 export function explainEtcdError(err: unknown, flags: RawConnectionFlags): unknown {
   if (err instanceof MembershipError || !(err instanceof Error)) return err;
+  // The local file system's EACCES ("permission denied") is not Chainfire's refusal.
+  if (typeof (err as NodeJS.ErrnoException).syscall === 'string') return err;
   const msg = errorMessage(err);
   const who = flags.user !== undefined ? `user ${flags.user}` : 'this client (no --user)';
   const code =

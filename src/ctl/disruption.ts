@@ -17,6 +17,7 @@ import type { ConnectionOptions } from '../store/connection.js';
 import type { KeyLayout } from '../store/keys.js';
 import { parseJsonOrUndefined } from '../store/records.js';
 import { observeChainfire } from './members.js';
+import { printable } from '../printable.js';
 import { formatColumns } from './view.js';
 
 /** The longest disruption one may ask for: a reboot or an upgrade, not a holiday. */
@@ -149,7 +150,7 @@ export function renderDisruptions(held: HeldDisruption[], now = new Date()): str
     .sort((a, b) => a.node.localeCompare(b.node))
     .map((d) => {
       const overdue = d.expiresAt !== '' && Date.parse(d.expiresAt) < now.getTime();
-      return [d.node, d.reason, d.holder, d.acquiredAt, d.expiresAt + (overdue ? ' (overdue)' : '')];
+      return [d.node, printable(d.reason), printable(d.holder), printable(d.acquiredAt), printable(d.expiresAt) + (overdue ? ' (overdue)' : '')];
     });
   return formatColumns([['NODE', 'REASON', 'HOLDER', 'ACQUIRED', 'EXPIRES'], ...rows]);
 }

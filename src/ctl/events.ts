@@ -7,6 +7,7 @@ import { stringify as toYaml } from 'yaml';
 import { EventRecorder } from '../controller/event-recorder.js';
 import type { NodeEvent } from '../schema/events.js';
 import type { KeyLayout } from '../store/keys.js';
+import { printable } from '../printable.js';
 import { formatColumns } from './view.js';
 
 export interface NodeEventRow extends NodeEvent {
@@ -23,12 +24,6 @@ export async function readEvents(client: Etcd3, keys: KeyLayout, node?: string):
   return rows.sort((a, b) => a.time.localeCompare(b.time) || a.node.localeCompare(b.node));
 }
 
-/** Control characters from a record are shown, not obeyed, by a terminal. */
-function visible(text: string): string {
-  // eslint-disable-next-line no-control-regex
-  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
-}
-
 function age(time: string, now: number): string {
   const s = Math.max(0, Math.round((now - Date.parse(time)) / 1000));
   if (!Number.isFinite(s)) return '?';
@@ -43,7 +38,7 @@ export function renderEventRows(rows: NodeEventRow[], format: 'table' | 'json' |
   if (format === 'yaml') return toYaml(rows);
   if (rows.length === 0) return 'No events.\n';
   const header = [...(withNode ? ['NODE'] : []), 'AGE', 'TYPE', 'REASON', 'TERM', 'MESSAGE'];
-  const body = rows.map((r) => [...(withNode ? [r.node] : []), age(r.time, now), r.type, visible(r.reason), String(r.controller.term), visible(r.message)]);
+  const body = rows.map((r) => [...(withNode ? [r.node] : []), age(r.time, now), r.type, printable(r.reason), String(r.controller.term), printable(r.message)]);
   return formatColumns([header, ...body]);
 }
 

@@ -1,5 +1,6 @@
 import type { Etcd3 } from 'etcd3';
 import { MembershipError } from '../errors.js';
+import { printable } from '../printable.js';
 import { API_VERSION } from '../schema/common.js';
 import { REMOVE_NOW_ANNOTATION, nodeMembership } from '../schema/node-membership.js';
 import { clusterConfigRecord, type ClusterConfigRecord } from '../schema/operation.js';
@@ -60,7 +61,7 @@ export async function waitRemovedAndDelete(
   const describe = (st: StatusBody | undefined) =>
     st === undefined
       ? 'no status yet'
-      : `phase ${st.phase}; ${st.conditions.map((c) => `${c.type}=${c.status}/${c.reason}: ${c.message}`).join('; ')}`;
+      : printable(`phase ${st.phase}; ${st.conditions.map((c) => `${c.type}=${c.status}/${c.reason}: ${c.message}`).join('; ')}`);
   const done = (st: StatusBody | undefined) => st !== undefined && st.observedGeneration >= generation && st.phase === 'Removed';
 
   const watcher = await client.watch().key(statusKey).create();

@@ -6,6 +6,7 @@ import { MembershipError, errorMessage, keptCode } from '../errors.js';
 import type { ChainfireMember } from '../schema/members.js';
 import { chainfirePeerUrl, type NodeMembership } from '../schema/node-membership.js';
 import type { ConnectionOptions } from '../store/connection.js';
+import { printable } from '../printable.js';
 import { formatColumns } from './view.js';
 
 /** What DESIRED says of a member no record claims, and ID of a claim with no member. */
@@ -84,7 +85,7 @@ export function renderChainfireRows(rows: ChainfireMemberRow[]): string {
     table.push([r.id, name, r.role, r.peerUrls.join(',') || '-', r.health, r.desired]);
   }
   const leader = rows.find((r) => r.leader);
-  return formatColumns(table) + (leader ? `Raft leader: ${leader.id} (${leader.name || 'unnamed'})\n` : '');
+  return formatColumns(table) + (leader ? `Raft leader: ${leader.id} (${printable(leader.name || 'unnamed')})\n` : '');
 }
 
 /** FlareDB's members as its admin API lists them, marked with the record that claims each (by id, the node name). */

@@ -17,6 +17,7 @@ import { formatIssues } from '../schema/common.js';
 import { clusterConfigRecord, DEFAULT_POLICY, membershipOperation, type MembershipPolicy } from '../schema/operation.js';
 import type { ConnectionOptions } from '../store/connection.js';
 import type { KeyLayout } from '../store/keys.js';
+import { printable } from '../printable.js';
 import { formatColumns, readViews, type NodeView } from './view.js';
 
 export interface PlanRow {
@@ -163,5 +164,5 @@ function planRow(v: NodeView, plan: NodePlan): PlanRow {
 
 export function renderPlan(rows: PlanRow[], notes: string[]): string {
   const table = formatColumns([['NODE', 'PHASE', 'NEXT', 'WHY'], ...rows.map((r) => [r.node, r.phase, r.next, r.why])]);
-  return table + notes.map((n) => `note: ${n}\n`).join('');
+  return table + notes.map((n) => `note: ${printable(n)}\n`).join('');
 }

@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, open } from 'node:fs/promises';
-import { join } from 'node:path';
+import { constants } from 'node:fs';
+import { access, mkdir, open, stat } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { EtcdPermissionDeniedError, Range, type Etcd3, type IPermissionResult } from 'etcd3';
 import { addConnectionFlags } from '../cli/common.js';
 import { MembershipError, errorMessage } from '../errors.js';
-import { readChecked } from '../files.js';
+import { fileProblem, readChecked } from '../files.js';
 import { nodeNameProblem } from '../schema/common.js';
 import type { KeyLayout } from '../store/keys.js';
 import { withClient } from './client.js';
@@ -160,8 +161,56 @@ async function storedPassword(file: string): Promise<string | undefined> {
   return text === '' ? undefined : text;
 }
 
+/**
+ * Where the password files go must be a directory this user may write (or
+ * one it may create), looked at before anything is asked of Chainfire: found
+ * out half-way, a user existed in etcd whose password was nowhere.
+ */
+export async function checkOutDir(dir: string): Promise<void> {
+  let probe = resolve(dir);
+  for (;;) {
+    let isDir: boolean;
+    try {
+      isDir = (await stat(probe)).isDirectory();
+    } catch (err) {
+      const parent = dirname(probe);
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' && parent !== probe) {
+        probe = parent;
+        continue;
+      }
+      throw new MembershipError('CONFIG_UNREADABLE', `--out-dir: ${dir}: ${fileProblem(err)}`, { cause: err });
+    }
+    if (!isDir) {
+      throw new MembershipError('CONFIG_INVALID', `--out-dir: ${dir}: ${probe === resolve(dir) ? 'exists and is' : `${probe} is`} not a directory`);
+    }
+    try {
+      await access(probe, constants.W_OK | constants.X_OK);
+    } catch (err) {
+      throw new MembershipError(
+        'CONFIG_INVALID',
+        `--out-dir: ${dir}: permission denied: this user (uid ${process.getuid?.() ?? '?'}) cannot write in ${probe}`,
+        { cause: err },
+      );
+    }
+    return;
+  }
+}
+
+/** A failure of the local disk under --out-dir is said as one, not taken for Chainfire's refusal. */
+async function localFile<T>(path: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw new MembershipError('CONFIG_INVALID', `--out-dir: cannot write ${path}: ${fileProblem(err)}`, { cause: err });
+  }
+}
+
 /** Writes a password file readable by its owner only; the password itself is never printed. */
-async function writePassword(file: string, password: string): Promise<void> {
+function writePassword(file: string, password: string): Promise<void> {
+  return localFile(file, () => writePasswordFile(file, password));
+}
+
+async function writePasswordFile(file: string, password: string): Promise<void> {
   const handle = await open(file, 'w', 0o600);
   try {
     // `open` applies the mode only to a new file: tighten one that existed.
@@ -227,7 +276,8 @@ export async function applyRbac(client: Etcd3, keys: KeyLayout, opts: RbacOption
     const problem = nodeNameProblem(node);
     if (problem !== undefined) throw new MembershipError('USAGE', `--nodes: ${problem}`);
   }
-  await mkdir(opts.outDir, { recursive: true, mode: 0o700 });
+  await checkOutDir(opts.outDir);
+  await localFile(opts.outDir, () => mkdir(opts.outDir, { recursive: true, mode: 0o700 }));
   try {
     return await applyAll(client, keys, opts);
   } catch (err) {

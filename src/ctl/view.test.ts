@@ -137,3 +137,38 @@ describe('membershipctl describe rendering', () => {
     assert.match(text, /^Status: {7}<none> \(the controller has not reconciled this node yet; is membership-controller running\?\)$/m);
   });
 });
+
+describe('record text with control characters, shown to a person', () => {
+  const evil = desiredRecord('node10', {
+    role: 'worker',
+    fqdn: 'node10.\x1b[2J\x1b[31mevil.example.com',
+    rack: 'r1\r\nnode99   worker   Present   Ready',
+    datacenter: 'dc\x07',
+    nodeIp: '10.0.0.10\u009b31m',
+  }, 3);
+  const view: NodeView = { node: 'node10', desired: evil };
+
+  it('a table escapes them, so no row can be forged and the columns stay aligned', () => {
+    const table = renderTable([view, ...sampleViews()], NOW, true);
+    assert.doesNotMatch(table, /[\x00-\x09\x0b-\x1f\x7f-\x9f]/);
+    const lines = table.trimEnd().split('\n');
+    assert.equal(lines.length, 4);
+    assert.ok(!lines.some((l) => l.startsWith('node99')));
+    assert.match(lines[1]!, /10\.0\.0\.10\\x9b31m +dc\\x07\/r1\\r\\nnode99   worker   Present   Ready +-/);
+    // Every row's GENERATION starts under its header: widths were taken from what is shown.
+    const at = lines[0]!.indexOf('GENERATION');
+    for (const l of lines.slice(1)) assert.match(l.slice(at), /^\d/);
+  });
+
+  it('describe escapes them in every line', () => {
+    const text = renderDescribe(view, NOW);
+    assert.doesNotMatch(text, /[\x00-\x09\x0b-\x1f\x7f-\x9f]/);
+    assert.match(text, /^FQDN: {9}node10\.\\x1b\[2J\\x1b\[31mevil\.example\.com$/m);
+    assert.match(text, /^Location: {5}dc\\x07\/r1\\r\\nnode99   worker   Present   Ready$/m);
+  });
+
+  it('-o name escapes a node name from an invalid key; -o json keeps the data', () => {
+    assert.equal(renderNames([{ node: 'bad\x1b[2Jname' }]), 'nodemembership/bad\\x1b[2Jname\n');
+    assert.match(renderViews([view], 'json', true), /"fqdn": "node10\.\\u001b\[2J\\u001b\[31mevil\.example\.com"/);
+  });
+});

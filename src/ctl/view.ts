@@ -8,6 +8,7 @@ import { membershipOperation, type MembershipOperation } from '../schema/operati
 import type { Condition, NodeMembershipStatus } from '../schema/status.js';
 import type { KeyLayout } from '../store/keys.js';
 import { decodeAgentReport, decodeDesired, decodeStatus, type RawKv, type StoredRecord } from '../store/records.js';
+import { printable } from '../printable.js';
 import { CREATED_AT_ANNOTATION } from './apply.js';
 
 /** Everything known about one node, as read by membershipctl. */
@@ -140,14 +141,25 @@ export function renderTable(views: NodeView[], now = Date.now(), wide = false): 
   return formatColumns([wide ? WIDE_HEADER : TABLE_HEADER, ...views.map((v) => tableRow(v, now, wide))]);
 }
 
-/** Column widths of a table: the widest cell of each column. */
+/** Column widths of a table: the widest cell of each column, as shown (control characters escaped). */
 export function columnWidths(rows: string[][]): number[] {
-  return rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  return rows[0]!.map((_, i) => Math.max(...rows.map((r) => printable(r[i] ?? '').length)));
 }
 
-/** One line of a table with the given column widths (three spaces between columns, none after the last). */
+/**
+ * One line of a table with the given column widths (three spaces between
+ * columns, none after the last). A cell is record data: its control
+ * characters are escaped, so that a rack holding "\r\nnode99 ..." cannot
+ * forge a row, nor an FQDN clear the screen.
+ */
 export function formatRow(row: string[], widths: number[]): string {
-  return row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd((widths[i] ?? cell.length) + 3))).join('').trimEnd();
+  return row
+    .map((raw, i) => {
+      const cell = printable(raw);
+      return i === row.length - 1 ? cell : cell.padEnd((widths[i] ?? cell.length) + 3);
+    })
+    .join('')
+    .trimEnd();
 }
 
 export function formatColumns(rows: string[][]): string {
@@ -157,7 +169,7 @@ export function formatColumns(rows: string[][]): string {
 
 /** `nodemembership/<node>`, one per line: for scripts and shell completion. */
 export function renderNames(views: NodeView[]): string {
-  return views.map((v) => `${RESOURCE}/${v.node}\n`).join('');
+  return views.map((v) => `${RESOURCE}/${printable(v.node)}\n`).join('');
 }
 
 /** A node as one object: the desired record (generation included), its status, and a problem if the record is invalid. */
@@ -224,7 +236,7 @@ export function renderDescribe(v: NodeView, now = Date.now(), operations: Member
   const d = v.desired;
   out.push(`Name:         ${v.node}`);
   if (d === undefined) out.push('Desired:      <none> (no desired record; apply one with membershipctl apply -f FILE)');
-  else if (d.value === undefined) out.push(`Desired:      <invalid> ${d.problem ?? ''} (fix it and apply it again)`.trimEnd());
+  else if (d.value === undefined) out.push(`Desired:      <invalid> ${d.problem ?? ''} (fix it and apply it again)`);
   else {
     const s = d.value.spec;
     out.push(`Generation:   ${d.modRevision}`);
@@ -251,14 +263,14 @@ export function renderDescribe(v: NodeView, now = Date.now(), operations: Member
     const stale = d !== undefined && st.observedGeneration < d.modRevision ? ' (not yet observed the current generation)' : '';
     out.push(`Phase:        ${st.phase}`, `Observed:     generation ${st.observedGeneration}${stale}`);
     if (st.chainfire.memberId) {
-      out.push(`Chainfire member: ${st.chainfire.memberId} (${st.chainfire.role ?? '?'}) ${st.chainfire.peerUrl ?? ''}`.trimEnd());
+      out.push(`Chainfire member: ${st.chainfire.memberId} (${st.chainfire.role ?? '?'})${st.chainfire.peerUrl ? ` ${st.chainfire.peerUrl}` : ''}`);
     }
     if (st.chainfire.initialCluster) out.push(`Initial cluster:  ${st.chainfire.initialCluster}`);
     if (st.controller) out.push(`Written by:   ${st.controller.identity} (term ${st.controller.term})`);
     out.push('Conditions:');
     const rows = [['  TYPE', 'STATUS', 'REASON', 'AGE', 'MESSAGE']];
     for (const c of st.conditions) rows.push([`  ${c.type}`, c.status, c.reason, age(c.lastTransitionTime, now), c.message]);
-    out.push(formatColumns(rows).trimEnd());
+    out.push(...formatColumns(rows).trimEnd().split('\n'));
   }
   const inFlight = inFlightLines(v.node, operations, st?.conditions, now);
   if (inFlight.length === 0) out.push('In flight:    <none>');
@@ -272,5 +284,6 @@ export function renderDescribe(v: NodeView, now = Date.now(), operations: Member
       if (h) out.push(`  ${svc}: ${h.healthy ? 'healthy' : 'unhealthy'}${h.detail ? ` (${h.detail})` : ''}, checked ${age(h.checkedAt, now)} ago`);
     }
   }
-  return out.join('\n') + '\n';
+  // Each entry is one line: a newline or any other control character in the record's text is shown escaped.
+  return out.map((line) => printable(line)).join('\n') + '\n';
 }

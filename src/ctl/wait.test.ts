@@ -97,6 +97,16 @@ describe('wait progress', () => {
     return { out, stream: { isTTY, columns: 40, write: (s: string) => out.push(s) } };
   };
 
+  it('shows record text with control characters escaped, piped or on a terminal', () => {
+    const piped = sink(false);
+    new ProgressLine(piped.stream).update('node14: status record is invalid: \x1b[2J{');
+    assert.deepEqual(piped.out, ['node14: status record is invalid: \\x1b[2J{\n']);
+    const tty = sink(true);
+    const p = new ProgressLine(tty.stream, () => 0);
+    p.update('n: \x1b]0;t\x07');
+    assert.deepEqual(tty.out, ['\r\x1b[K[0s] n: \\x1b]0;t\\x07']);
+  });
+
   it('piped: one plain line per change, nothing for a repeat', () => {
     const { out, stream } = sink(false);
     const p = new ProgressLine(stream);

@@ -6,6 +6,7 @@ import type { NodeMembership } from '../schema/node-membership.js';
 import { CONDITION_TYPES, PHASES, TERMINAL_REASONS, type ConditionType, type NodeMembershipStatus, type Phase } from '../schema/status.js';
 import type { KeyLayout } from '../store/keys.js';
 import { decodeDesired, decodeStatus, type StoredRecord } from '../store/records.js';
+import { printable } from '../printable.js';
 import { age, formatColumns } from './view.js';
 
 export type WaitFor =
@@ -117,7 +118,7 @@ export function judge(node: string, f: WaitFor, state: WaitState): Verdict {
   const terminal = st.conditions.find((c) => (TERMINAL_REASONS as readonly string[]).includes(c.reason));
   if (terminal !== undefined || st.phase === 'Failed') {
     const c = terminal ?? st.conditions.find((x) => x.status !== 'True');
-    const what = c !== undefined ? `${c.type} ${c.reason}: ${c.message}` : 'phase Failed';
+    const what = c !== undefined ? `${c.type} ${c.reason}: ${printable(c.message)}` : 'phase Failed';
     return {
       met,
       summary,
@@ -170,7 +171,9 @@ export class ProgressLine {
     return this.stream.isTTY === true;
   }
 
-  update(text: string): void {
+  /** `text` may quote record data: its control characters are shown escaped. */
+  update(raw: string): void {
+    const text = printable(raw);
     if (text === this.text) return;
     this.text = text;
     if (this.live) this.redraw();

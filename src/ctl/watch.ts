@@ -3,6 +3,7 @@ import { stringify as toYaml } from 'yaml';
 import { RecordCache } from '../cache/record-cache.js';
 import { MembershipError, errorMessage } from '../errors.js';
 import { createLogger } from '../log.js';
+import { printable } from '../printable.js';
 import type { NodeMembership } from '../schema/node-membership.js';
 import type { NodeMembershipStatus } from '../schema/status.js';
 import type { KeyLayout } from '../store/keys.js';
@@ -65,7 +66,9 @@ export class WatchPrinter {
       case 'table':
       case 'wide': {
         const row = view !== undefined ? tableRow(view, this.now(), this.wide) : deletedRow(node, this.wide);
-        this.widths = this.widths.length === 0 ? row.map((c) => c.length) : this.widths.map((w, i) => Math.max(w, (row[i] ?? '').length));
+        // As shown: a control character takes the room of its escape.
+        const shown = row.map((c) => printable(c).length);
+        this.widths = this.widths.length === 0 ? shown : this.widths.map((w, i) => Math.max(w, shown[i] ?? 0));
         this.write(formatRow(row, this.widths) + '\n');
         return;
       }

@@ -30,6 +30,9 @@ export type NodeRead =
   | { kind: 'invalid'; problem: string; generation: number; previous?: StatusBody }
   | { kind: 'valid'; records: NodeRecords };
 
+/** Unreadable agent reports already logged. */
+const reportedAgents = new WeakSet<object>();
+
 export function readNode(node: string, read: ReadPort): NodeRead {
   const desired = read.desired(node);
   if (desired === undefined) return { kind: 'none' };
@@ -38,7 +41,11 @@ export function readNode(node: string, read: ReadPort): NodeRead {
     return { kind: 'invalid', problem: desired.problem ?? 'invalid record', generation: desired.modRevision, ...(previous ? { previous } : {}) };
   }
   const agent = read.agent(node);
-  if (agent?.problem !== undefined) read.log.warn({ node, problem: agent.problem }, 'ignoring unreadable agent report');
+  if (agent?.problem !== undefined && !reportedAgents.has(agent)) {
+    // Once per revision of the report (each is its own object in the cache), not at every look.
+    reportedAgents.add(agent);
+    read.log.warn({ node, problem: agent.problem }, 'ignoring unreadable agent report');
+  }
   return {
     kind: 'valid',
     records: {

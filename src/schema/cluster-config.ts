@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { MembershipError } from '../errors.js';
 import { readConfigFile } from '../files.js';
 import { API_VERSION, formatIssues, hostPort, httpUrl, nodeName, roleEnum } from './common.js';
+import { nestingError, reservedKeyPath, reservedKeyProblem } from './json.js';
 import type { NodeMembershipInput } from './node-membership.js';
 
 export const CLUSTER_LABEL = 'photoncloud.io/cluster';
@@ -320,8 +321,11 @@ function describeIssue(issue: z.core.$ZodRawIssue): string | undefined {
 }
 
 function parseJson(text: string, source: string): unknown {
+  const tooDeep = nestingError(text, source);
+  if (tooDeep !== undefined) throw tooDeep;
+  let json: unknown;
   try {
-    return JSON.parse(text);
+    json = JSON.parse(text);
   } catch (err) {
     const fail = (detail: string) => new MembershipError('CONFIG_INVALID', `${source}: not valid JSON${detail}`, { cause: err });
     if (text.trim() === '') throw fail(': the file is empty');
@@ -331,6 +335,9 @@ function parseJson(text: string, source: string): unknown {
     const what = message.replace(/ at position \d+.*$/s, '').replace(/ in JSON$/, '').replace(/^(Unexpected token '.*?'),.*$/s, '$1');
     throw fail(` at line ${before.split('\n').length} column ${pos - before.lastIndexOf('\n')} (position ${pos}): ${what}`);
   }
+  const reserved = reservedKeyPath(json);
+  if (reserved !== undefined) throw new MembershipError('CONFIG_INVALID', `${source}: ${reservedKeyProblem(reserved)}`);
+  return json;
 }
 
 /**

@@ -50,21 +50,12 @@ export function resolveConnection(
 ): ConnectionOptions {
   // An explicitly empty --endpoints is an error, not a silent fallback to the default.
   const raw = flags.endpoints ?? (env.CHAINFIRE_ENDPOINTS || undefined);
+  const source = flags.endpoints === undefined && raw !== undefined ? 'CHAINFIRE_ENDPOINTS' : '--endpoints';
   const endpoints = raw !== undefined ? raw.split(',').map((s) => s.trim()).filter(Boolean) : fallbackEndpoints;
   if (endpoints.length === 0) {
-    throw new MembershipError('USAGE', '--endpoints: no endpoint given (comma-separated URLs such as https://10.0.1.10:2379)');
+    throw new MembershipError('USAGE', `${source}: no endpoint given (comma-separated URLs such as https://10.0.1.10:2379)`);
   }
-  for (const e of endpoints) {
-    let url: URL;
-    try {
-      url = new URL(e);
-    } catch {
-      throw new MembershipError('USAGE', `--endpoints: ${JSON.stringify(e)} is not a URL (expected e.g. https://10.0.1.10:2379)`);
-    }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-      throw new MembershipError('USAGE', `--endpoints: ${e} must use http:// or https://`);
-    }
-  }
+  for (const e of endpoints) checkEndpoint(source, e);
   if ((flags.cert === undefined) !== (flags.key === undefined)) {
     throw new MembershipError('USAGE', '--cert and --key must be given together (client certificate and its private key)');
   }
@@ -89,4 +80,29 @@ export function resolveConnection(
   if (flags.user !== undefined) out.user = flags.user;
   if (password !== undefined) out.password = password;
   return out;
+}
+
+/**
+ * One endpoint: an http:// or https:// URL without credentials. A password
+ * in a URL shows in `ps` and in every error that names the endpoint, so it is
+ * refused, and the message shows the endpoint with the credentials hidden.
+ */
+function checkEndpoint(source: string, e: string): void {
+  if (e.includes('@')) {
+    const hidden = e.replace(/^([a-z][a-z0-9+.-]*:\/\/)?.*@/i, '$1<credentials hidden>@');
+    throw new MembershipError(
+      'USAGE',
+      `${source}: ${hidden} carries credentials (user:password@), which would show in ps and in messages; ` +
+        'give the user with --user and the password in CHAINFIRE_PASSWORD or --password-file',
+    );
+  }
+  let url: URL;
+  try {
+    url = new URL(e);
+  } catch {
+    throw new MembershipError('USAGE', `${source}: ${JSON.stringify(e)} is not a URL (expected e.g. https://10.0.1.10:2379)`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new MembershipError('USAGE', `${source}: ${e} must use http:// or https://`);
+  }
 }

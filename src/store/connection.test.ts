@@ -48,8 +48,29 @@ describe('resolveConnection: endpoints', () => {
     throwsWith(() => resolveConnection({ endpoints: 'localhost:2379' }, noEnv), 'USAGE', '--endpoints', 'localhost:2379');
   });
 
-  it('checks endpoints that came from the environment too', () => {
-    throwsWith(() => resolveConnection({}, { CHAINFIRE_ENDPOINTS: 'ftp://x:21' }), 'USAGE', '--endpoints', 'ftp://x:21');
+  it('checks endpoints that came from the environment too, naming the variable', () => {
+    throwsWith(() => resolveConnection({}, { CHAINFIRE_ENDPOINTS: 'ftp://x:21' }), 'USAGE', 'CHAINFIRE_ENDPOINTS', 'ftp://x:21');
+  });
+
+  // A password in a URL shows in ps and was echoed by the connection error.
+  for (const [endpoint, shown] of [
+    ['http://u:s3cr3t@127.0.0.1:1', 'http://<credentials hidden>@127.0.0.1:1'],
+    ['https://operator@10.0.1.10:2379', 'https://<credentials hidden>@10.0.1.10:2379'],
+    ['u:s3cr3t@127.0.0.1:2379', '<credentials hidden>@127.0.0.1:2379'],
+    ['http://u:p%40ss@[::1]:2379', 'http://<credentials hidden>@[::1]:2379'],
+  ] as const) {
+    it(`refuses credentials in ${JSON.stringify(endpoint)} without repeating them`, () => {
+      assert.throws(() => resolveConnection({ endpoints: `http://ok:2379,${endpoint}` }, noEnv), (err: unknown) => {
+        assert.ok(err instanceof MembershipError && err.code === 'USAGE');
+        assert.ok(err.message.startsWith(`--endpoints: ${shown} carries credentials`), err.message);
+        assert.ok(!/s3cr3t|p%40ss|operator@/.test(err.message), err.message);
+        return true;
+      });
+    });
+  }
+
+  it('refuses credentials in CHAINFIRE_ENDPOINTS, naming the variable', () => {
+    throwsWith(() => resolveConnection({}, { CHAINFIRE_ENDPOINTS: 'http://u:pw@127.0.0.1:1' }), 'USAGE', 'CHAINFIRE_ENDPOINTS: http://<credentials hidden>@127.0.0.1:1');
   });
 });
 

@@ -1,7 +1,7 @@
 import { ConsecutiveBreaker, circuitBreaker, handleWhen, retry, type IPolicy } from 'cockatiel';
 import { Etcd3, isRecoverableError, type IOptions } from 'etcd3';
 import { MembershipError } from '../errors.js';
-import { readPemFile, type KeyFileCheck } from '../files.js';
+import { readCertAndKey, readPemFile, type KeyFileCheck } from '../files.js';
 import type { ConnectionOptions } from './connection-options.js';
 import { diagnose, etcdAnswerCode, explainFailure, type ExplainContext } from './etcd-lite/explain.js';
 
@@ -38,8 +38,9 @@ export function connect(options: ConnectionOptions, keyCheck: KeyFileCheck = {})
     }
     const credentials: NonNullable<IOptions['credentials']> = { rootCertificate: readPemFile('--cacert', options.cacert) };
     if (options.cert !== undefined && options.key !== undefined) {
-      credentials.certChain = readPemFile('--cert', options.cert);
-      credentials.privateKey = readPemFile('--key', options.key, keyCheck);
+      const pair = readCertAndKey({ field: '--cert', path: options.cert }, { field: '--key', path: options.key }, keyCheck);
+      credentials.certChain = pair.cert;
+      credentials.privateKey = pair.key;
     }
     etcdOptions.credentials = credentials;
   }

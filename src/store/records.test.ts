@@ -60,6 +60,19 @@ describe('decodeDesired', () => {
     assert.deepEqual(rec.value?.metadata.labels, {});
   });
 
+  it('makes a record with a reserved key invalid, naming the field (it was dropped silently before)', () => {
+    const raw = desiredJson().replace('"metadata":{', '"metadata":{"labels":{"__proto__":{"team":"a"}},');
+    const rec = decodeDesired(keys, kv(keys.desired('node04'), raw));
+    assert.equal(rec.value, undefined);
+    assert.equal(rec.problem, 'desired record node04: metadata.labels.__proto__: "__proto__" is not allowed as a key (__proto__, constructor, prototype are reserved)');
+  });
+
+  it('makes a record nested 10,000 levels deep invalid without walking it', () => {
+    const rec = decodeDesired(keys, kv(keys.desired('node04'), `{"x":${'['.repeat(10_000)}`));
+    assert.equal(rec.value, undefined);
+    assert.match(rec.problem ?? '', /^desired record node04 is nested more than 64 levels deep/);
+  });
+
   it('sets metadata.generation to the key\'s mod revision', () => {
     assert.equal(decodeDesired(keys, kv(keys.desired('node04'), desiredJson(), 57)).value?.metadata.generation, 57);
   });

@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import { formatIssues } from '../schema/common.js';
+import { MAX_JSON_DEPTH, excessiveNesting, reservedKeyPath, reservedKeyProblem } from '../schema/json.js';
 import { nodeMembership, type NodeMembership } from '../schema/node-membership.js';
 import { nodeMembershipStatus, type NodeMembershipStatus } from '../schema/status.js';
 import { agentReport, type AgentReport } from '../schema/agent-report.js';
@@ -28,12 +29,16 @@ function decode<S extends z.ZodType<{ metadata: { name: string } }>>(
   node: string,
   prepare: (json: unknown) => void = () => undefined,
 ): { value?: z.infer<S>; problem?: string } {
+  const tooDeep = excessiveNesting(raw);
+  if (tooDeep !== undefined) return { problem: `${what} is nested more than ${MAX_JSON_DEPTH} levels deep (at line ${tooDeep.line} column ${tooDeep.column})` };
   let json: unknown;
   try {
     json = JSON.parse(raw);
   } catch (err) {
     return { problem: `${what} is not valid JSON: ${(err as Error).message}` };
   }
+  const reserved = reservedKeyPath(json);
+  if (reserved !== undefined) return { problem: `${what}: ${reservedKeyProblem(reserved)}` };
   prepare(json);
   const parsed = schema.safeParse(json);
   if (!parsed.success) return { problem: `${what} does not match the schema: ${formatIssues(parsed.error)}` };
@@ -105,8 +110,12 @@ export function canonicalJson(value: unknown): string {
   });
 }
 
-/** JSON.parse that yields undefined for text that is not JSON: the schema check that follows reports it. */
+/**
+ * JSON.parse that yields undefined for text that is not JSON, or that nests
+ * deeper than any record does: the schema check that follows reports it.
+ */
 export function parseJsonOrUndefined(text: string): unknown {
+  if (excessiveNesting(text) !== undefined) return undefined;
   try {
     return JSON.parse(text);
   } catch {

@@ -309,7 +309,7 @@ describe('etcd-lite with authentication on (simple tokens that expire after 1 s 
     assert.equal(await root.get(keys.agent('node04')).string(), '{"report":{}}');
     await lease.revoke();
     assert.equal(await root.get(keys.agent('node04')).string(), null);
-    const denied = await rejectsWith(() => agent.range(keys.desired('node05')), /range .*desired\/node05 failed: etcdserver: permission denied/);
+    const denied = await rejectsWith(() => agent.range(keys.desired('node05')), /range .*desired\/node05 as user membership-agent-node04 failed: etcdserver: permission denied/);
     assert.equal(denied.grpcCode, 7);
     await rejectsWith(() => agent.watch(keys.desired('node05'), 1, collector().listener), /watch .*desired\/node05 was refused: .*permission denied/);
   });

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { binPath, runProcess } from '../support/processes.js';
-import { bootstrapRecords, eventually, readStatus, tempDir, withRunningController, writeJson } from '../support/fixtures.js';
+import { bootstrapRecords, ctl, eventually, membershipFor, readStatus, tempDir, withRunningController, writeJson } from '../support/fixtures.js';
 import { KeyLayout } from '../../src/store/keys.js';
 import { API_VERSION } from '../../src/schema/common.js';
 
@@ -53,6 +53,33 @@ describe('bad desired records get InvalidSpec or are ignored, never a crash, and
     assert.deepEqual(statusOfInvalid.sort(), ['node01', 'node02', 'node03', 'node05', 'node06'].map((n) => keys.status(n)));
     assert.equal((await env.client.cluster.memberList({})).members.length, 3);
     assert.equal(env.controller.lines.filter((l) => /"level":"(ERROR|FATAL)"/.test(l) && !/invalid node name/.test(l)).length, 0);
+  });
+
+  it('refuses a reserved key (__proto__ was dropped silently): apply names the field, and a record put past it is InvalidSpec', async () => {
+    const rec = membershipFor({ name: 'node08', peerUrl: 'http://127.0.0.1:8', clientUrl: 'http://127.0.0.1:8' }, false, { role: 'worker' });
+    const text = JSON.stringify({ ...rec, metadata: { name: 'node08', labels: {} } }).replace('"labels":{}', '"labels":{"__proto__":{"team":"a"}}');
+    const applied = await ctl(env.cluster.endpoints, ['apply', '-f', '-'], text);
+    assert.equal(applied.code, 78, applied.stderr);
+    assert.match(applied.stderr, /metadata\.labels\.__proto__: "__proto__" is not allowed as a key/);
+    assert.equal(await env.client.get(keys.desired('node08')).string(), null, 'apply wrote the record');
+
+    await env.client.put(keys.desired('node08')).value(text);
+    const failed = await eventually('node08 InvalidSpec', async () => {
+      const s = await readStatus(env.client, 'node08');
+      return s?.status.phase === 'Failed' ? s : undefined;
+    });
+    assert.match(failed.status.conditions.find((c) => c.type === 'Ready')?.message ?? '', /metadata\.labels\.__proto__/);
+  });
+
+  it('logs a desired record under an invalid key once per revision, not again at every resync', async () => {
+    const invalidLines = () => env.controller.lines.filter((l) => /invalid node name/.test(l) && l.includes('Node_07'));
+    await env.controller.waitForLine(/invalid node name/, 10_000);
+    // Three resync periods (5 s each) later, still the one line.
+    await new Promise((r) => setTimeout(r, 16_000));
+    assert.equal(invalidLines().length, 1, invalidLines().join('\n'));
+    // A new revision of it is worth a line of its own.
+    await env.client.put(keys.desired('Node_07')).value(JSON.stringify({ hello: 'again' }));
+    await eventually('a line for the new revision', async () => (invalidLines().length === 2 ? true : undefined), 20_000);
   });
 
   it('the agent of a node with an invalid spec exits 65 with the reason', async () => {

@@ -23,7 +23,7 @@
 import http2, { type ClientHttp2Session, type ClientHttp2Stream } from 'node:http2';
 import { isIP } from 'node:net';
 import { MembershipError, type ErrorCode } from '../../errors.js';
-import { readPemFile, type KeyFileCheck } from '../../files.js';
+import { readCertAndKey, readPemFile, type KeyFileCheck } from '../../files.js';
 import type { ConnectionOptions } from '../connection-options.js';
 import { diagnose, etcdAnswerCode, explainAnswer, explainFailure, needsDiagnosis, type Diagnosis, type ExplainContext } from './explain.js';
 import { FrameDecoder, GRPC, frame, grpcTimeout, isInvalidTokenMessage, statusOf, type GrpcStatus } from './grpc.js';
@@ -141,8 +141,9 @@ export class EtcdLite {
       const tls: NonNullable<EtcdLiteOptions['tls']> = { ca: readPemFile('--cacert', options.cacert) };
       out.cacertFile = options.cacert;
       if (options.cert !== undefined && options.key !== undefined) {
-        tls.cert = readPemFile('--cert', options.cert);
-        tls.key = readPemFile('--key', options.key, keyCheck);
+        const pair = readCertAndKey({ field: '--cert', path: options.cert }, { field: '--key', path: options.key }, keyCheck);
+        tls.cert = pair.cert;
+        tls.key = pair.key;
         out.certFile = options.cert;
       }
       out.tls = tls;
@@ -349,7 +350,7 @@ export class EtcdLite {
     return this.attempt(op, async (endpoint, token, remainingMs) => {
       const answer = await this.rpc(endpoint, path, message, token, remainingMs);
       if (answer.status.code === GRPC.OK) return answer.message;
-      const error = refusal(endpoint, op, answer.status);
+      const error = refusal(endpoint, op, answer.status, this.options.auth?.user);
       if (token !== undefined && isInvalidTokenMessage(answer.status.message)) throw new Stale(error);
       throw error;
     });
@@ -562,7 +563,7 @@ export class EtcdLite {
       stream.on('close', () => {
         if (!created) {
           if (status !== undefined && status.code !== GRPC.OK) {
-            const error = refusal(endpoint, op, status);
+            const error = refusal(endpoint, op, status, this.options.auth?.user);
             return fail(token !== undefined && isInvalidTokenMessage(status.message) ? new Stale(error) : error);
           }
           return fail(closedWithoutAnswer(stream.rstCode));
@@ -597,8 +598,10 @@ class DeadlineError extends Error {
   }
 }
 
-function refusal(endpoint: string, op: string, status: GrpcStatus): EtcdLiteError {
-  return answered(endpoint, `Chainfire at ${endpoint}: ${op} failed: ${status.message || `gRPC status ${status.code}`}`, status.code);
+/** etcd's refusal of a call; one that concerns who asked (permission denied) names the user. */
+function refusal(endpoint: string, op: string, status: GrpcStatus, user?: string): EtcdLiteError {
+  const as = user !== undefined && etcdAnswerCode(status.message, status.code) === 'ACCESS_DENIED' ? ` as user ${user}` : '';
+  return answered(endpoint, `Chainfire at ${endpoint}: ${op}${as} failed: ${status.message || `gRPC status ${status.code}`}`, status.code);
 }
 
 /** The error for an answer of etcd, cast at this boundary: access refused, out of space (with what to do), or UNAVAILABLE. */
