@@ -1,4 +1,7 @@
+import { unlink } from 'node:fs/promises';
+import { join } from 'node:path';
 import { MembershipError, errorMessage } from '../errors.js';
+import { RECOVER_ENV_FILE } from './recover-env.js';
 import type { Service } from '../schema/agent-report.js';
 import type { Condition, ConditionType } from '../schema/status.js';
 import { resolveConnection, type KeyFileCheck } from '../store/connection-options.js';
@@ -105,7 +108,23 @@ export async function healthCheck(ctx: AgentContext): Promise<boolean> {
     else ctx.log.error(line, `${NAMES[service]} unhealthy: ${r.detail}`);
   }
   if (allHealthy) await releaseOwnDisruption(ctx);
+  if (allHealthy && runs(ctx, 'chainfire')) await removeLeftoverRecoverEnv(ctx);
   return allHealthy;
+}
+
+/**
+ * A recovery's one-shot environment file (--force-new-cluster) left behind by
+ * a recover that was killed: once Chainfire is healthy it must go, or the next
+ * restart of chainfire.service would force a new cluster again.
+ */
+async function removeLeftoverRecoverEnv(ctx: AgentContext): Promise<void> {
+  const file = join(ctx.flags.stateDir, RECOVER_ENV_FILE);
+  try {
+    await unlink(file);
+    ctx.log.warn({ node: ctx.node, file }, `removed ${file}, left by a recovery that did not finish: the next Chainfire restart must not force a new cluster`);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') ctx.log.warn({ node: ctx.node, file, err: errorMessage(err) }, `cannot remove ${file}`);
+  }
 }
 
 /**

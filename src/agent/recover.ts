@@ -19,13 +19,15 @@
  *    and a metric show it) and say what to do on the lost nodes.
  */
 import { execFile } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { promisify } from 'node:util';
 import type { Etcd3 } from 'etcd3';
-import { MembershipError, errorMessage } from '../errors.js';
+import { MembershipError, errorMessage, isMembershipError } from '../errors.js';
 import { healthTarget, judgeHealth } from '../net/health.js';
+import { quorumOf } from '../reconcile/quorum.js';
 import { API_VERSION } from '../schema/common.js';
 import type { ChainfireRecovery } from '../schema/cluster.js';
 import { chainfirePeerUrl } from '../schema/node-membership.js';
@@ -35,6 +37,7 @@ import { localUrlOf, runs, type AgentContext } from './context.js';
 import { runStartCommand as runCommand } from './start-command.js';
 import { rememberMemberId } from './local-data.js';
 import { waitForHealth } from './local-health.js';
+import { RECOVER_ENV_FILE } from './recover-env.js';
 import { serviceAnswers } from './reset.js';
 
 const run = promisify(execFile);
@@ -65,6 +68,8 @@ export interface MemberView {
   isLearner: boolean;
   /** undefined: healthy; otherwise what its /health said or why it did not answer */
   problem: string | undefined;
+  /** its etcd answered at all (healthy or not): it runs, and may be part of a quorum */
+  answered: boolean;
 }
 
 export interface RecoverResult {
@@ -76,8 +81,7 @@ export interface RecoverResult {
   next: string;
 }
 
-/** The one-shot environment file of a recovery start. */
-export const RECOVER_ENV_FILE = 'chainfire-recover.env';
+export { RECOVER_ENV_FILE };
 
 export async function recoverChainfire(ctx: AgentContext, opts: RecoverOptions): Promise<RecoverResult> {
   const { node, log } = ctx;
@@ -197,32 +201,49 @@ async function lookAtMembers(ctx: AgentContext, localUrl: string): Promise<Membe
   return Promise.all(
     list.members.map(async (m): Promise<MemberView> => {
       const clientUrl = m.clientURLs[0];
-      const problem = clientUrl === undefined ? 'never started' : await healthProblem(ctx, clientUrl);
-      return { name: m.name, id: BigInt(m.ID).toString(16), clientUrl, isLearner: m.isLearner === true, problem };
+      const health = clientUrl === undefined ? { problem: 'never started', answered: false } : await healthOf(ctx, clientUrl);
+      return { name: m.name, id: BigInt(m.ID).toString(16), clientUrl, isLearner: m.isLearner === true, ...health };
     }),
   );
 }
 
-async function healthProblem(ctx: AgentContext, clientUrl: string): Promise<string | undefined> {
+async function healthOf(ctx: AgentContext, clientUrl: string): Promise<{ problem: string | undefined; answered: boolean }> {
   const target = healthTarget(clientUrl);
   try {
     const res = await ctx.http.request({ method: 'GET', url: target, signal: AbortSignal.timeout(3000) });
     const result = judgeHealth(target, res.status, await res.text());
-    return result.healthy ? undefined : `unhealthy (${result.detail})`;
+    return { problem: result.healthy ? undefined : `answers but is unhealthy (${result.detail})`, answered: true };
   } catch (err) {
-    return `did not answer (${errorMessage(err)})`;
+    return { problem: `did not answer (${errorMessage(err)})`, answered: false };
   }
 }
 
+/**
+ * Refused while a quorum may exist: any member healthy, or a majority of the
+ * voters still answering (unhealthy for now: an election under way, an alarm,
+ * a slow disk). Only a majority of voters that do not answer at all is a
+ * quorum lost; forcing a new cluster otherwise would split it.
+ */
 function refuseWhileQuorum(members: MemberView[], localUrl: string): void {
+  const seen = `members seen from ${localUrl}: ${members.map(describeMember).join('; ')}`;
   const healthy = members.filter((m) => m.problem === undefined);
-  if (healthy.length === 0) return;
-  throw new MembershipError(
-    'REJECTED',
-    `Chainfire still has a quorum: ${healthy.map((m) => m.name || m.id).join(', ')} ${healthy.length === 1 ? 'is' : 'are'} healthy ` +
-      `(members seen from ${localUrl}: ${members.map(describeMember).join('; ')}). recover is only for a lost quorum; ` +
-      'a dead member is replaced by the controller (docs/troubleshooting.md, "Day two")',
-  );
+  if (healthy.length > 0) {
+    throw new MembershipError(
+      'REJECTED',
+      `Chainfire still has a quorum: ${healthy.map((m) => m.name || m.id).join(', ')} ${healthy.length === 1 ? 'is' : 'are'} healthy ` +
+        `(${seen}). recover is only for a lost quorum; a dead member is replaced by the controller (docs/troubleshooting.md, "Day two")`,
+    );
+  }
+  const voters = members.filter((m) => !m.isLearner);
+  const answering = voters.filter((m) => m.answered);
+  if (answering.length >= quorumOf(voters.length)) {
+    throw new MembershipError(
+      'REJECTED',
+      `Chainfire may still have a quorum: ${answering.map((m) => m.name || m.id).join(', ')} of ${voters.length} voters answer, though unhealthy ` +
+        `(${seen}). A leader election, an alarm (NOSPACE) or a slow disk makes members unhealthy while a quorum of them runs; ` +
+        'recover only once a majority of the voters does not answer at all (their machines gone), or the cluster splits',
+    );
+  }
 }
 
 async function confirm(ctx: AgentContext, opts: RecoverOptions, dropped: string[], snapshot: { file: string; revision: number } | undefined): Promise<void> {
@@ -302,14 +323,31 @@ async function startRecovered(ctx: AgentContext, opts: RecoverOptions, localUrl:
   await writeFile(`${envFile}.tmp`, body, { mode: 0o644 });
   await rename(`${envFile}.tmp`, envFile);
   ctx.log.info({ node: ctx.node, command: opts.startCommand, forceNewCluster: env.CHAINFIRE_FORCE_NEW_CLUSTER }, 'starting the local Chainfire as a new one-member cluster');
+  // One-shot: a later restart must not force a new cluster again, even if this process is stopped meanwhile
+  // (the health-check unit also removes a file left by a recovery that was killed).
+  const removeOnSignal = (signal: NodeJS.Signals) => {
+    rmSync(envFile, { force: true });
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  };
+  process.once('SIGINT', removeOnSignal);
+  process.once('SIGTERM', removeOnSignal);
   try {
     await runCommand(opts.startCommand, { ...env, CHAINFIRE_ENV_FILE: envFile }, 'start command');
     await waitForHealth(localUrl, opts.healthTimeoutMs, {
       http: ctx.http,
       onWaiting: (detail) => ctx.log.info({ node: ctx.node }, `waiting for the recovered Chainfire: ${detail}`),
     });
+  } catch (err) {
+    if (!isMembershipError(err, 'UNAVAILABLE') || !/Health check timeout/.test(err.message) || env.CHAINFIRE_FORCE_NEW_CLUSTER !== 'true') throw err;
+    throw new MembershipError(
+      'UNAVAILABLE',
+      `${errorMessage(err)}; the start command may not have passed --force-new-cluster to etcd: its unit must read ` +
+        `$CHAINFIRE_ENV_FILE (EnvironmentFile=) and add $CHAINFIRE_EXTRA_ARGS to etcd's command line (docs/backup-restore.md)`,
+      { cause: err },
+    );
   } finally {
-    // One-shot: a later restart must not force a new cluster again.
+    process.removeListener('SIGINT', removeOnSignal);
+    process.removeListener('SIGTERM', removeOnSignal);
     await rm(envFile, { force: true });
   }
 }

@@ -242,11 +242,21 @@ addConnectionFlags(
 ).action(async (node: string | undefined, opts) => {
   if (node !== undefined) checkName(node);
   await withClient(opts, async (client, keys) => {
+    const listedAt = Number((await client.get(keys.dir('events')).exec()).header.revision);
     const rows = await readEvents(client, keys, node);
     process.stdout.write(renderEventRows(rows, opts.output));
     if (!opts.watch) return;
     const seen = new Set(rows.map((r) => `${r.node} ${r.time} ${r.reason} ${r.message}`));
-    const watcher = await (node !== undefined ? client.watch().key(keys.event(node)) : client.watch().prefix(keys.dir('events'))).create();
+    const watcher = await (node !== undefined ? client.watch().key(keys.event(node)) : client.watch().prefix(keys.dir('events')))
+      .startRevision(String(listedAt + 1))
+      .create();
+    let failed: unknown;
+    const ended = new Promise<void>((resolve) =>
+      watcher.on('error', (err) => {
+        failed = err;
+        resolve();
+      }),
+    );
     watcher.on('put', (kv) => {
       const name = kv.key.toString().slice(keys.dir('events').length);
       const fresh = EventRecorder.decode(kv.value.toString())
@@ -255,9 +265,15 @@ addConnectionFlags(
       for (const r of fresh) seen.add(`${r.node} ${r.time} ${r.reason} ${r.message}`);
       if (fresh.length > 0) process.stdout.write(opts.output === 'table' ? renderEventRows(fresh, 'table').split('\n').slice(1).join('\n') : renderEventRows(fresh, opts.output));
     });
-    // Until Ctrl-C or SIGTERM, as get -w: then 130.
-    await interrupted().promise;
-    await watcher.cancel().catch(() => undefined);
+    // Until Ctrl-C or SIGTERM, as get -w: then 130; a watch that fails (its revision compacted, Chainfire gone) says so.
+    const stop = interrupted();
+    await Promise.race([stop.promise, ended]);
+    stop.cancel();
+    watcher.removeAllListeners('put');
+    if (failed !== undefined) {
+      throw new MembershipError('UNAVAILABLE', `the watch of events ended: ${failed instanceof Error ? failed.message : String(failed)}; run membershipctl events -w again`);
+    }
+    void watcher.cancel().catch(() => undefined);
     process.exitCode = EXIT_INTERRUPTED;
   });
 });
@@ -393,7 +409,13 @@ addConnectionFlags(
 
 const disruption = program
   .command('disruption')
-  .description('planned disruptions (reboots, upgrades): take a node down only while Chainfire and FlareDB keep a quorum');
+  .description('planned disruptions (reboots, upgrades): take a node down only while Chainfire and FlareDB keep a quorum')
+  .addHelpText(
+    'after',
+    '\nExamples:\n  membershipctl disruption acquire node02 --reason "kernel upgrade" --wait 1h && systemctl reboot\n' +
+      '  membershipctl disruption list\n  membershipctl disruption release node02\n\n' +
+      'Exit codes: see membershipctl disruption acquire --help (membershipctl --help explains them all).',
+  );
 
 addConnectionFlags(
   help(
@@ -411,7 +433,8 @@ addConnectionFlags(
     ],
     'Granted when, with the node down, Chainfire keeps a quorum of healthy voters, counting members already\n' +
       'unhealthy and disruptions already held, and at most cluster/config maxDisruptedVoters (default 1) voters\n' +
-      'are held at once; FlareDB likewise. While it is held the controller starts no Chainfire or FlareDB change\n' +
+      'are held at once, and none while a membership change is in flight; FlareDB members are counted against FlareDB\'s\n' +
+      'member count (its API reports no health per member). While it is held the controller starts no Chainfire or FlareDB change\n' +
       'for other nodes. The node\'s health-check unit releases it once its services are healthy again.',
     '0 granted, 1 no such node or a concurrent acquire won, 64 usage, 65 the node already holds one, 69 refused for now (the reason is printed) or not granted within --wait, 77 access refused',
   ),

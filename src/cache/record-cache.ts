@@ -25,7 +25,7 @@ export interface RecordCacheOptions<T> {
   log: Logger;
   onWatchRestart?: (resource: string) => void;
   /**
-   * How often the store's identity is checked (default 3 s; 0: never): a
+   * How often the store's identity is checked (default 10 s; 0: never): a
    * cluster id that changed, or a revision below the last one seen, means the
    * store was recovered or restored from a snapshot under the watch, which
    * etcd3 resumes from a revision that may never come: then list again.
@@ -65,7 +65,7 @@ export class RecordCache<T> extends EventEmitter {
   async start(): Promise<void> {
     await this.listAndWatch();
     this.syncedFlag = true;
-    const every = this.opts.epochCheckMs ?? 3000;
+    const every = this.opts.epochCheckMs ?? 10_000;
     if (every > 0 && !this.stopped) {
       this.epochTimer = setInterval(() => void this.checkEpoch(), every);
       this.epochTimer.unref();
@@ -76,6 +76,8 @@ export class RecordCache<T> extends EventEmitter {
   async checkEpoch(): Promise<boolean> {
     if (this.stopped || this.restarting || this.checking || this.clusterId === undefined) return false;
     this.checking = true;
+    // What this cache had seen before asking: events that arrive meanwhile may be newer than the answer.
+    const seen = this.revision;
     try {
       const res = await this.opts.client.get(this.opts.prefix).exec();
       if (this.stopped || this.restarting) return false;
@@ -83,7 +85,7 @@ export class RecordCache<T> extends EventEmitter {
       const revision = Number(res.header.revision);
       let why: string | undefined;
       if (clusterId !== this.clusterId) why = `Chainfire's cluster id changed from ${hex(this.clusterId)} to ${hex(clusterId)} (recovered or restored)`;
-      else if (revision < this.revision) why = `Chainfire's revision went back from ${this.revision} to ${revision} (restored from a snapshot)`;
+      else if (revision < seen) why = `Chainfire's revision went back from ${seen} to ${revision} (restored from a snapshot)`;
       if (why === undefined) return false;
       // Every record is emitted again: modRevisions of the old store say nothing about the new one.
       this.revision = 0;

@@ -235,7 +235,20 @@ export class MembershipController {
       disruptions: () => this.disruptionCache.values(),
       events: this.events,
       addressConflicts: (node) => this.addressConflicts(node),
-      snapshots: this.snapshots,
+      // A snapshot written goes into the node's history too.
+      snapshots: {
+        beforeChange: async (change) => {
+          const file = await this.snapshots.beforeChange(change);
+          const leadership = this.leadership;
+          if (file !== undefined && leadership !== undefined) {
+            const generation = this.desired.get(this.keys.desired(change.node))?.modRevision ?? 0;
+            const message = `snapshot of Chainfire before ${change.kind} written to ${file.path} (revision ${file.revision}, ${file.bytes} bytes)`;
+            this.events.record(change.node, [{ type: 'Normal', reason: 'SnapshotTaken', message }], generation, leadership);
+          }
+          return file;
+        },
+        changeMade: () => this.snapshots.changeMade(),
+      },
       log: log.child({ component: 'reconciler' }),
     });
   }
@@ -446,7 +459,7 @@ export class MembershipController {
       if (d !== undefined && (e.type === 'delete' || e.previous === undefined)) {
         const generation = this.desired.get(this.keys.desired(d.node))?.modRevision ?? 0;
         const draft = e.type === 'delete'
-          ? { type: 'Normal' as const, reason: 'DisruptionReleased', message: `planned disruption released (it was held by ${d.holder} for ${JSON.stringify(d.reason)})` }
+          ? { type: 'Normal' as const, reason: 'DisruptionEnded', message: `planned disruption ended: released, or lapsed at twice its TTL (it was held by ${d.holder} for ${JSON.stringify(d.reason)})` }
           : { type: 'Normal' as const, reason: 'DisruptionGranted', message: `planned disruption granted to ${d.holder} for ${JSON.stringify(d.reason)} until ${d.expiresAt}` };
         this.events.record(d.node, [draft], generation, leadership);
       }

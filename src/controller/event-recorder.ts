@@ -70,7 +70,7 @@ export class EventRecorder {
       try {
         const kv = (await this.client.get(key).exec()).kvs[0];
         const history = EventRecorder.decode(kv?.value.toString());
-        const record: NodeEvents = { apiVersion: API_VERSION, kind: 'NodeEvents', metadata: { name: node }, events: [...history, ...events].slice(-this.max) };
+        const record: NodeEvents = { apiVersion: API_VERSION, kind: 'NodeEvents', metadata: { name: node }, events: squash([...history, ...events]).slice(-this.max) };
         await leadership.writer.putIfUnchanged(key, JSON.stringify(record), Number(kv?.mod_revision ?? 0));
         return;
       } catch (err) {
@@ -80,4 +80,18 @@ export class EventRecorder {
       }
     }
   }
+}
+
+/** The same event several times in a row is kept once, with a count and the last time. */
+function squash(events: NodeEvent[]): NodeEvent[] {
+  const out: NodeEvent[] = [];
+  for (const e of events) {
+    const last = out.at(-1);
+    if (last !== undefined && last.type === e.type && last.reason === e.reason && last.message === e.message && last.generation === e.generation) {
+      out[out.length - 1] = { ...e, count: (last.count ?? 1) + (e.count ?? 1) };
+    } else {
+      out.push(e);
+    }
+  }
+  return out;
 }

@@ -81,12 +81,13 @@ async function acquireOnce(
   }
   const budgetRes = await client.get(keys.disruptionBudget()).exec();
   const budgetRevision = budgetRes.kvs[0]?.mod_revision ?? '0';
-  const [records, held, observed, configRaw, statusRaw] = await Promise.all([
+  const [records, held, observed, configRaw, statusRaw, inFlight] = await Promise.all([
     readRecords(client, keys),
     readDisruptions(client, keys),
     observeChainfire(client, connection),
     client.get(keys.clusterConfig()).string(),
     client.get(keys.clusterStatus()).string(),
+    Promise.all((['chainfire', 'flaredb'] as const).map(async (s) => [s, await client.get(keys.operation(s)).string()] as const)),
   ]);
   if (!records.some((r) => r.metadata.name === node)) {
     throw new MembershipError('NOT_FOUND', `nodemembership ${node} not found: only a node with a record can hold a disruption (membershipctl get lists all)`);
@@ -95,6 +96,15 @@ async function acquireOnce(
   const maxDisruptedVoters = 'success' in policy ? (policy.success ? policy.data.spec.maxDisruptedVoters : undefined) : policy.maxDisruptedVoters;
   if (maxDisruptedVoters === undefined) {
     throw new MembershipError('CONFIG_INVALID', 'cluster/config is invalid: no disruption is granted until it is fixed (etcdctl get <prefix>/cluster/config)');
+  }
+  // A membership change under way (a removal above all) must not meet a reboot: it waits for the change to end.
+  const changing = inFlight.filter(([, raw]) => raw !== null);
+  if (changing.length > 0) {
+    const what = changing.map(([s, raw]) => {
+      const op = parseJsonOrUndefined(raw!) as { node?: unknown; change?: unknown } | undefined;
+      return `operations/${s}${op && typeof op.node === 'string' ? ` (${String(op.change)} of ${op.node})` : ''}`;
+    });
+    return { granted: false, decision: { granted: false, code: 'CHANGE', why: `a membership change is in flight: ${what.join(', ')}; a disruption waits until it ends` } };
   }
   const status = statusRaw === null ? undefined : clusterStatus.safeParse(parseJsonOrUndefined(statusRaw));
   const flaredbMembers = status?.success ? status.data.status.services?.flaredb?.voters : undefined;

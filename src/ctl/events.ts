@@ -38,7 +38,7 @@ export function renderEventRows(rows: NodeEventRow[], format: 'table' | 'json' |
   if (format === 'yaml') return toYaml(rows);
   if (rows.length === 0) return 'No events.\n';
   const header = [...(withNode ? ['NODE'] : []), 'AGE', 'TYPE', 'REASON', 'TERM', 'MESSAGE'];
-  const body = rows.map((r) => [...(withNode ? [r.node] : []), age(r.time, now), r.type, printable(r.reason), String(r.controller.term), printable(r.message)]);
+  const body = rows.map((r) => [...(withNode ? [r.node] : []), age(r.time, now), r.type, printable(r.reason), String(r.controller.term), printable(r.message) + (r.count !== undefined ? ` (x${r.count})` : '')]);
   return formatColumns([header, ...body]);
 }
 

@@ -55,6 +55,8 @@ export function rbacRoles(keys: KeyLayout, nodes: string[]): RbacRole[] {
         readwrite(`${keys.prefix}/operations/`),
         readwrite(keys.clusterStatus(), false),
         readwrite(`${keys.prefix}/leader/`),
+        // the nodes' event histories
+        readwrite(keys.dir('events')),
       ],
     },
     {

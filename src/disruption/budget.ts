@@ -24,8 +24,8 @@ export interface BudgetInput {
 
 export type BudgetDecision =
   | { granted: true; why: string }
-  /** HELD: the node holds one already; BUDGET: too many voters held; QUORUM: a quorum would be lost */
-  | { granted: false; code: 'HELD' | 'BUDGET' | 'QUORUM'; why: string };
+  /** HELD: the node holds one already; BUDGET: too many voters held; QUORUM: a quorum would be lost; CHANGE: a membership change is in flight */
+  | { granted: false; code: 'HELD' | 'BUDGET' | 'QUORUM' | 'CHANGE'; why: string };
 
 /** The Chainfire voter the record's peer URL names, if it is one. */
 export function voterOf(record: NodeMembership | undefined, members: ChainfireMember[]): ChainfireMember | undefined {

@@ -115,6 +115,10 @@ export function memberUnhealthy(
     };
   }
   const base = `member ${mine.id} of ${input.node} does not answer its health check (${mine.clientUrls[0] ?? 'no client URL'}/health)`;
+  // The dead-member clock: kept from the last status while the member stays silent, started afresh otherwise.
+  const previous = input.previous?.chainfire;
+  const since = previous?.memberId === mine.id && previous.unhealthySince !== undefined ? previous.unhealthySince : input.now?.toISOString();
+  if (since !== undefined) block = { ...block, unhealthySince: since };
   const cleanup = deadMemberCleanup(input, mine, members, block, base);
   if (cleanup?.action !== undefined) return cleanup;
   return {
@@ -129,8 +133,8 @@ export function memberUnhealthy(
 
 /**
  * Opt-in dead-member clean-up (cluster/config deadMemberCleanup): a member
- * unhealthy since longer than the threshold (the ChainfireMember condition's
- * last transition to MemberUnhealthy) is removed, when the healthy voters left
+ * unhealthy since longer than the threshold (status.chainfire.unhealthySince,
+ * set when the controller first saw it silent) is removed, when the healthy voters left
  * keep quorum and minVoters. Returns the removal, or only a message (when it
  * is not due, or not safe) for the unhealthy status.
  */
@@ -143,8 +147,7 @@ function deadMemberCleanup(
 ): StepResult | undefined {
   const policy = (input.policy ?? DEFAULT_POLICY).deadMemberCleanup;
   if (!policy.enabled || input.now === undefined) return undefined;
-  const previous = input.previous?.conditions.find((c) => c.type === 'ChainfireMember');
-  const since = previous?.reason === 'MemberUnhealthy' ? Date.parse(previous.lastTransitionTime) : Number.NaN;
+  const since = block.unhealthySince !== undefined ? Date.parse(block.unhealthySince) : Number.NaN;
   if (!Number.isFinite(since)) return { condition: cond('False', 'MemberUnhealthy', base), block, progressed: true };
   const dueAt = new Date(since + policy.thresholdSeconds * 1000);
   if (input.now < dueAt) {

@@ -375,7 +375,7 @@ describe('opt-in dead-member clean-up', () => {
   const unhealthyBefore = previous({
     phase: 'Degraded',
     conditions: [{ type: 'ChainfireMember', status: 'False', reason: 'MemberUnhealthy', message: 'x', lastTransitionTime: since, observedGeneration: 7 }],
-    chainfire: { memberId: 'd4', role: 'voter' },
+    chainfire: { memberId: 'd4', role: 'voter', unhealthySince: since },
   });
   const policy = (enabled: boolean, minVoters = 3) => ({
     paused: false, maxVoters: 5, minVoters, learnerStartTimeoutSeconds: 300, learnerCatchUpTimeoutSeconds: 600, removalGraceSeconds: 5,
@@ -397,6 +397,16 @@ describe('opt-in dead-member clean-up', () => {
     const due = decide({ observed: { members }, health, previous: unhealthyBefore, policy: policy(true), now: at('2026-12-01T01:00:01Z') });
     assert.equal(due.condition.reason, 'DeadMemberCleanup');
     assert.deepEqual(due.action, { service: 'chainfire', kind: 'removeMember', memberId: 'd4' });
+  });
+
+  it('the clock starts when the controller first sees the member silent, and is kept while it stays silent', () => {
+    const fresh = previous({ phase: 'Ready', chainfire: { memberId: 'd4', role: 'voter' } });
+    const first = decide({ observed: { members }, health, previous: fresh, policy: policy(true), now: at('2026-12-05T00:00:00Z') });
+    assert.equal(first.action, undefined, 'a member silent only since now is not due');
+    assert.equal(first.block.unhealthySince, '2026-12-05T00:00:00.000Z');
+    const later = decide({ observed: { members }, health, previous: { ...fresh, chainfire: first.block }, policy: policy(true), now: at('2026-12-05T00:30:00Z') });
+    assert.equal(later.block.unhealthySince, '2026-12-05T00:00:00.000Z');
+    assert.match(later.condition.message, /removes it at 2026-12-05T01:00:00.000Z/);
   });
 
   it('on: never below minVoters healthy voters, and never while the node holds a disruption', () => {

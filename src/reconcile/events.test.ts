@@ -26,8 +26,11 @@ describe('event drafts', () => {
       { type: 'Normal', reason: 'LearnerCatchingUp', message: 'ChainfireMember=False: 10 entries behind' },
     ]);
     assert.deepEqual(statusEvents(after, status('Joining', ['False', 'LearnerCatchingUp', '3 entries behind'])), []);
+    // Promoted is the promote action's own event: the condition does not repeat it.
     const ready = statusEvents(after, status('Ready', ['True', 'Promoted', 'voting member 1a']));
-    assert.deepEqual(ready.map((e) => e.reason), ['Promoted', 'PhaseReady']);
+    assert.deepEqual(ready.map((e) => e.reason), ['PhaseReady']);
+    const joined = statusEvents(after, status('Ready', ['True', 'Joined', 'voting member 1a']));
+    assert.deepEqual(joined.map((e) => e.reason), ['Joined', 'PhaseReady']);
   });
 
   it('refusals and lost members are warnings, and so is a Degraded phase', () => {

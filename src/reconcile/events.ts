@@ -31,6 +31,8 @@ const ACTION_REASONS: Record<NodeAction['kind'], string> = {
   deregisterNode: 'IAMDeregistered',
 };
 
+const ACTION_REASON_SET = new Set(Object.values(ACTION_REASONS));
+
 function describeAction(action: NodeAction): string {
   switch (action.kind) {
     case 'addLearner':
@@ -67,7 +69,8 @@ export function statusEvents(previous: StatusBody | undefined, next: StatusBody)
   const out: EventDraft[] = [];
   for (const c of next.conditions) {
     if (c.type === 'Ready' || c.type === 'AgentReady') continue;
-    if (before.get(c.type) === c.reason) continue;
+    // The action that made it is an event already (LearnerAdded, Promoted, ...).
+    if (before.get(c.type) === c.reason || ACTION_REASON_SET.has(c.reason)) continue;
     out.push({ type: WARNING_REASONS.has(c.reason) ? 'Warning' : 'Normal', reason: c.reason, message: `${c.type}=${c.status}: ${c.message}` });
   }
   if (previous?.phase !== next.phase) {

@@ -79,7 +79,9 @@ export async function observeNode(records: NodeRecords, read: ReadPort, opts: Ob
   const conflicts = read.addressConflicts(node);
   const policyProblem = read.policyProblem();
   const recovery = read.recovery?.();
-  const disruptions = read.disruptions?.() ?? [];
+  // Only a node that is (or is to be) a Chainfire or FlareDB member can cost a quorum: a worker's disruption holds nothing.
+  const quorumNodes = new Set([...read.desiredRecords()].filter((r) => r.spec.chainfire !== undefined || r.spec.flaredb !== undefined).map((r) => r.metadata.name));
+  const disruptions = (read.disruptions?.() ?? []).filter((d) => quorumNodes.has(d.node) || d.node === node);
   const leaderId = removing ? await read.chainfire.leaderId() : undefined;
   return {
     node,

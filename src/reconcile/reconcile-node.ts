@@ -106,7 +106,8 @@ async function carryOut(
     write.onMembershipChange?.(action.service);
     write.failpoint(`after-${action.kind}`);
   } catch (err) {
-    write.recordEvents?.(records.node, [actionFailedEvent(action, errorMessage(err))], records.generation);
+    // A refusal for now (BUSY) is tried again every second: its status (ServiceUnavailable) is the one event for it.
+    if (!isMembershipError(err, 'BUSY')) write.recordEvents?.(records.node, [actionFailedEvent(action, errorMessage(err))], records.generation);
     return { result: await actionFailed(records, action, err, inFlight, ports) };
   }
   for (const change of changes) if (change.finish) await endChange(change.service, inFlight, ports);

@@ -15,6 +15,8 @@ export const nodeEvent = z
     generation: z.number().int().nonnegative(),
     /** which controller, in which term */
     controller: z.object({ identity: z.string(), term: z.number().int().nonnegative() }).strict(),
+    /** the same event this many times in a row (the time is the last one's); absent: once */
+    count: z.number().int().positive().optional(),
   })
   .strict();
 

@@ -33,6 +33,8 @@ export const chainfireStatus = z
     initialCluster: z.string().optional(),
     /** learners of this generation rolled back because their etcd never started (bounded: MAX_START_ATTEMPTS) */
     startAttempts: z.number().int().nonnegative().optional(),
+    /** since when the member has not answered its health check (as the controller first saw it): the dead-member clock */
+    unhealthySince: z.string().optional(),
   })
   .strict();
 

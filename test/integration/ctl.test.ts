@@ -190,7 +190,10 @@ describe('membershipctl against a real 3-member Chainfire and a running controll
     const initialCluster = ['node01', 'node02', 'node03', 'node05'].map((n) => `${n}=${peers.get(n)}`).join(',');
     // Ages and the creation time vary; so does the width of columns holding them.
     const normalize = (text: string) => text.replace(/\b\d+[smhd]\b/g, '<age>').replace(/ {2,}/g, '  ');
-    const normalized = normalize(r.stdout.replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z/, '<time>'))
+    // The Events section (the controller's history of node05) follows; its lines depend on timing.
+    const [described, eventsSection] = r.stdout.split(/\nEvents:/);
+    assert.match(eventsSection ?? '', /^( \(latest 10 of \d+; membershipctl events node05\))?\n\s+AGE\s+TYPE\s+REASON\s+TERM\s+MESSAGE\n[\s\S]*LearnerAdded/);
+    const normalized = normalize(`${described}\n`.replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z/, '<time>'))
       .split('\n')
       .map((l) => l.trimEnd());
     assert.deepEqual(normalized, [
@@ -423,9 +426,13 @@ describe('membershipctl against a real 3-member Chainfire and a running controll
       apply: ['apply'], get: ['get'], describe: ['describe', 'node01'], wait: ['wait', 'node01', '--for', 'delete'],
       members: ['members', 'chainfire'], delete: ['delete', 'node01'], pause: ['pause'], resume: ['resume'], plan: ['plan'],
       rbac: ['rbac'], completion: ['completion', 'bash'], help: ['help'], snapshots: ['snapshots'],
+      disruption: ['disruption', 'list'], events: ['events'],
     };
     assert.deepEqual(listed.sort(), Object.keys(args).sort(), 'every command of --help is covered');
-    const all = [...Object.values(args), ['rbac', 'apply', '--nodes', 'node01', '--out-dir', dir], []];
+    const all = [
+      ...Object.values(args), ['rbac', 'apply', '--nodes', 'node01', '--out-dir', dir], [],
+      ['disruption', 'acquire', 'node01', '--reason', 'x'], ['disruption', 'release', 'node01'],
+    ];
     const bogus = await Promise.all(all.map((a) => run([...a, '--bogus-flag'])));
     all.forEach((a, i) => {
       const r = bogus[i]!;
@@ -433,7 +440,7 @@ describe('membershipctl against a real 3-member Chainfire and a running controll
       assert.equal(r.stderr, "error: unknown option '--bogus-flag'\n(run with --help for usage)\n", a.join(' '));
       assert.equal(r.stdout, '');
     });
-    const helps = [...Object.keys(args).map((c) => [c]), ['rbac', 'apply']];
+    const helps = [...Object.keys(args).map((c) => [c]), ['rbac', 'apply'], ['disruption', 'acquire'], ['disruption', 'release'], ['disruption', 'list']];
     const helped = await Promise.all(helps.map((a) => run([...a, '--help'])));
     helps.forEach((a, i) => {
       const h = helped[i]!;

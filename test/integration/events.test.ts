@@ -8,6 +8,7 @@ import { EventRecorder } from '../../src/controller/event-recorder.js';
 import { LeaderElection } from '../../src/election/leader-election.js';
 import { createLogger } from '../../src/log.js';
 import { MAX_EVENTS } from '../../src/schema/events.js';
+import { FencedWriter } from '../../src/store/fenced-writer.js';
 import { KeyLayout } from '../../src/store/keys.js';
 import { agentOutput, describeStatus, makeJoiner, readStatusBody, startJoin, stopAgent, until } from '../support/day-two.js';
 import { bootstrapRecords, ctl, membershipFor, tempDir, withControllerLog, withRunningController, type RunningController } from '../support/fixtures.js';
@@ -66,10 +67,13 @@ describe('event history', { timeout: 300_000 }, () => {
         await stopAgent(agent);
       }
       const term = (await readStatusBody(env.client, 'node04'))!.controller!.term;
-      const joined = (await until('node04: LearnerAdded, then Promoted, then PhaseReady', async () => {
+      // Each Chainfire change comes after its snapshot.
+      const joined = (await until('node04: SnapshotTaken, LearnerAdded, SnapshotTaken, Promoted, PhaseReady', async () => {
         const rows = await events('node04');
-        return inOrder(rows.map((r) => r.reason), ['LearnerAdded', 'Promoted', 'PhaseReady']) ? { done: rows } : { seen: rows.map((r) => r.reason).join(' ') };
+        const wanted = ['SnapshotTaken', 'LearnerAdded', 'SnapshotTaken', 'Promoted', 'PhaseReady'];
+        return inOrder(rows.map((r) => r.reason), wanted) ? { done: rows } : { seen: rows.map((r) => r.reason).join(' ') };
       }, 30_000))!;
+      assert.match(joined.find((r) => r.reason === 'SnapshotTaken')!.message, /snapshot of Chainfire before addLearner written to \/.*_node04_addLearner_rev\d+\.db/);
       assert.ok(joined.every((r) => r.controller.term === term && r.controller.identity === 'c1'), JSON.stringify(joined));
       assert.equal(joined.find((r) => r.reason === 'LearnerAdded')!.type, 'Normal');
 
@@ -119,13 +123,16 @@ describe('event history', { timeout: 300_000 }, () => {
       assert.equal(stored[0]!.message, `change ${1000 - MAX_EVENTS}`);
       assert.ok(stored.every((e) => e.controller.term === leadership.term));
 
-      // The term ends (its key is gone); a writer that still believes it leads is fenced by etcd.
+      // The term ends (its key is gone); a writer that still believes it leads gets as far as etcd, which fences it.
       await leadership.resign();
-      const stale = { ...leadership, isLeader: () => true };
+      let rejected = 0;
+      const writer = new FencedWriter({ client, leaderKey: leadership.key, term: leadership.term, stillLeader: () => true, onRejected: () => rejected++ });
+      const stale = { ...leadership, isLeader: () => true, writer };
       recorder.record('node07', [{ type: 'Warning', reason: 'Stale', message: 'from an ended term' }], 1, stale);
       await recorder.idle();
       const after = EventRecorder.decode((await client.get(k.event('node07')).string()) ?? undefined);
       assert.equal(after.at(-1)!.message, 'change 999', 'nothing appended by the stale leader');
+      assert.ok(rejected > 0, 'etcd rejected the fenced write');
     } finally {
       client.close();
     }

@@ -199,7 +199,7 @@ describe('least-privilege etcd roles and users (real etcd with authentication on
       CHAINFIRE_PASSWORD: ROOT_PASSWORD,
     });
     assert.equal(asRoot.code, 0, asRoot.stdout + asRoot.stderr);
-    assert.match(asRoot.stdout, /^role\/membership-agent-node08 created \(read .*desired\/node08, read .*status\/node08, readwrite .*agents\/node08\)$/m);
+    assert.match(asRoot.stdout, /^role\/membership-agent-node08 created \(read .*desired\/node08, read .*status\/node08, readwrite .*agents\/node08, readwrite .*disruptions\/node08\)$/m);
     assert.match(asRoot.stdout, /^user\/membership-agent-node08 created \(password in .*membership-agent-node08\.password; roles membership-agent-node08\)$/m);
     assert.match(asRoot.stdout, /^role\/membership-operator unchanged$/m);
     const password = (await readFile(join(outDir, 'membership-agent-node08.password'), 'utf8')).trim();
