@@ -5,11 +5,8 @@
 // not removed: fewer healthy voters than minVoters would be left.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  agentOutput, conditionOf, describeMembers, describeStatus, makeJoiner, memberRows, readStatusBody, setClusterConfig, startJoin, stopAgent, until,
-} from '../support/day-two.js';
-import { bootstrapRecords, ctl, membershipFor, tempDir, withControllerLog, withRunningController, type RunningController } from '../support/fixtures.js';
-import type { ProcessHandle } from '../support/processes.js';
+import { conditionOf, describeMembers, describeStatus, joinControlPlane, memberRows, readStatusBody, setClusterConfig, until } from '../support/day-two.js';
+import { bootstrapRecords, ctl, tempDir, withControllerLog, withRunningController, type RunningController } from '../support/fixtures.js';
 
 const THRESHOLD_S = 10;
 
@@ -33,20 +30,7 @@ async function memberNames(): Promise<string[]> {
 describe('dead-member clean-up (cluster/config deadMemberCleanup)', { timeout: 400_000 }, () => {
   it('off: reported only; on: removed after the threshold, not before; never below minVoters healthy voters', async () => {
     await withControllerLog(env.controller, async () => {
-      const plan = await env.cluster.planMember('node04');
-      const applied = await ctl(env.cluster.endpoints, ['apply', '-f', '-'], JSON.stringify(membershipFor(plan, false, { role: 'control-plane' })));
-      assert.equal(applied.code, 0, applied.stderr);
-      let agent: ProcessHandle | undefined = await startJoin(await makeJoiner(env.cluster, plan, await tempDir('cleanup-'), 'control-plane'), env.cluster.endpoints, '120s');
-      try {
-        await until('node04 Ready as the fourth voter', async () => {
-          const st = await readStatusBody(env.client, 'node04');
-          return st?.phase === 'Ready' ? { done: true } : { seen: describeStatus(st) };
-        }, 120_000);
-        assert.equal((await agent.exited).code, 0, agentOutput(agent));
-        agent = undefined;
-      } finally {
-        await stopAgent(agent);
-      }
+      await joinControlPlane(env.cluster, env.client, 'node04', await tempDir('cleanup-'));
 
       // Off (the default): node04 dies for good; its member stays, its status reports it.
       await env.cluster.kill('node04', 'SIGKILL');

@@ -10,9 +10,8 @@ import { createLogger } from '../../src/log.js';
 import { MAX_EVENTS } from '../../src/schema/events.js';
 import { FencedWriter } from '../../src/store/fenced-writer.js';
 import { KeyLayout } from '../../src/store/keys.js';
-import { agentOutput, describeStatus, makeJoiner, readStatusBody, startJoin, stopAgent, until } from '../support/day-two.js';
+import { describeStatus, joinControlPlane, readStatusBody, until } from '../support/day-two.js';
 import { bootstrapRecords, ctl, membershipFor, tempDir, withControllerLog, withRunningController, type RunningController } from '../support/fixtures.js';
-import type { ProcessHandle } from '../support/processes.js';
 
 const log = createLogger({ level: 'silent' });
 
@@ -53,19 +52,7 @@ function inOrder(reasons: string[], wanted: string[]): boolean {
 describe('event history', { timeout: 300_000 }, () => {
   it('a join, a refused removal and a removal, in order, with the term', async () => {
     await withControllerLog(env.controller, async () => {
-      const plan = await env.cluster.planMember('node04');
-      assert.equal((await ctl(env.cluster.endpoints, ['apply', '-f', '-'], JSON.stringify(membershipFor(plan, false, { role: 'control-plane' })))).code, 0);
-      let agent: ProcessHandle | undefined = await startJoin(await makeJoiner(env.cluster, plan, await tempDir('events-'), 'control-plane'), env.cluster.endpoints, '120s');
-      try {
-        await until('node04 Ready', async () => {
-          const st = await readStatusBody(env.client, 'node04');
-          return st?.phase === 'Ready' ? { done: true } : { seen: describeStatus(st) };
-        }, 120_000);
-        assert.equal((await agent.exited).code, 0, agentOutput(agent));
-        agent = undefined;
-      } finally {
-        await stopAgent(agent);
-      }
+      await joinControlPlane(env.cluster, env.client, 'node04', await tempDir('events-'));
       const term = (await readStatusBody(env.client, 'node04'))!.controller!.term;
       // Each Chainfire change comes after its snapshot.
       const joined = (await until('node04: SnapshotTaken, LearnerAdded, SnapshotTaken, Promoted, PhaseReady', async () => {

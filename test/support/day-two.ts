@@ -7,7 +7,7 @@ import type { Etcd3 } from 'etcd3';
 import type { NodeMembershipStatus, StatusBody } from '../../src/schema/status.js';
 import { KeyLayout } from '../../src/store/keys.js';
 import { checkHealth, type EtcdCluster, type PlannedMember } from './etcd-cluster.js';
-import { joinerClusterConfig, writeJson } from './fixtures.js';
+import { ctl, joinerClusterConfig, membershipFor, writeJson } from './fixtures.js';
 import { binPath, runProcess, startProcess, type ProcessHandle, type RunResult } from './processes.js';
 
 const keys = new KeyLayout();
@@ -286,4 +286,24 @@ export async function until<T>(
     }
     await new Promise((r) => setTimeout(r, everyMs));
   }
+}
+
+/** A new control-plane node joined for real: its record applied, its agent (starting its etcd) run to exit 0, its status Ready. */
+export async function joinControlPlane(cluster: EtcdCluster, client: Etcd3, name: string, dir: string): Promise<PlannedMember> {
+  const plan = await cluster.planMember(name);
+  const applied = await ctl(cluster.endpoints, ['apply', '-f', '-'], JSON.stringify(membershipFor(plan, false, { role: 'control-plane' })));
+  if (applied.code !== 0) throw new Error(`membershipctl apply ${name}: exit ${applied.code}\n${applied.stdout}${applied.stderr}`);
+  let agent: ProcessHandle | undefined = await startJoin(await makeJoiner(cluster, plan, dir, 'control-plane'), cluster.endpoints, '120s');
+  try {
+    await until(`${name} Ready`, async () => {
+      const st = await readStatusBody(client, name);
+      return st?.phase === 'Ready' ? { done: true } : { seen: describeStatus(st) };
+    }, 120_000);
+    const exited = await agent.exited;
+    if (exited.code !== 0) throw new Error(`${name}'s agent exited ${exited.code}:\n${agentOutput(agent)}`);
+    agent = undefined;
+  } finally {
+    await stopAgent(agent);
+  }
+  return plan;
 }

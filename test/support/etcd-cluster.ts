@@ -256,25 +256,9 @@ export class EtcdCluster {
     slot.pidFile = path.join(this.dir, `${name}.pid`);
     this.slots.set(name, slot);
 
-    const etcdCommand = [etcdBinary(), ...this.memberArgs(slot)].map(shellQuote).join(' ');
-    // setsid puts etcd in its own session so killing the caller's process group
-    // leaves it running; redirecting all three streams lets the caller return at once.
-    const startCommand =
-      `setsid ${etcdCommand} --initial-cluster "$CHAINFIRE_INITIAL_CLUSTER" --initial-cluster-state existing` +
-      ` </dev/null >>${shellQuote(slot.logFile)} 2>&1 & echo $! >${shellQuote(slot.pidFile)}`;
-
-    return {
-      name,
-      clientUrl: slot.clientUrl,
-      peerUrl: slot.peerUrl,
-      raftAddr: `${HOST}:${slot.peerPort}`,
-      clientPort: slot.clientPort,
-      peerPort: slot.peerPort,
-      dataDir: slot.dataDir,
-      logFile: slot.logFile,
-      pidFile: slot.pidFile,
-      startCommand,
-    };
+    // Its start command is the one a node's chainfire.service has (asNode): run by the agent once the
+    // controller has added it, with CHAINFIRE_INITIAL_CLUSTER from the agent.
+    return this.asNode(name);
   }
 
   /**
@@ -291,6 +275,8 @@ export class EtcdCluster {
     const running = this.pidOf(slot);
     if (running !== undefined) writeFileSync(pidFile, `${running}\n`);
     const etcdCommand = [etcdBinary(), ...this.memberArgs(slot)].map(shellQuote).join(' ');
+    // setsid puts etcd in its own session so killing the caller's process group
+    // leaves it running; redirecting all three streams lets the caller return at once.
     const startCommand =
       `setsid ${etcdCommand} $CHAINFIRE_EXTRA_ARGS --initial-cluster "$CHAINFIRE_INITIAL_CLUSTER"` +
       ` --initial-cluster-state "\${CHAINFIRE_INITIAL_CLUSTER_STATE:-existing}"` +
