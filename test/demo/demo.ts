@@ -189,6 +189,14 @@ async function main(): Promise<void> {
   }
   const voters = members.members.filter((m) => !m.isLearner).length;
   info(`${voters} voters, ${members.members.length - voters} learners`);
+  showCommand('membershipctl events node04   # what the controller did for node04, and why');
+  // The controller writes a node's events half a second after the first of them.
+  let events = await run(['events', 'node04'], endpoints);
+  for (let i = 0; i < 20 && !/PhaseReady/.test(events.out); i++) {
+    await new Promise((r) => setTimeout(r, 250));
+    events = await run(['events', 'node04'], endpoints);
+  }
+  console.log(indent(events.out));
   showCommand(`ls ${stateDir}   # the seed's marker files`);
   const { readFile, readdir } = await import('node:fs/promises');
   for (const f of (await readdir(stateDir, { withFileTypes: true })).filter((e) => e.name.startsWith('.')).map((e) => e.name).sort()) {
