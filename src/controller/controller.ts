@@ -19,7 +19,8 @@ import { ChangeWaiters } from '../reconcile/change-waiters.js';
 import type { NodeMembership } from '../schema/node-membership.js';
 import { clusterConfigRecord, DEFAULT_POLICY, membershipOperation, type MembershipPolicy } from '../schema/operation.js';
 import { chainfireRecovery, type RecoverySummary } from '../schema/cluster.js';
-import { disruptionRecord, type HeldDisruption } from '../schema/disruption.js';
+import { heldDisruption } from '../disruption/held.js';
+import type { HeldDisruption } from '../schema/disruption.js';
 import { formatIssues } from '../schema/common.js';
 import type { Service } from '../schema/agent-report.js';
 import { CLUSTER_KEY, ClusterReconciler, type OperationRecord } from '../reconcile/cluster-reconciler.js';
@@ -241,9 +242,8 @@ export class MembershipController {
           const file = await this.snapshots.beforeChange(change);
           const leadership = this.leadership;
           if (file !== undefined && leadership !== undefined) {
-            const generation = this.desired.get(this.keys.desired(change.node))?.modRevision ?? 0;
             const message = `snapshot of Chainfire before ${change.kind} written to ${file.path} (revision ${file.revision}, ${file.bytes} bytes)`;
-            this.events.record(change.node, [{ type: 'Normal', reason: 'SnapshotTaken', message }], generation, leadership);
+            this.events.record(change.node, [{ type: 'Normal', reason: 'SnapshotTaken', message }], this.generationOf(change.node), leadership);
           }
           return file;
         },
@@ -313,6 +313,11 @@ export class MembershipController {
     await Promise.all([this.flaredb?.close(), this.iam?.close()]);
     this.snapshotClient?.close();
     this.client.close();
+  }
+
+  /** The node's desired record's generation as cached; 0 without one (its events still say when and what). */
+  private generationOf(node: string): number {
+    return this.desired.get(this.keys.desired(node))?.modRevision ?? 0;
   }
 
   private caches(): Array<RecordCache<unknown>> {
@@ -457,11 +462,10 @@ export class MembershipController {
     const onDisruption = (e: CacheEvent<HeldDisruption>) => {
       const d = e.record ?? e.previous;
       if (d !== undefined && (e.type === 'delete' || e.previous === undefined)) {
-        const generation = this.desired.get(this.keys.desired(d.node))?.modRevision ?? 0;
         const draft = e.type === 'delete'
           ? { type: 'Normal' as const, reason: 'DisruptionEnded', message: `planned disruption ended: released, or lapsed at twice its TTL (it was held by ${d.holder} for ${JSON.stringify(d.reason)})` }
           : { type: 'Normal' as const, reason: 'DisruptionGranted', message: `planned disruption granted to ${d.holder} for ${JSON.stringify(d.reason)} until ${d.expiresAt}` };
-        this.events.record(d.node, [draft], generation, leadership);
+        this.events.record(d.node, [draft], this.generationOf(d.node), leadership);
       }
       onConfig();
     };
@@ -541,14 +545,11 @@ export class MembershipController {
 
 /** A disruption record; one that does not decode still counts as held (by "unknown"): it is never ignored. */
 function decodeDisruption(keys: KeyLayout, kv: import('../store/records.js').RawKv, log: Logger): HeldDisruption {
-  const node = kv.key.slice(keys.dir('disruptions').length);
-  const parsed = disruptionRecord.safeParse(parseJsonOrUndefined(kv.value));
-  if (!parsed.success) {
-    log.error({ node, problem: formatIssues(parsed.error) }, `disruptions/${node} is not a Disruption record; it still counts as held until it is released or lapses`);
-    return { node, reason: '(undecodable record)', holder: 'unknown', acquiredAt: '', expiresAt: '' };
+  const { problem, ...held } = heldDisruption(kv.key.slice(keys.dir('disruptions').length), kv.value);
+  if (problem !== undefined) {
+    log.error({ node: held.node, problem: formatIssues(problem) }, `disruptions/${held.node} is not a Disruption record; it still counts as held until it is released or lapses`);
   }
-  const { reason, holder, acquiredAt, expiresAt } = parsed.data.spec;
-  return { node, reason, holder, acquiredAt, expiresAt };
+  return held;
 }
 
 /**

@@ -10,7 +10,8 @@ import { decideDisruption, type BudgetDecision } from '../disruption/budget.js';
 import { MembershipError } from '../errors.js';
 import { clusterStatus } from '../schema/cluster.js';
 import { API_VERSION } from '../schema/common.js';
-import { disruptionRecord, type DisruptionRecord, type HeldDisruption } from '../schema/disruption.js';
+import { heldDisruption } from '../disruption/held.js';
+import type { DisruptionRecord, HeldDisruption } from '../schema/disruption.js';
 import { nodeMembership, type NodeMembership } from '../schema/node-membership.js';
 import { clusterConfigRecord, DEFAULT_POLICY } from '../schema/operation.js';
 import type { ConnectionOptions } from '../store/connection.js';
@@ -36,11 +37,8 @@ export type AcquireOutcome = { granted: true; record: DisruptionRecord; why: str
 export async function readDisruptions(client: Etcd3, keys: KeyLayout): Promise<HeldDisruption[]> {
   const kvs = (await client.getAll().prefix(keys.dir('disruptions')).exec()).kvs;
   return kvs.map((kv) => {
-    const node = kv.key.toString().slice(keys.dir('disruptions').length);
-    const parsed = disruptionRecord.safeParse(parseJsonOrUndefined(kv.value.toString()));
-    if (!parsed.success) return { node, reason: '(undecodable record)', holder: 'unknown', acquiredAt: '', expiresAt: '' };
-    const { reason, holder, acquiredAt, expiresAt } = parsed.data.spec;
-    return { node, reason, holder, acquiredAt, expiresAt };
+    const { problem: _problem, ...held } = heldDisruption(kv.key.toString().slice(keys.dir('disruptions').length), kv.value.toString());
+    return held;
   });
 }
 

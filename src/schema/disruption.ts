@@ -38,3 +38,4 @@ export interface HeldDisruption {
   acquiredAt: string;
   expiresAt: string;
 }
+

@@ -5,23 +5,12 @@
 // not removed: fewer healthy voters than minVoters would be left.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { conditionOf, describeMembers, describeStatus, joinControlPlane, memberRows, readStatusBody, setClusterConfig, until } from '../support/day-two.js';
-import { bootstrapRecords, ctl, tempDir, withControllerLog, withRunningController, type RunningController } from '../support/fixtures.js';
+import { bootstrapReady, conditionOf, describeMembers, joinControlPlane, memberRows, readStatusBody, setClusterConfig, until } from '../support/day-two.js';
+import { tempDir, withControllerLog, withRunningController, type RunningController } from '../support/fixtures.js';
 
 const THRESHOLD_S = 10;
 
-const env: RunningController = withRunningController({
-  afterStart: async ({ cluster, client }) => {
-    const applied = await ctl(cluster.endpoints, ['apply', '-f', '-'], JSON.stringify(bootstrapRecords(cluster)));
-    assert.equal(applied.code, 0, applied.stderr);
-    for (const n of ['node01', 'node02', 'node03']) {
-      await until(`${n} Ready`, async () => {
-        const st = await readStatusBody(client, n);
-        return st?.phase === 'Ready' ? { done: true } : { seen: describeStatus(st) };
-      }, 60_000);
-    }
-  },
-});
+const env: RunningController = withRunningController({ afterStart: bootstrapReady() });
 
 async function memberNames(): Promise<string[]> {
   return (await memberRows(env.client)).map((r) => r.name).sort();

@@ -7,29 +7,17 @@ import assert from 'node:assert/strict';
 import { request } from 'undici';
 import { KeyLayout } from '../../src/store/keys.js';
 import {
-  agentOutput, conditionOf, describeStatus, makeJoiner, readStatusBody, startJoin, stopAgent, until, type Joiner,
+  agentOutput, bootstrapReady, conditionOf, describeStatus, makeJoiner, readStatusBody, startJoin, stopAgent, until, workerRecord, type Joiner,
 } from '../support/day-two.js';
 import { checkHealth, type EtcdCluster } from '../support/etcd-cluster.js';
 import {
-  bootstrapRecords, ctl, joinerClusterConfig, membershipFor, tempDir, withControllerLog, withRunningController, writeJson, type RunningController,
+  ctl, joinerClusterConfig, membershipFor, tempDir, withControllerLog, withRunningController, writeJson, type RunningController,
 } from '../support/fixtures.js';
 import { binPath, runProcess, type ProcessHandle } from '../support/processes.js';
 
 const keys = new KeyLayout();
 
-const env: RunningController = withRunningController({
-  afterStart: async ({ cluster, client }) => {
-    const worker = membershipFor({ name: 'node09', peerUrl: 'http://127.0.0.1:1', clientUrl: 'http://127.0.0.1:2' }, false, { role: 'worker', chainfire: undefined });
-    const applied = await ctl(cluster.endpoints, ['apply', '-f', '-'], JSON.stringify([...bootstrapRecords(cluster), worker]));
-    assert.equal(applied.code, 0, applied.stderr);
-    for (const n of ['node01', 'node02', 'node03', 'node09']) {
-      await until(`${n} Ready`, async () => {
-        const st = await readStatusBody(client, n);
-        return st?.phase === 'Ready' ? { done: true } : { seen: describeStatus(st) };
-      }, 60_000);
-    }
-  },
-});
+const env: RunningController = withRunningController({ afterStart: bootstrapReady([workerRecord('node09')]) });
 
 const acquire = (node: string, extra: string[] = []) => ctl(env.cluster.endpoints, ['disruption', 'acquire', node, '--reason', `reboot of ${node}`, ...extra]);
 const release = (node: string) => ctl(env.cluster.endpoints, ['disruption', 'release', node]);

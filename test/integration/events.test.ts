@@ -10,23 +10,12 @@ import { createLogger } from '../../src/log.js';
 import { MAX_EVENTS } from '../../src/schema/events.js';
 import { FencedWriter } from '../../src/store/fenced-writer.js';
 import { KeyLayout } from '../../src/store/keys.js';
-import { describeStatus, joinControlPlane, readStatusBody, until } from '../support/day-two.js';
-import { bootstrapRecords, ctl, membershipFor, tempDir, withControllerLog, withRunningController, type RunningController } from '../support/fixtures.js';
+import { bootstrapReady, joinControlPlane, readStatusBody, until } from '../support/day-two.js';
+import { ctl, membershipFor, tempDir, withControllerLog, withRunningController, type RunningController } from '../support/fixtures.js';
 
 const log = createLogger({ level: 'silent' });
 
-const env: RunningController = withRunningController({
-  afterStart: async ({ cluster, client }) => {
-    const applied = await ctl(cluster.endpoints, ['apply', '-f', '-'], JSON.stringify(bootstrapRecords(cluster)));
-    assert.equal(applied.code, 0, applied.stderr);
-    for (const n of ['node01', 'node02', 'node03']) {
-      await until(`${n} Ready`, async () => {
-        const st = await readStatusBody(client, n);
-        return st?.phase === 'Ready' ? { done: true } : { seen: describeStatus(st) };
-      }, 60_000);
-    }
-  },
-});
+const env: RunningController = withRunningController({ afterStart: bootstrapReady() });
 
 interface Row {
   node: string;

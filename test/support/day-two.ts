@@ -7,7 +7,8 @@ import type { Etcd3 } from 'etcd3';
 import type { NodeMembershipStatus, StatusBody } from '../../src/schema/status.js';
 import { KeyLayout } from '../../src/store/keys.js';
 import { checkHealth, type EtcdCluster, type PlannedMember } from './etcd-cluster.js';
-import { ctl, joinerClusterConfig, membershipFor, writeJson } from './fixtures.js';
+import { bootstrapRecords, ctl, joinerClusterConfig, membershipFor, writeJson } from './fixtures.js';
+import type { NodeMembershipInput } from '../../src/schema/node-membership.js';
 import { binPath, runProcess, startProcess, type ProcessHandle, type RunResult } from './processes.js';
 
 const keys = new KeyLayout();
@@ -306,4 +307,27 @@ export async function joinControlPlane(cluster: EtcdCluster, client: Etcd3, name
     await stopAgent(agent);
   }
   return plan;
+}
+
+/**
+ * withRunningController's afterStart: the three members' bootstrap records (and `extra`) applied with
+ * membershipctl, then every one of them Ready.
+ */
+export function bootstrapReady(extra: NodeMembershipInput[] = []) {
+  return async ({ cluster, client }: { cluster: EtcdCluster; client: Etcd3 }): Promise<void> => {
+    const records = [...bootstrapRecords(cluster), ...extra];
+    const applied = await ctl(cluster.endpoints, ['apply', '-f', '-'], JSON.stringify(records));
+    if (applied.code !== 0) throw new Error(`membershipctl apply: exit ${applied.code}\n${applied.stdout}${applied.stderr}`);
+    for (const n of records.map((r) => r.metadata.name)) {
+      await until(`${n} Ready`, async () => {
+        const st = await readStatusBody(client, n);
+        return st?.phase === 'Ready' ? { done: true } : { seen: describeStatus(st) };
+      }, 60_000);
+    }
+  };
+}
+
+/** A worker's record, no Chainfire member: data beside the voters. */
+export function workerRecord(name: string): NodeMembershipInput {
+  return membershipFor({ name, peerUrl: 'http://127.0.0.1:1', clientUrl: 'http://127.0.0.1:2' }, false, { role: 'worker', chainfire: undefined });
 }
