@@ -83,13 +83,15 @@ describe('the file reader', () => {
       fails(() => readSecretFile('--password-file', secret), 'CONFIG_UNREADABLE', expected);
       return;
     }
-    // root reads anything: read as nobody instead.
+    // root reads anything: read as nobody instead (the module is loaded as root first, so that a checkout
+    // nobody may not enter, e.g. under mktemp -d's 0700 directory, does not matter).
     const script =
       `import(${JSON.stringify(pathToFileURL(join(import.meta.dirname, 'files.js')).href)}).then((m) => {` +
+      '  process.setgid(65534); process.setuid(65534);' +
       `  try { m.readSecretFile('--password-file', ${JSON.stringify(secret)}); console.log(JSON.stringify({ read: true })); }` +
       `  catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })); }` +
       '});';
-    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { uid: 65534, gid: 65534, encoding: 'utf8' });
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
     assert.deepEqual(JSON.parse(r.stdout), { code: 'CONFIG_UNREADABLE', message: expected });
   });

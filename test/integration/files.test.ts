@@ -12,7 +12,7 @@ import { Etcd3 } from 'etcd3';
 import { makeTestPki, type TestPki } from '../support/certs.js';
 import { EtcdCluster } from '../support/etcd-cluster.js';
 import { membershipFor, tempDir, writeJson } from '../support/fixtures.js';
-import { NOBODY, assertOutcome, literal, mkfifo, run, type Outcome, type RunOptions } from '../support/hardening.js';
+import { NOBODY, assertOutcome, literal, mkfifo, nobodyCannotRun, run, type Outcome, type RunOptions } from '../support/hardening.js';
 import type { BinName } from '../support/processes.js';
 const MiB = 1024 * 1024;
 
@@ -196,7 +196,9 @@ describe('files: every file a program reads is bounded, regular, parsed up front
   it(`has at least 30 cases (${cases.length})`, () => assert.ok(cases.length >= 30));
 
   for (const c of cases) {
-    it(c.name, async () => {
+    it(c.name, async (t) => {
+      const asNobody = c.opts?.()?.uid === NOBODY.uid ? nobodyCannotRun() : undefined;
+      if (asNobody !== undefined) return t.skip(asNobody);
       const before = (await client.getAll().prefix('/').keys()).sort();
       const rolesBefore = (await client.getRoles()).map((r) => r.name).sort();
       const o = await run(c.bin, c.args(), { timeoutMs: 20_000, ...c.opts?.() });

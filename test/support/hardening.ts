@@ -2,6 +2,7 @@
 // credentials): run a real executable under a bound, capture all it wrote,
 // and check the four things every case checks: no crash, a message naming
 // the problem, the right exit code and (by the caller) no side effect.
+import { spawnSync } from 'node:child_process';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
 import { binPath, registerExitCleanup, repoRoot, type BinName } from './processes.js';
@@ -38,6 +39,20 @@ export interface RunOptions {
 
 /** nobody's uid and gid, for the cases that need a user root is not. */
 export const NOBODY = { uid: 65534, gid: 65534 };
+
+let nobodyProblem: string | null | undefined;
+/**
+ * Why the programs cannot run as nobody here, if they cannot: a checkout in a directory others may not
+ * enter (mktemp -d makes 0700 ones) cannot be read by nobody. Asked once.
+ */
+export function nobodyCannotRun(): string | undefined {
+  if (nobodyProblem === undefined) {
+    const bin = binPath('first-boot-agent');
+    const r = spawnSync('test', ['-r', bin], { ...NOBODY });
+    nobodyProblem = r.status === 0 ? null : `user nobody cannot read ${bin} (a directory above the checkout is closed to others, as mktemp -d makes them): the programs cannot be run as nobody here`;
+  }
+  return nobodyProblem ?? undefined;
+}
 
 const CAPTURE_LIMIT = 8 * 1024 * 1024;
 
