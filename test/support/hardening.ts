@@ -2,9 +2,8 @@
 // credentials): run a real executable under a bound, capture all it wrote,
 // and check the four things every case checks: no crash, a message naming
 // the problem, the right exit code and (by the caller) no side effect.
-import { spawnSync } from 'node:child_process';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { binPath, registerExitCleanup, repoRoot, type BinName } from './processes.js';
 
 export interface Outcome {
