@@ -15,6 +15,14 @@ import { createDispatcher } from './http.js';
 export class EtcdChainfireDriver implements ChainfireDriver {
   private readonly client: Etcd3;
   private cached: { at: number; members: ChainfireMember[] } | undefined;
+  /**
+   * The member list etcd answered with the last change this driver made. etcd
+   * 3.4 answers a member list from the member asked, without a linearizable
+   * read, so a member that has not applied the change yet can answer a list
+   * without it. For a while after a change a list that does not show it is
+   * read again and, if it still does not, the change's own answer is used.
+   */
+  private lastChange: { until: number; members: ChainfireMember[]; shows: (list: ChainfireMember[]) => boolean } | undefined;
   private readonly cacheMs: number;
 
   private readonly connection: ConnectionOptions | undefined;
@@ -60,7 +68,8 @@ export class EtcdChainfireDriver implements ChainfireDriver {
   async removeMember(memberId: string): Promise<void> {
     this.invalidate();
     try {
-      await this.client.cluster.memberRemove({ ID: BigInt(`0x${memberId}`).toString() });
+      const res = await this.client.cluster.memberRemove({ ID: BigInt(`0x${memberId}`).toString() });
+      this.changed(res.members, (list) => !list.some((m) => m.id === memberId));
     } catch (err) {
       const msg = errorMessage(err);
       if (/member not found|ID not found/i.test(msg)) return; // a retried remove
@@ -107,14 +116,34 @@ export class EtcdChainfireDriver implements ChainfireDriver {
   /** Member list, shared by reconciles that run close together; `fresh` bypasses the cache. */
   async listMembers(fresh = false): Promise<ChainfireMember[]> {
     if (!fresh && this.cached && Date.now() - this.cached.at < this.cacheMs) return this.cached.members;
+    let members = await this.readMembers();
+    const change = this.lastChange;
+    if (change !== undefined && Date.now() < change.until) {
+      for (let i = 0; i < LAGGING_READS && !change.shows(members); i++) {
+        await new Promise((resolve) => setTimeout(resolve, LAGGING_READ_PAUSE_MS));
+        members = await this.readMembers();
+      }
+      if (!change.shows(members)) members = change.members;
+    } else {
+      this.lastChange = undefined;
+    }
+    this.cached = { at: Date.now(), members };
+    return members;
+  }
+
+  private async readMembers(): Promise<ChainfireMember[]> {
     try {
       const res = await this.client.cluster.memberList({ linearizable: true });
-      const members = res.members.map(toMember);
-      this.cached = { at: Date.now(), members };
-      return members;
+      return res.members.map(toMember);
     } catch (err) {
       throw new MembershipError('UNAVAILABLE', `Chainfire member list failed: ${errorMessage(err)}`, { cause: err });
     }
+  }
+
+  /** Remembers the list a change answered with, and how to tell a list that shows the change. */
+  private changed(members: IMember[] | undefined, shows: (list: ChainfireMember[]) => boolean): void {
+    if (members === undefined || members.length === 0) return;
+    this.lastChange = { until: Date.now() + CHANGE_VISIBLE_MS, members: members.map(toMember), shows };
   }
 
   invalidate(): void {
@@ -125,7 +154,8 @@ export class EtcdChainfireDriver implements ChainfireDriver {
   async addLearner(peerUrl: string): Promise<void> {
     this.invalidate();
     try {
-      await this.client.cluster.memberAdd({ peerURLs: [peerUrl], isLearner: true });
+      const res = await this.client.cluster.memberAdd({ peerURLs: [peerUrl], isLearner: true });
+      this.changed(res.members, (list) => list.some((m) => m.peerUrls.includes(peerUrl)));
     } catch (err) {
       const msg = errorMessage(err);
       if (/peerURL exists|Peer URLs already exists/i.test(msg)) return;
@@ -140,7 +170,8 @@ export class EtcdChainfireDriver implements ChainfireDriver {
   async promote(memberId: string): Promise<PromoteOutcome> {
     this.invalidate();
     try {
-      await this.client.cluster.memberPromote({ ID: BigInt(`0x${memberId}`).toString() });
+      const res = await this.client.cluster.memberPromote({ ID: BigInt(`0x${memberId}`).toString() });
+      this.changed(res.members, (list) => list.some((m) => m.id === memberId && !m.isLearner));
       return { promoted: true };
     } catch (err) {
       const msg = errorMessage(err);
@@ -161,6 +192,11 @@ export class EtcdChainfireDriver implements ChainfireDriver {
  * would leave too few started members. The change is simply tried again soon.
  */
 const REFUSED_FOR_NOW = /unhealthy cluster|not enough started members/i;
+
+/** How long after a change a member list that does not show it is doubted, and read again how often. */
+const CHANGE_VISIBLE_MS = 5000;
+const LAGGING_READS = 3;
+const LAGGING_READ_PAUSE_MS = 50;
 
 function toMember(m: IMember): ChainfireMember {
   return {
