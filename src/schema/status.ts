@@ -13,13 +13,16 @@ export type ConditionType = z.infer<typeof conditionTypeEnum>;
 /** Reasons after which the agent stops waiting: a new spec generation is needed. */
 export const TERMINAL_REASONS = ['InvalidSpec', 'Conflict'] as const;
 
+/** A moment as the controller writes it (RFC 3339, `Date.toISOString()`); an offset is accepted. */
+const timestamp = z.iso.datetime({ offset: true });
+
 export const condition = z
   .object({
     type: conditionTypeEnum,
     status: z.enum(['True', 'False', 'Unknown']),
     reason: z.string().regex(/^[A-Z][A-Za-z0-9]*$/, { message: 'reason must be a CamelCase word' }),
     message: z.string(),
-    lastTransitionTime: z.string(),
+    lastTransitionTime: timestamp,
     observedGeneration: z.number().int().nonnegative(),
   })
   .strict();
@@ -34,7 +37,7 @@ export const chainfireStatus = z
     /** learners of this generation rolled back because their etcd never started (bounded: MAX_START_ATTEMPTS) */
     startAttempts: z.number().int().nonnegative().optional(),
     /** since when the member has not answered its health check (as the controller first saw it): the dead-member clock */
-    unhealthySince: z.string().optional(),
+    unhealthySince: timestamp.optional(),
   })
   .strict();
 

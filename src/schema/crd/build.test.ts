@@ -8,7 +8,7 @@ import type { SchemaNode } from './schema-node.js';
 import { structuralViolations } from './structural.js';
 import { roleEnum } from '../common.js';
 import { nodeMembershipSpec } from '../node-membership.js';
-import { PHASES } from '../status.js';
+import { CONDITION_TYPES, PHASES } from '../status.js';
 import { contractSpec } from '../../../test/support/node-records.js';
 
 function openAPIV3Schema(): SchemaNode {
@@ -88,9 +88,26 @@ describe('buildNodeMembershipCrd: the resource', () => {
         ['Role', 'string', '.spec.role'],
         ['State', 'string', '.spec.state'],
         ['Phase', 'string', '.status.phase'],
+        ['Chainfire', 'string', '.status.conditions[?(@.type=="ChainfireMember")].status'],
+        ['FlareDB', 'string', '.status.conditions[?(@.type=="FlareDBMember")].status'],
+        ['IAM', 'string', '.status.conditions[?(@.type=="IAMRegistered")].status'],
+        ['Agent', 'string', '.status.conditions[?(@.type=="AgentReady")].status'],
+        ['Reason', 'string', '.status.conditions[?(@.type=="Ready")].reason'],
         ['Age', 'date', '.metadata.creationTimestamp'],
       ],
     );
+    // kubectl get shows the services' columns; -o wide adds the agent and the reason.
+    assert.deepEqual(
+      v.additionalPrinterColumns.filter((c) => (c.priority ?? 0) > 0).map((c) => c.name),
+      ['Agent', 'Reason'],
+    );
+  });
+
+  it('has a printer column for every condition type but Ready (the phase says that)', () => {
+    const v = crd.spec.versions[0];
+    assert.ok(v);
+    const shown = v.additionalPrinterColumns.flatMap((c) => /@\.type=="(\w+)"\)\]\.status$/.exec(c.jsonPath)?.[1] ?? []);
+    assert.deepEqual(shown.sort(), CONDITION_TYPES.filter((t) => t !== 'Ready').sort());
   });
 
 });
@@ -98,6 +115,31 @@ describe('buildNodeMembershipCrd: the resource', () => {
 describe('buildNodeMembershipCrd: the schema', () => {
   it('has a structural schema', () => {
     assert.deepEqual(structuralViolations(openAPIV3Schema()), []);
+  });
+
+  it('keys conditions by type, as Kubernetes lists of conditions are', () => {
+    const conditions = at(openAPIV3Schema(), 'status', 'conditions');
+    assert.equal(conditions['x-kubernetes-list-type'], 'map');
+    assert.deepEqual(conditions['x-kubernetes-list-map-keys'], ['type']);
+    const items = conditions.items as SchemaNode;
+    assert.ok((items.required as string[]).includes('type'), 'the key is required');
+  });
+
+  it('gives times format date-time and integers format int64', () => {
+    const schema = openAPIV3Schema();
+    const condition = at(schema, 'status', 'conditions').items as SchemaNode;
+    const lastTransitionTime = (condition.properties as Record<string, SchemaNode>).lastTransitionTime;
+    assert.deepEqual(lastTransitionTime, { type: 'string', format: 'date-time' });
+    assert.equal(at(schema, 'status', 'chainfire', 'unhealthySince').format, 'date-time');
+    const integers: string[] = [];
+    const visit = (node: SchemaNode, path: string): void => {
+      if (node.type === 'integer') integers.push(`${path}:${String(node.format)}`);
+      for (const [k, v] of Object.entries((node.properties as Record<string, SchemaNode> | undefined) ?? {})) visit(v, `${path}.${k}`);
+      if (node.items) visit(node.items as SchemaNode, `${path}[]`);
+    };
+    visit(schema, '');
+    assert.ok(integers.length >= 4, `integers found: ${integers.join(' ')}`);
+    assert.deepEqual(integers.filter((i) => !i.endsWith(':int64')), []);
   });
 
   it('has the resource fields at the top, with metadata left to the API server', () => {

@@ -6,7 +6,7 @@
  */
 import { API_VERSION } from '../common.js';
 import { nodeMembershipSpec } from '../node-membership.js';
-import { nodeMembershipStatus } from '../status.js';
+import { nodeMembershipStatus, type ConditionType } from '../status.js';
 import { zodToStructural } from './convert.js';
 import type { SchemaNode } from './schema-node.js';
 import { structuralViolations } from './structural.js';
@@ -24,6 +24,8 @@ export interface PrinterColumn {
   type: string;
   jsonPath: string;
   description?: string;
+  /** 0: `kubectl get` shows it; 1 and more: only `-o wide`. */
+  priority?: number;
 }
 
 export interface CustomResourceDefinition {
@@ -50,13 +52,51 @@ function withDescription(node: SchemaNode, description: string): SchemaNode {
   return { description, ...node };
 }
 
+/**
+ * Conditions are a list keyed by type, as Kubernetes' own (metav1.Condition):
+ * a server-side apply merges them per type instead of replacing the list.
+ */
+function conditionsAsMap(status: SchemaNode): SchemaNode {
+  const properties = status.properties as Record<string, SchemaNode>;
+  const conditions = properties.conditions;
+  if (conditions === undefined) throw new Error('the status schema has no conditions');
+  return {
+    ...status,
+    properties: { ...properties, conditions: { ...conditions, 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'] } },
+  };
+}
+
+/** A column showing one condition's status, as `kubectl get` shows Ready. */
+function conditionColumn(name: string, type: ConditionType, description: string, priority = 0): PrinterColumn {
+  return { name, type: 'string', jsonPath: `.status.conditions[?(@.type=="${type}")].status`, description, ...(priority ? { priority } : {}) };
+}
+
+/** Printer columns: the spec, the phase, one column per service's condition, the reason on -o wide. */
+export const PRINTER_COLUMNS: PrinterColumn[] = [
+  { name: 'Role', type: 'string', jsonPath: '.spec.role' },
+  { name: 'State', type: 'string', jsonPath: '.spec.state' },
+  { name: 'Phase', type: 'string', jsonPath: '.status.phase' },
+  conditionColumn('Chainfire', 'ChainfireMember', 'ChainfireMember: the node is a member of Chainfire as its spec asks'),
+  conditionColumn('FlareDB', 'FlareDBMember', 'FlareDBMember: the node is a member of FlareDB'),
+  conditionColumn('IAM', 'IAMRegistered', 'IAMRegistered: the node is registered in IAM'),
+  conditionColumn('Agent', 'AgentReady', "AgentReady: the node's first-boot agent is reporting", 1),
+  {
+    name: 'Reason',
+    type: 'string',
+    jsonPath: '.status.conditions[?(@.type=="Ready")].reason',
+    description: 'why the node is or is not Ready',
+    priority: 1,
+  },
+  { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+];
+
 export function buildNodeMembershipSchema(): SchemaNode {
   const spec = withDescription(
     zodToStructural(nodeMembershipSpec),
     'Desired membership of one node in Chainfire, FlareDB and IAM. A service block present means the node should be a member of that service; absent means it should not.',
   );
   const status = withDescription(
-    zodToStructural(nodeMembershipStatus.shape.status),
+    conditionsAsMap(zodToStructural(nodeMembershipStatus.shape.status)),
     'What the membership controller observed and did for this node. Written only by the leader.',
   );
   return {
@@ -109,12 +149,7 @@ export function buildNodeMembershipCrd(): CustomResourceDefinition {
           served: true,
           storage: true,
           subresources: { status: {} },
-          additionalPrinterColumns: [
-            { name: 'Role', type: 'string', jsonPath: '.spec.role' },
-            { name: 'State', type: 'string', jsonPath: '.spec.state' },
-            { name: 'Phase', type: 'string', jsonPath: '.status.phase' },
-            { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
-          ],
+          additionalPrinterColumns: PRINTER_COLUMNS,
           schema: { openAPIV3Schema },
         },
       ],

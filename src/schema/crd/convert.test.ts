@@ -85,7 +85,7 @@ describe('toStructural', () => {
     });
     assert.deepEqual(out, {
       type: 'object',
-      properties: { a: { description: 'the a', type: 'string', minLength: 1 }, b: { type: 'integer' } },
+      properties: { a: { description: 'the a', type: 'string', minLength: 1 }, b: { type: 'integer', format: 'int64' } },
     });
   });
 

@@ -99,7 +99,8 @@ function convert(raw: unknown, scope: Scope): SchemaNode {
   if (isObject(node.items)) node.items = convert(node.items, within(inner, 'items'));
   else if (typeof node.items === 'boolean') delete node.items;
   inferType(node);
-  return leadWith(node, ['description', 'type']);
+  kubernetesFormats(node);
+  return leadWith(node, ['description', 'type', 'format']);
 }
 
 function within(scope: Scope, ...segments: string[]): Scope {
@@ -259,6 +260,17 @@ function inferType(node: SchemaNode): void {
   else if ('properties' in node || 'additionalProperties' in node) node.type = 'object';
   else if ('items' in node) node.type = 'array';
   else if (Object.keys(node).every((k) => ANNOTATIONS.has(k) || k === 'nullable')) node[PRESERVE] = true;
+}
+
+/**
+ * The formats Kubernetes types carry: integers are int64 (zod's bounds are
+ * the safe-integer range, which int64 holds); a date-time string keeps its
+ * format and drops the long pattern zod spells it out with, which the API
+ * server's own date-time check makes redundant.
+ */
+function kubernetesFormats(node: SchemaNode): void {
+  if (node.type === 'integer' && node.format === undefined) node.format = 'int64';
+  if (node.type === 'string' && node.format === 'date-time') delete node.pattern;
 }
 
 function jsonTypeOf(v: unknown): string | undefined {

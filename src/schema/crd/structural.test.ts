@@ -24,6 +24,14 @@ describe('structuralViolations catches', () => {
     ['oneOf', withField({ type: 'string', oneOf: [{ enum: ['a'] }, { enum: ['b'] }] }), 'junctor'],
     ['allOf', withField({ type: 'object', allOf: [{ type: 'object' }] }), 'junctor'],
     ['not', withField({ type: 'string', not: { enum: ['a'] } }), 'junctor'],
+    ['unknown list type', withField({ type: 'array', items: { type: 'string' }, 'x-kubernetes-list-type': 'bag' }), 'list-type'],
+    ['list type on an object', withField({ type: 'object', 'x-kubernetes-list-type': 'atomic' }), 'list-type'],
+    ['set of objects', withField({ type: 'array', items: { type: 'object' }, 'x-kubernetes-list-type': 'set' }), 'list-type'],
+    ['map keys without map', withField({ type: 'array', items: { type: 'string' }, 'x-kubernetes-list-map-keys': ['a'] }), 'list-map-keys'],
+    ['map list without keys', withField({ type: 'array', items: { type: 'object', properties: { a: { type: 'string' } } }, 'x-kubernetes-list-type': 'map' }), 'list-map-keys'],
+    ['map key not a field', withField({ type: 'array', items: { type: 'object', properties: { a: { type: 'string' } }, required: ['a'] }, 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['b'] }), 'list-map-keys'],
+    ['map key optional', withField({ type: 'array', items: { type: 'object', properties: { a: { type: 'string' } } }, 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['a'] }), 'list-map-keys'],
+    ['map key not a scalar', withField({ type: 'array', items: { type: 'object', properties: { a: { type: 'object' } }, required: ['a'] }, 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['a'] }), 'list-map-keys'],
     ['missing type', withField({ properties: { a: { type: 'string' } } }), 'missing-type'],
     ['missing type deep', withField({ type: 'array', items: { minLength: 1 } }), 'missing-type'],
     ['type null', withField({ type: 'null' }), 'invalid-type'],
@@ -77,6 +85,13 @@ describe('structuralViolations catches', () => {
         n: { type: 'number', minimum: 0, exclusiveMinimum: true, nullable: true, default: null },
         at: { type: 'string', format: 'date-time', pattern: '^[0-9]{4}-' },
         list: { type: 'array', items: { type: 'string', enum: ['a', 'b'] }, default: ['a'] },
+        set: { type: 'array', items: { type: 'string' }, 'x-kubernetes-list-type': 'set' },
+        keyed: {
+          type: 'array',
+          items: { type: 'object', properties: { type: { type: 'string' }, n: { type: 'integer', format: 'int64' } }, required: ['type'] },
+          'x-kubernetes-list-type': 'map',
+          'x-kubernetes-list-map-keys': ['type'],
+        },
       },
     };
     assert.deepEqual(structuralViolations(ok), []);

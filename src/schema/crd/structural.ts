@@ -116,6 +116,7 @@ function walk(node: unknown, path: string, ctx: Context, report: Report): void {
   checkType(node, path, report);
   checkObject(node, path, report);
   checkArray(node, path, report);
+  checkListType(node, path, report);
   checkBounds(node, path, report);
   checkValues(node, path, ctx, report);
   checkPattern(node, path, report);
@@ -194,6 +195,51 @@ function checkArray(node: SchemaNode, path: string, report: Report): void {
   }
   if (node.uniqueItems === true) {
     report(joinPath(path, 'uniqueItems'), 'unique-items', 'uniqueItems: true is forbidden (quadratic to check)');
+  }
+}
+
+const LIST_TYPES = new Set(['atomic', 'set', 'map']);
+const SCALARS = new Set(['string', 'integer', 'number', 'boolean']);
+
+/**
+ * x-kubernetes-list-type and its map keys, as the API server checks them: a
+ * list type only on arrays; `set` of scalars; `map` of objects whose every key
+ * field is a scalar the item must have (required, or defaulted).
+ */
+function checkListType(node: SchemaNode, path: string, report: Report): void {
+  const listType = node['x-kubernetes-list-type'];
+  const keys = node['x-kubernetes-list-map-keys'];
+  if (keys !== undefined && listType !== 'map') {
+    report(joinPath(path, 'x-kubernetes-list-map-keys'), 'list-map-keys', 'map keys need x-kubernetes-list-type: map');
+  }
+  if (listType === undefined) return;
+  const at = joinPath(path, 'x-kubernetes-list-type');
+  if (typeof listType !== 'string' || !LIST_TYPES.has(listType)) {
+    report(at, 'list-type', `${JSON.stringify(listType)} is not one of ${[...LIST_TYPES].join(', ')}`);
+    return;
+  }
+  if (node.type !== 'array') {
+    report(at, 'list-type', `a list type on a node of type ${String(node.type)}`);
+    return;
+  }
+  const items = isObject(node.items) ? node.items : {};
+  if (listType === 'set' && !SCALARS.has(String(items.type))) report(at, 'list-type', 'a set holds scalar items');
+  if (listType !== 'map') return;
+  if (items.type !== 'object') report(at, 'list-type', 'a map list holds object items');
+  if (!Array.isArray(keys) || keys.length === 0) {
+    report(joinPath(path, 'x-kubernetes-list-map-keys'), 'list-map-keys', 'a map list names its key fields');
+    return;
+  }
+  const properties = isObject(items.properties) ? items.properties : {};
+  const required = Array.isArray(items.required) ? items.required : [];
+  for (const key of keys) {
+    const field = properties[String(key)];
+    const keyAt = joinPath(path, 'items', 'properties', String(key));
+    if (!isObject(field)) report(keyAt, 'list-map-keys', `map key ${String(key)} is not a field of the items`);
+    else if (!SCALARS.has(String(field.type))) report(keyAt, 'list-map-keys', `map key ${String(key)} must be a scalar`);
+    else if (!required.includes(key) && !('default' in field)) {
+      report(keyAt, 'list-map-keys', `map key ${String(key)} must be required or have a default`);
+    }
   }
 }
 
