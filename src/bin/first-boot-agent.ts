@@ -8,6 +8,7 @@ import { addConnectionFlags, durationMs, httpUrlFlag, nonEmpty, runCli, wholeNum
 import { AGENT_EXIT_CODES, EXIT, exitCodeFrom } from '../cli/exit-codes.js';
 import { LOG_FORMATS, createLogger, logFormatFromArgv, setLogFormat } from '../log.js';
 import type { Service } from '../schema/agent-report.js';
+import { VERSION } from '../version.js';
 
 const EXIT_CODES = 'Exit codes: 0 done or already done (join chainfire: also when the voter policy keeps the node a client of Chainfire), 64 usage, 65 rejected by the controller, 69 timed out or unavailable, 78 bad config.';
 
@@ -34,6 +35,7 @@ setLogFormat(logFormatFromArgv(process.argv));
 
 const program = new Command('first-boot-agent')
   .description('First-boot agent: waits for the local service and for the membership controller, then writes its marker.')
+  .version(VERSION, '-V, --version', 'print the version and exit')
   .showHelpAfterError('(run with --help for usage)');
 
 async function runWait(service: Service, operation: string, flags: AgentFlags & { logLevel: string }): Promise<number> {

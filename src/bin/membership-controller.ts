@@ -9,10 +9,12 @@ import { LOG_FORMATS, createLogger, setLogFormat, type LogFormat } from '../log.
 import { defaultStateDir, snapshotSettings } from '../snapshots/settings.js';
 import { MembershipError } from '../errors.js';
 import { parseListenAddr } from '../metrics/server.js';
+import { VERSION } from '../version.js';
 
 const program = addConnectionFlags(
   new Command('membership-controller')
     .description('Reconciles NodeMembership records into Chainfire membership; one leader at a time, others stand by.')
+    .version(VERSION, '-V, --version', 'print the version and exit')
     .addHelpText(
       'after',
       `

@@ -25,6 +25,7 @@ import { MEMBERSHIPCTL_EXIT_CODES, exitCodeFrom } from '../cli/exit-codes.js';
 import { MembershipError, isMembershipError } from '../errors.js';
 import { printable } from '../printable.js';
 import { nodeNameProblem } from '../schema/common.js';
+import { VERSION } from '../version.js';
 
 const EXIT_CODES = `Exit codes:
   0   done
@@ -40,6 +41,7 @@ const EXIT_CODES = `Exit codes:
 
 const program = new Command('membershipctl')
   .description('Operate NodeMembership records in Chainfire, the way kubectl operates Kubernetes objects.')
+  .version(VERSION, '-V, --version', 'print the version and exit')
   .showHelpAfterError('(run with --help for usage)')
   .helpCommand(false)
   .addHelpText(

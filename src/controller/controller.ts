@@ -367,6 +367,7 @@ export class MembershipController {
     const { node, nameProblem } = this.keys.nodeOf('status', key);
     if (nameProblem !== undefined) return;
     this.waiters.update(node, rec?.value?.status.conditions);
+    this.metrics.joiningNodes.observe(node, rec?.value?.status.phase);
   }
 
   private async campaignLoop(): Promise<void> {

@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { SERVICES } from '../schema/agent-report.js';
 import { PHASES } from '../schema/status.js';
+import { JoiningNodes, type JoiningNodesOptions } from './joining-nodes.js';
 import { WorkQueueMetricsProvider } from './workqueue-metrics.js';
 import { VERSION } from '../version.js';
 
@@ -17,6 +18,8 @@ export class ControllerMetrics {
   readonly reconcileDuration: Histogram<'controller'>;
   readonly leaderStatus: Gauge<'name'>;
   readonly nodes: Gauge<'phase'>;
+  /** membership_node_joining_since_timestamp_seconds{node} and membership_node_joining_overflow */
+  readonly joiningNodes: JoiningNodes;
   readonly serviceMembers: Gauge<'service' | 'role'>;
   readonly failureTolerance: Gauge<'service'>;
   readonly operationsInProgress: Gauge<'service'>;
@@ -31,7 +34,7 @@ export class ControllerMetrics {
   readonly snapshotsTotal: Counter<'result'>;
   readonly lastSnapshotTimestamp: Gauge;
 
-  constructor(registry = new Registry(), options: { defaultMetrics?: boolean } = {}) {
+  constructor(registry = new Registry(), options: { defaultMetrics?: boolean; joining?: JoiningNodesOptions } = {}) {
     this.registry = registry;
     if (options.defaultMetrics !== false) {
       collectDefaultMetrics({ register: registry });
@@ -67,6 +70,7 @@ export class ControllerMetrics {
     this.buildInfo = new Gauge({ name: 'membership_build_info', help: 'Always 1; the version label is the running release.', labelNames: ['version'], registers });
     this.buildInfo.set({ version: VERSION }, 1);
     this.nodes = new Gauge({ name: 'membership_nodes', help: 'NodeMemberships by status phase.', labelNames: ['phase'], registers });
+    this.joiningNodes = new JoiningNodes(registry, options.joining);
     this.serviceMembers = new Gauge({
       name: 'membership_service_members',
       help: 'Members each service reports, by role.',

@@ -10,6 +10,7 @@ import { Etcd3 } from 'etcd3';
 import { EtcdCluster, type PlannedMember } from '../support/etcd-cluster.js';
 import { binPath, runProcess, startProcess, type ProcessHandle } from '../support/processes.js';
 import { bootstrapRecords, ctl, eventually, joinerClusterConfig, membershipFor, startController, tempDir, writeJson } from '../support/fixtures.js';
+import { VERSION } from '../../src/version.js';
 
 const promtool = process.env.PROMTOOL ?? 'promtool';
 const PHASES = ['Pending', 'Joining', 'Ready', 'Removing', 'Removed', 'Failed'];
@@ -139,6 +140,7 @@ function exportedSeries(): [string, Record<string, string>][] {
     ['membership_snapshots_total', { result: 'success' }],
     ['membership_snapshots_total', { result: 'failure' }],
     ['membership_last_snapshot_timestamp_seconds', {}],
+    ['membership_node_joining_overflow', {}],
   ];
 }
 
@@ -196,6 +198,10 @@ describe('controller metrics through a node04 join', () => {
     for (const [name, labels] of exportedSeries()) {
       value(leader.first, name, labels);
       assert.equal(value(standby.first, name, labels), 0, `standby: ${name}${JSON.stringify(labels)} starts at 0`);
+    }
+    for (const r of [leader, standby]) {
+      assert.equal(value(r.first, 'membership_build_info', { version: VERSION }), 1);
+      assert.deepEqual(series(r.first, 'membership_node_joining_since_timestamp_seconds'), [], 'no node is Joining yet');
     }
     await assertPromtoolClean(leader.first, "leader's first");
     await assertPromtoolClean(standby.first, "standby's first");
@@ -264,6 +270,15 @@ describe('controller metrics through a node04 join', () => {
 
     const joining = during.filter((s) => value(s, 'membership_nodes', { phase: 'Joining' }) === 1);
     assert.ok(joining.length > 0, `no scrape of ${during.length} saw node04 Joining`);
+    // While node04 is Joining it has its own series, valued with when it entered Joining, the same in every scrape.
+    const since = joining.map((s) => value(s, 'membership_node_joining_since_timestamp_seconds', { node: 'node04' }));
+    assert.equal(new Set(since).size, 1, `node04's joining time moved: ${[...new Set(since)].join(', ')}`);
+    assert.ok(since[0]! >= Math.floor(started / 1000) - 120 && since[0]! <= Date.now() / 1000, `node04 joining since ${since[0]}, agent started at ${started / 1000}`);
+    for (const s of during) {
+      const nodes = series(s, 'membership_node_joining_since_timestamp_seconds').map((x) => x.labels.node);
+      assert.deepEqual(nodes, value(s, 'membership_nodes', { phase: 'Joining' }) === 1 ? ['node04'] : [], 'a series exactly while node04 is Joining');
+      assert.equal(value(s, 'membership_node_joining_overflow'), 0);
+    }
     for (const [i, s] of during.entries()) await assertPromtoolClean(s, `during-join #${i}`);
 
     const afterJoin = await eventually('4 Ready', async () => {
@@ -273,6 +288,7 @@ describe('controller metrics through a node04 join', () => {
     const readyAt = Date.now();
     await assertPromtoolClean(afterJoin, 'after-join');
     for (const phase of PHASES.filter((p) => p !== 'Ready')) assert.equal(value(afterJoin, 'membership_nodes', { phase }), 0, phase);
+    assert.deepEqual(series(afterJoin, 'membership_node_joining_since_timestamp_seconds'), [], 'node04 is Ready: its joining series is gone');
     assert.ok(
       total(afterJoin, 'membership_reconcile_total') > total(beforeJoin, 'membership_reconcile_total'),
       'membership_reconcile_total grew during the join',

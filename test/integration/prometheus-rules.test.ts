@@ -46,6 +46,8 @@ const NOT_IN_CONTRACT: Record<string, string[]> = {
   membership_dead_members: [],
   membership_snapshots_total: ['result'],
   membership_last_snapshot_timestamp_seconds: [],
+  membership_node_joining_since_timestamp_seconds: ['node'],
+  membership_node_joining_overflow: [],
 };
 /** Labels Prometheus attaches to every scraped series (host: relabelled in prometheus.yml). */
 const TARGET_LABELS = ['job', 'instance', 'host'];
@@ -182,6 +184,55 @@ interface Rule {
   annotations?: Record<string, string>;
 }
 
+interface Heading {
+  anchor: string;
+  level: number;
+  /** index of its line */
+  line: number;
+}
+
+/**
+ * A Markdown file's headings with the anchors GitHub gives them: the heading's
+ * text (link text kept, code marks dropped) in lowercase, punctuation removed,
+ * each space a '-'; a repeated anchor gets -1, -2, ... Code blocks have no headings.
+ */
+function headings(markdown: string): Heading[] {
+  const out: Heading[] = [];
+  const seen = new Map<string, number>();
+  let fence: string | undefined;
+  for (const [i, line] of markdown.split('\n').entries()) {
+    const f = /^\s*(`{3,}|~{3,})/.exec(line)?.[1];
+    if (f !== undefined) {
+      if (fence === undefined) fence = f[0];
+      else if (f[0] === fence) fence = undefined;
+      continue;
+    }
+    if (fence !== undefined) continue;
+    const m = /^(#{1,6})\s+(.*?)(?:\s+#+)?\s*$/.exec(line);
+    if (m === null) continue;
+    const text = m[2]!.replace(/\[([^\]]*)\]\([^)]*\)/g, '$1').replace(/[`*]/g, '');
+    const base = text.toLowerCase().replace(/[^\p{L}\p{N}\p{M} _-]/gu, '').replace(/ /g, '-');
+    const n = seen.get(base) ?? 0;
+    seen.set(base, n + 1);
+    out.push({ anchor: n === 0 ? base : `${base}-${n}`, level: m[1]!.length, line: i });
+  }
+  return out;
+}
+
+/** A heading's section: from the line after it to the next heading of the same or a higher level. */
+function section(markdown: string, anchor: string): string {
+  const all = headings(markdown);
+  const at = all.findIndex((h) => h.anchor === anchor);
+  if (at < 0) return '';
+  const next = all.slice(at + 1).find((h) => h.level <= all[at]!.level);
+  return markdown.split('\n').slice(all[at]!.line + 1, next?.line).join('\n');
+}
+
+async function homepage(): Promise<string> {
+  const pkg = JSON.parse(await readFile(join(repoRoot, 'package.json'), 'utf8')) as { homepage?: string };
+  return pkg.homepage ?? assert.fail('package.json has no homepage: the runbook URLs are made from it');
+}
+
 async function alertRules(): Promise<Rule[]> {
   const doc = parseYaml(await readFile(join(promDir, 'alerts.yml'), 'utf8')) as { groups: { rules: Rule[] }[] };
   return doc.groups.flatMap((g) => g.rules);
@@ -261,6 +312,74 @@ describe('Prometheus configuration, alerting rules and Grafana dashboard', () =>
       assert.ok(mine.some((c) => (c.exp_alerts ?? []).length > 0), `${name} is never tested firing`);
       assert.ok(mine.some((c) => (c.exp_alerts ?? []).length === 0), `${name} is never tested not firing`);
       assert.ok(runbook.includes(`### ${name}\n`), `docs/observability.md has no section on ${name}`);
+    }
+  });
+
+  it('every alert has a runbook_url: a section of docs/observability.md or docs/troubleshooting.md that says what to look at and the way out', async () => {
+    const base = `${await homepage()}/blob/main/`;
+    const docs = new Map<string, string>();
+    const problems: string[] = [];
+    const rules = await alertRules();
+    assert.ok(rules.length >= 13, `${rules.length} rules`);
+    for (const rule of rules) {
+      const url = rule.annotations?.runbook_url;
+      const m = url === undefined ? null : /^(.*?)(docs\/(?:observability|troubleshooting)\.md)#([a-z0-9_-]+)$/.exec(url);
+      if (m === null || m[1] !== base) {
+        problems.push(`${rule.alert}: runbook_url ${JSON.stringify(url)} is not ${base}docs/observability.md#<anchor> (or troubleshooting.md)`);
+        continue;
+      }
+      const [, , file, anchor] = m as unknown as [string, string, string, string];
+      if (!docs.has(file)) docs.set(file, await readFile(join(repoRoot, file), 'utf8'));
+      const doc = docs.get(file)!;
+      if (!headings(doc).some((h) => h.anchor === anchor)) {
+        problems.push(`${rule.alert}: ${file} has no heading with the anchor #${anchor}`);
+        continue;
+      }
+      const body = section(doc, anchor);
+      // A command (a code span) in the paragraph that starts with the label.
+      if (!/\*\*Look at:\*\*\s(?:[^\n]|\n(?!\n))*`[^`]+`/.test(body)) problems.push(`${rule.alert}: #${anchor} has no "**Look at:**" with a command`);
+      if (!/\*\*Way out:\*\*\s(?:[^\n]|\n(?!\n))*`[^`]+`/.test(body)) problems.push(`${rule.alert}: #${anchor} has no "**Way out:**" with a command`);
+    }
+    assert.deepEqual(problems, []);
+  });
+
+  it("GitHub's heading anchors, as the runbook check makes them", () => {
+    const doc = [
+      '# Troubleshooting',
+      '### 10. Database Space Exceeded (alarm NOSPACE; exit 69, `/healthz` 503)',
+      '```sh',
+      '# a comment in a code block',
+      '```',
+      '## Reset and Re-join',
+      '## Reset and Re-join',
+      '### [membershipctl](membershipctl.md) `describe` node_name',
+      '### MembershipNodeJoiningTooLong',
+    ].join('\n');
+    assert.deepEqual(headings(doc).map((h) => h.anchor), [
+      'troubleshooting',
+      '10-database-space-exceeded-alarm-nospace-exit-69-healthz-503',
+      'reset-and-re-join',
+      'reset-and-re-join-1',
+      'membershipctl-describe-node_name',
+      'membershipnodejoiningtoolong',
+    ]);
+    assert.equal(section(doc, 'reset-and-re-join-1'), '### [membershipctl](membershipctl.md) `describe` node_name\n### MembershipNodeJoiningTooLong');
+    assert.equal(section(doc, 'membershipctl-describe-node_name'), '');
+    assert.equal(section(doc, 'no-such-heading'), '');
+  });
+
+  it('MembershipNodeJoiningTooLong fires per node: the node is a label and named in the summary, and a rule test expects it', async () => {
+    const rule = (await alertRules()).find((r) => r.alert === 'MembershipNodeJoiningTooLong') ?? assert.fail('no MembershipNodeJoiningTooLong');
+    assert.match(rule.expr, /by \(job, node\) \(membership_node_joining_since_timestamp_seconds\)/);
+    assert.match(rule.annotations?.summary ?? '', /\{\{ \$labels\.node \}\}/);
+    const tests = parseYaml(await readFile(join(promDir, 'alerts.test.yml'), 'utf8')) as {
+      tests: { alert_rule_test?: { alertname: string; exp_alerts?: { exp_labels?: Record<string, string>; exp_annotations?: Record<string, string> }[] }[] }[];
+    };
+    const fired = tests.tests.flatMap((t) => t.alert_rule_test ?? []).filter((c) => c.alertname === rule.alert).flatMap((c) => c.exp_alerts ?? []);
+    assert.ok(fired.length > 0, 'a rule test in which it fires');
+    for (const a of fired) {
+      const node = a.exp_labels?.node ?? assert.fail(`an expected alert without a node label: ${JSON.stringify(a.exp_labels)}`);
+      assert.match(a.exp_annotations?.summary ?? '', new RegExp(`^${node} has been Joining for `));
     }
   });
 
