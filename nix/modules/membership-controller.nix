@@ -382,14 +382,14 @@ in
     ]
     ++ connection.assertions "membership-controller" cfg;
 
-    warnings = optionals (cfg.openFirewall && builtins.match "(127\\.[0-9.]+|localhost|\\[::1\\]):[0-9]+" cfg.metricsAddr != null) [
+    warnings = optionals (cfg.openFirewall && builtins.match "(127[.][0-9.]+|localhost|[[]::1[]]):[0-9]+" cfg.metricsAddr != null) [
       "services.membership-controller.openFirewall opens port ${toString metricsPort}, but metricsAddr ${cfg.metricsAddr} listens on loopback only"
     ];
 
     # membershipctl (and the other programs) for operators.
     environment.systemPackages = [ cfg.package ];
 
-    networking.firewall.allowedTCPPorts = optionals cfg.openFirewall [ metricsPort ];
+    networking.firewall.allowedTCPPorts = optionals (cfg.openFirewall && metricsPort != null) [ metricsPort ];
 
     users.users = mkIf (cfg.user == "membership-controller") {
       membership-controller = {
