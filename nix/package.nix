@@ -1,25 +1,46 @@
 # The photoncloud-membership npm package: membership-controller,
 # first-boot-agent and membershipctl in $out/bin.
 #
-#   photoncloud-membership = pkgs.callPackage ./nix/package.nix {
-#     npmDepsHash = "sha256-...";
-#   };
+#   photoncloud-membership = pkgs.callPackage ./nix/package.nix { };
 #
-# npmDepsHash pins the npm dependencies (package-lock.json). It cannot be
-# known before the first build, so the default is lib.fakeHash: build once,
-# copy the hash from the "hash mismatch ... got: sha256-..." error into
-# npmDepsHash, and build again. Update it whenever package-lock.json changes
-# (or run `prefetch-npm-deps package-lock.json`). See docs/install.md.
+# (or nix/overlay.nix, which adds it to pkgs). The npm dependencies are pinned
+# by package-lock.json alone: importNpmLock fetches each package with the
+# integrity hash the lockfile records, so there is no separate hash of all
+# dependencies to compute and keep current.
 {
   lib,
   buildNpmPackage,
+  importNpmLock,
   nodejs_20,
-  npmDepsHash ? lib.fakeHash,
 }:
 
+let
+  packageJson = lib.importJSON ../package.json;
+  packageLock = lib.importJSON ../package-lock.json;
+
+  # npm leaves `resolved` out of a lockfile entry fetched from its default
+  # registry (omit-lockfile-registry-resolved), and importNpmLock fetches
+  # only entries that have one. For those, the URL npm itself would fetch:
+  # https://registry.npmjs.org/<name>/-/<name without @scope/>-<version>.tgz,
+  # checked against the entry's own integrity hash.
+  registryTarball =
+    path: entry:
+    let
+      name = entry.name or (lib.last (lib.splitString "node_modules/" path));
+      baseName = lib.last (lib.splitString "/" name);
+    in
+    "https://registry.npmjs.org/${name}/-/${baseName}-${entry.version}.tgz";
+
+  withResolved =
+    path: entry:
+    if path == "" || entry ? resolved || entry.link or false then
+      entry
+    else
+      entry // { resolved = registryTarball path entry; };
+in
 buildNpmPackage {
-  pname = "photoncloud-membership";
-  version = "0.1.0";
+  pname = packageJson.name;
+  inherit (packageJson) version;
 
   # Only what the build needs: no node_modules, dist or VCS metadata from a
   # developer's checkout.
@@ -39,7 +60,14 @@ buildNpmPackage {
       ]);
   };
 
-  inherit npmDepsHash;
+  npmDeps = importNpmLock {
+    npmRoot = ../.;
+    package = packageJson;
+    packageLock = packageLock // {
+      packages = lib.mapAttrs withResolved packageLock.packages;
+    };
+  };
+  npmConfigHook = importNpmLock.npmConfigHook;
   nodejs = nodejs_20;
 
   # `npm run build:package` (prepack's build: tsconfig.build.json, into an

@@ -218,5 +218,37 @@ describe('the file reader', () => {
       readPemFile('--cacert', file('world.crt', CERT, 0o644));
       assert.deepEqual(warned, []);
     });
+
+    it('takes a systemd credential (LoadCredential=) as private with the group bits its ACL shows, never with others\' bits', () => {
+      // systemd gives a service user other than root read access to a 0400 credential through an ACL: stat shows 0440.
+      const credentials = join(dir, 'credentials', 'membership-controller.service');
+      mkdirSync(credentials, { recursive: true });
+      const acl = join(credentials, 'flaredb-key');
+      writeFileSync(acl, PEM);
+      chmodSync(acl, 0o440);
+      const saved = process.env.CREDENTIALS_DIRECTORY;
+      try {
+        process.env.CREDENTIALS_DIRECTORY = credentials;
+        assert.equal(readPemFile('flaredb.tls.keyFile', acl, {}).toString(), PEM);
+        const open = join(credentials, 'etcd-password');
+        writeFileSync(open, 'pw');
+        chmodSync(open, 0o444);
+        fails(() => readSecretFile('--password-file', open), 'CONFIG_INVALID', warning('--password-file', open, '0444', 'a secret'));
+        // The same mode outside the credentials directory (or a path that only starts like it) is refused.
+        const outside = file('acl-like.key', PEM, 0o440);
+        fails(() => readPemFile('--key', outside, {}), 'CONFIG_INVALID', warning('--key', outside, '0440', 'a private key'));
+        const sibling = join(`${credentials}-other`);
+        mkdirSync(sibling, { recursive: true });
+        const lookalike = join(sibling, 'key');
+        writeFileSync(lookalike, PEM);
+        chmodSync(lookalike, 0o440);
+        fails(() => readPemFile('--key', lookalike, {}), 'CONFIG_INVALID', warning('--key', lookalike, '0440', 'a private key'));
+        delete process.env.CREDENTIALS_DIRECTORY;
+        fails(() => readPemFile('--key', acl, {}), 'CONFIG_INVALID', warning('--key', acl, '0440', 'a private key'));
+      } finally {
+        if (saved === undefined) delete process.env.CREDENTIALS_DIRECTORY;
+        else process.env.CREDENTIALS_DIRECTORY = saved;
+      }
+    });
   });
 });

@@ -18,6 +18,7 @@
  */
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
 import { MembershipError } from './errors.js';
 
 /** The most any file is read: config files, secrets, keys and markers are a few KiB. */
@@ -97,12 +98,26 @@ function octalMode(mode: number): string {
 }
 
 /**
+ * Whether `path` is one of systemd's credentials (LoadCredential=): a file in
+ * $CREDENTIALS_DIRECTORY. systemd writes each with mode 0400 into a read-only
+ * directory only the service's user may enter, and gives a service user other
+ * than root read access through an ACL, which stat shows as the group bits
+ * (0440): those bits are then no access of any group.
+ */
+export function isCredential(path: string, env: NodeJS.ProcessEnv = process.env): boolean {
+  const dir = env.CREDENTIALS_DIRECTORY;
+  if (dir === undefined || !isAbsolute(dir)) return false;
+  return resolve(path).startsWith(`${resolve(dir)}/`);
+}
+
+/**
  * A private key or a secret must be readable by its owner only (0600 or
  * 0400): refuses, or warns, when group or others have any access to the
  * regular file. The message names the field, the file, its mode and the fix.
+ * A systemd credential (isCredential) is only checked for others' access.
  */
 export function checkOwnerOnly(field: string, path: string, mode: number, what: string, check: KeyFileCheck = {}): void {
-  if ((mode & 0o077) === 0) return;
+  if ((mode & (isCredential(path) ? 0o007 : 0o077)) === 0) return;
   const problem =
     `${field} ${path} has mode ${octalMode(mode)}: group or others can access it, but ${what} must be readable by its owner only ` +
     `(chmod 600 ${path})`;

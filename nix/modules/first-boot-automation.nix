@@ -3,7 +3,7 @@
 # local service, publishes its report to Chainfire and blocks on its status
 # record until the membership controller has made the node a member.
 #
-#   imports = [ ./nix/modules/first-boot-automation.nix ];
+#   imports = [ ./nix/modules ];   # both modules and nix/overlay.nix
 #   services.first-boot-automation = {
 #     enable = true;
 #     configFile = "/etc/nixos/secrets/cluster-config.json";
@@ -14,6 +14,11 @@
 #       keyFile = "/etc/nixos/secrets/node04.key";
 #     };
 #   };
+#
+# The key and the password files are handed to the agent as systemd
+# credentials (LoadCredential=): they stay root's files, mode 0600. The units
+# run sandboxed (lib/hardening.nix): they write only the state directory, and
+# the two joins may read the services' data directories (CAP_DAC_READ_SEARCH).
 #
 # Exit codes of the agent: 0 done (or already done: a marker exists), 64
 # usage, 65 rejected by the controller, 69 timed out or unavailable, 78 bad
@@ -30,6 +35,7 @@
 let
   cfg = config.services.first-boot-automation;
   connection = import ./lib/connection-options.nix { inherit lib; };
+  hardening = import ./lib/hardening.nix { inherit lib; };
   inherit (lib)
     mkEnableOption
     mkIf
@@ -39,8 +45,12 @@ let
     ;
 
   agent = "${cfg.package}/bin/first-boot-agent";
-  # systemd creates the default state dir (mode 0700); the agent creates any other.
-  defaultStateDir = cfg.stateDir == "/var/lib/first-boot-automation";
+  # systemd creates the default state dir (StateDirectory=, mode 0700); another one is made by
+  # systemd-tmpfiles and made writable with ReadWritePaths=.
+  stateDirName = "first-boot-automation";
+  defaultStateDir = cfg.stateDir == "/var/lib/${stateDirName}";
+  # The key and the password file, as credentials of every agent unit.
+  secrets = connection.tlsAuthArgs cfg;
   scheme = if cfg.tls.caFile != null then "https" else "http";
 
   # Flags every subcommand understands.
@@ -53,7 +63,7 @@ let
       "--endpoints"
       (lib.concatStringsSep "," cfg.endpoints)
     ]
-    ++ connection.tlsAuthArgs cfg
+    ++ secrets.args
     ++ [
       "--log-level"
       cfg.logLevel
@@ -83,6 +93,9 @@ let
     ];
 
   # One oneshot unit running the agent, as the seed's units ran their scripts.
+  #   writesStateDir: cfg.stateDir (markers, the member id, the join's env file); otherwise the
+  #     default state dir only (health-check removes a recovery's leftover env file there)
+  #   readsDataDir: the service's data directory, which its own user may own (mode 0700)
   agentUnit =
     {
       description,
@@ -91,46 +104,43 @@ let
       requires ? [ ],
       args,
       remainAfterExit,
+      writesStateDir ? true,
+      readsDataDir ? false,
     }:
+    let
+      ownStateDir = !writesStateDir || defaultStateDir;
+    in
     {
       inherit description before requires;
       after = [ "network-online.target" ] ++ after;
       wants = [ "network-online.target" ];
       wantedBy = [ "multi-user.target" ];
-      serviceConfig = {
-        Type = "oneshot";
-        RemainAfterExit = remainAfterExit;
-        ExecStart = utils.escapeSystemdExecArgs ([ agent ] ++ args);
-        Restart = "on-failure";
-        RestartSec = "15s";
-        # usage, rejected by the controller, bad configuration: retrying cannot help
-        RestartPreventExitStatus = "64 65 78";
-        # The agent bounds its own waits; this only catches a hung process.
-        TimeoutStartSec = "${toString (cfg.timeout + cfg.healthTimeout + 60)}s";
-        StateDirectory = mkIf defaultStateDir "first-boot-automation";
-        StateDirectoryMode = mkIf defaultStateDir "0700";
-        UMask = "0077";
-        NoNewPrivileges = true;
-        PrivateTmp = true;
-        ProtectHome = true;
-        # /usr, /boot and /etc read-only; the state dir under /var stays writable.
-        ProtectSystem = "full";
-      };
+      serviceConfig =
+        hardening.serviceConfig { capabilities = optionals readsDataDir [ "CAP_DAC_READ_SEARCH" ]; }
+        // {
+          Type = "oneshot";
+          RemainAfterExit = remainAfterExit;
+          ExecStart = connection.execStart utils ([ agent ] ++ args) secrets.credentials;
+          LoadCredential = connection.loadCredential secrets.credentials;
+          Restart = "on-failure";
+          RestartSec = "15s";
+          # usage, rejected by the controller, bad configuration: retrying cannot help
+          RestartPreventExitStatus = "64 65 78";
+          # The agent bounds its own waits; this only catches a hung process.
+          TimeoutStartSec = "${toString (cfg.timeout + cfg.healthTimeout + 60)}s";
+          # ProtectSystem=strict: the state directory is the one place the agent writes.
+          StateDirectory = mkIf ownStateDir stateDirName;
+          StateDirectoryMode = mkIf ownStateDir "0700";
+          ReadWritePaths = mkIf (!ownStateDir) [ cfg.stateDir ];
+        };
     };
 in
 {
   options.services.first-boot-automation = {
     enable = mkEnableOption "first-boot cluster join of Chainfire, FlareDB and IAM through the membership controller";
 
-    package = mkOption {
-      type = types.package;
-      default = pkgs.callPackage ../package.nix { };
-      defaultText = lib.literalExpression "pkgs.callPackage ./nix/package.nix { }";
-      description = ''
-        The photoncloud-membership package (provides first-boot-agent). Pass
-        `npmDepsHash` when calling nix/package.nix; see docs/install.md.
-      '';
-    };
+    # pkgs.photoncloud-membership comes from nix/overlay.nix (applied by nix/modules/default.nix).
+    package = lib.mkPackageOption pkgs "photoncloud-membership" { };
 
     configFile = mkOption {
       type = types.str;
@@ -252,7 +262,7 @@ in
       };
       keyFile = {
         example = "/etc/nixos/secrets/node04.key";
-        description = "Its private key (`--key`); mode 0600, or the agent warns.";
+        description = "Its private key (`--key`), handed over by LoadCredential=: root's file, mode 0600.";
       };
     };
 
@@ -260,7 +270,7 @@ in
       userExample = "membership-agent-node04";
       passwordFile = {
         example = "/etc/nixos/secrets/membership-agent.password";
-        description = "File holding that user's password (`--password-file`); never put the password in the Nix store.";
+        description = "File holding that user's password (`--password-file`, handed over by LoadCredential=: it may stay root's, mode 0600); never put the password in the Nix store.";
       };
     };
 
@@ -325,6 +335,12 @@ in
       }
     ];
 
+    # first-boot-agent (reset, recover), membershipctl and membership-controller for operators.
+    environment.systemPackages = [ cfg.package ];
+
+    # A state directory other than the default: made (root's, 0700) before the units run.
+    systemd.tmpfiles.rules = optionals (!defaultStateDir) [ "d ${cfg.stateDir} 0700 root root -" ];
+
     systemd.services = {
       chainfire-cluster-join = mkIf cfg.enableChainfire (agentUnit {
         description = "Join the Chainfire cluster on first boot";
@@ -339,6 +355,7 @@ in
         ++ dataDirArgs cfg.chainfireDataDir
         ++ localUrlArgs cfg.chainfirePort;
         remainAfterExit = true;
+        readsDataDir = true;
       });
 
       flaredb-cluster-join = mkIf cfg.enableFlareDB (agentUnit {
@@ -357,6 +374,7 @@ in
         ++ dataDirArgs cfg.flaredbDataDir
         ++ localUrlArgs cfg.flaredbPort;
         remainAfterExit = true;
+        readsDataDir = true;
       });
 
       iam-initial-setup = mkIf cfg.enableIAM (agentUnit {
@@ -378,41 +396,44 @@ in
         ];
         args = [ "health-check" ] ++ connectionArgs;
         remainAfterExit = false;
+        writesStateDir = false;
       });
 
       membership-reboot = mkIf cfg.rebootGuard.enable {
         description = "Reboot once Chainfire can spare this node (planned disruption)";
         after = [ "network-online.target" ];
         wants = [ "network-online.target" ];
-        serviceConfig = {
-          Type = "oneshot";
-          # Waits (bounded) for its turn; fails without rebooting when none comes.
-          ExecStart = utils.escapeSystemdExecArgs (
-            [
-              "${cfg.package}/bin/membershipctl"
-              "disruption"
-              "acquire"
-              cfg.rebootGuard.node
-              "--reason"
-              cfg.rebootGuard.reason
-              "--ttl"
-              cfg.rebootGuard.ttl
-              "--wait"
-              cfg.rebootGuard.wait
-            ]
-            ++ optionals (cfg.endpoints != [ ]) [
-              "--endpoints"
-              (lib.concatStringsSep "," cfg.endpoints)
-            ]
-            ++ connection.tlsAuthArgs (cfg // { auth = { inherit (cfg.rebootGuard) user passwordFile; }; })
-          );
-          ExecStartPost = "/run/current-system/sw/bin/systemctl reboot";
-          UMask = "0077";
-          NoNewPrivileges = true;
-          PrivateTmp = true;
-          ProtectHome = true;
-          ProtectSystem = "full";
-        };
+        serviceConfig =
+          let
+            guardSecrets = connection.tlsAuthArgs (cfg // { auth = { inherit (cfg.rebootGuard) user passwordFile; }; });
+          in
+          # membershipctl only talks to Chainfire; systemctl reboot asks the systemd manager.
+          hardening.serviceConfig { }
+          // {
+            Type = "oneshot";
+            # Waits (bounded) for its turn; fails without rebooting when none comes.
+            ExecStart = connection.execStart utils (
+              [
+                "${cfg.package}/bin/membershipctl"
+                "disruption"
+                "acquire"
+                cfg.rebootGuard.node
+                "--reason"
+                cfg.rebootGuard.reason
+                "--ttl"
+                cfg.rebootGuard.ttl
+                "--wait"
+                cfg.rebootGuard.wait
+              ]
+              ++ optionals (cfg.endpoints != [ ]) [
+                "--endpoints"
+                (lib.concatStringsSep "," cfg.endpoints)
+              ]
+              ++ guardSecrets.args
+            ) guardSecrets.credentials;
+            LoadCredential = connection.loadCredential guardSecrets.credentials;
+            ExecStartPost = "/run/current-system/sw/bin/systemctl reboot";
+          };
       };
 
       nixos-upgrade = mkIf (cfg.rebootGuard.enable && cfg.rebootGuard.afterAutoUpgrade) {

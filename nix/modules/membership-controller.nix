@@ -1,7 +1,7 @@
 # membership-controller on the control-plane nodes: every replica watches the
 # NodeMembership records, one leader at a time reconciles them.
 #
-#   imports = [ ./nix/modules/membership-controller.nix ];
+#   imports = [ ./nix/modules ];   # both modules and nix/overlay.nix
 #   services.membership-controller = {
 #     enable = true;
 #     endpoints = [ "https://10.0.1.10:2379" "https://10.0.1.11:2379" "https://10.0.1.12:2379" ];
@@ -21,11 +21,12 @@
 #     };
 #   };
 #
-# Secrets (the key, the password, the IAM admin secret) are referenced by
-# path and read at run time; none of them enters the Nix store. The files
-# must be readable by `user` (default membership-controller) and by nobody
-# else: the controller refuses to start (exit 78) with a key that group or
-# others may read.
+# Secrets (the keys, the password, the IAM admin secret) are referenced by
+# path and never enter the Nix store: systemd hands them to the controller as
+# credentials (LoadCredential=), so they stay root's files, mode 0600, and
+# need not be given to the controller's user. The configuration file is
+# generated (pkgs.formats.json) from the options below and `settings`, which
+# takes any field of docs/controller-config.md.
 {
   config,
   lib,
@@ -37,6 +38,8 @@
 let
   cfg = config.services.membership-controller;
   connection = import ./lib/connection-options.nix { inherit lib; };
+  hardening = import ./lib/hardening.nix { inherit lib; };
+  settingsFormat = pkgs.formats.json { };
   inherit (lib)
     filterAttrs
     mkEnableOption
@@ -51,7 +54,7 @@ let
   tlsOptions = connection.tlsOptions {
     caFile.description = "CA that signed the service's server certificate.";
     certFile.description = "Client certificate for mTLS (with keyFile).";
-    keyFile.description = "Private key of certFile; mode 0600, owned by the controller's user.";
+    keyFile.description = "Private key of certFile, handed over by LoadCredential=: root's file, mode 0600.";
   };
 
   # FlareDB's and IAM's blocks of the configuration file (docs/controller-config.md).
@@ -81,17 +84,46 @@ let
 
   nonNull = filterAttrs (_: v: v != null);
 
+  # Where systemd puts the unit's credentials ($CREDENTIALS_DIRECTORY, %d in the unit): the
+  # configuration file names the secrets there.
+  credentialsDir = "/run/credentials/membership-controller.service";
+
+  # The secrets of the configuration file, as credentials: { name; file; }.
+  fileCredentials =
+    optionals (cfg.flaredb != null && cfg.flaredb.tls.keyFile != null) [
+      {
+        name = "flaredb-key";
+        file = cfg.flaredb.tls.keyFile;
+      }
+    ]
+    ++ optionals (cfg.iam != null && cfg.iam.tls.keyFile != null) [
+      {
+        name = "iam-key";
+        file = cfg.iam.tls.keyFile;
+      }
+    ]
+    ++ optionals (cfg.iam != null) [
+      {
+        name = "iam-admin-secret";
+        file = cfg.iam.adminSecretFile;
+      }
+    ];
+
+  # FlareDB's or IAM's block; `service` names its key's credential.
   serviceSettings =
-    s:
+    service: s:
     {
       inherit (s) endpoints requestTimeoutMs retries;
     }
-    // optionalAttrs (s.tls.caFile != null) { tls = nonNull s.tls; }
+    // optionalAttrs (s.tls.caFile != null) {
+      tls = nonNull (s.tls // optionalAttrs (s.tls.keyFile != null) { keyFile = "${credentialsDir}/${service}-key"; });
+    }
     // optionalAttrs (s.allowedLeaderHosts != [ ]) { inherit (s) allowedLeaderHosts; };
 
   stateDir = "/var/lib/membership-controller";
 
-  settings =
+  # What the options give; `settings` is merged over it.
+  optionSettings =
     {
       chainfire.callTimeoutMs = cfg.callTimeoutMs;
       snapshots = {
@@ -104,14 +136,24 @@ let
           ;
       };
     }
-    // optionalAttrs (cfg.flaredb != null) { flaredb = serviceSettings cfg.flaredb; }
+    // optionalAttrs (cfg.flaredb != null) { flaredb = serviceSettings "flaredb" cfg.flaredb; }
     // optionalAttrs (cfg.iam != null) {
-      iam = serviceSettings cfg.iam // {
-        inherit (cfg.iam) adminSecretFile;
+      iam = serviceSettings "iam" cfg.iam // {
+        adminSecretFile = "${credentialsDir}/iam-admin-secret";
       };
     };
 
-  configFile = pkgs.writeText "membership-controller.json" (builtins.toJSON settings);
+  configFile = settingsFormat.generate "membership-controller.json" (lib.recursiveUpdate optionSettings cfg.settings);
+
+  # Chainfire's key and password file.
+  secrets = connection.tlsAuthArgs cfg;
+
+  # The metrics port, for openFirewall: the port of metricsAddr (host:port, [v6]:port).
+  metricsPort =
+    let
+      m = builtins.match ".*:([0-9]+)" cfg.metricsAddr;
+    in
+    if m == null then null else lib.toInt (builtins.head m);
 
   args =
     [
@@ -139,19 +181,15 @@ let
       "--identity"
       cfg.identity
     ]
-    ++ connection.tlsAuthArgs cfg
+    ++ secrets.args
     ++ cfg.extraArgs;
 in
 {
   options.services.membership-controller = {
     enable = mkEnableOption "the PhotonCloud membership controller";
 
-    package = mkOption {
-      type = types.package;
-      default = pkgs.callPackage ../package.nix { };
-      defaultText = lib.literalExpression "pkgs.callPackage ./nix/package.nix { }";
-      description = "The photoncloud-membership package (provides membership-controller).";
-    };
+    # pkgs.photoncloud-membership comes from nix/overlay.nix (applied by nix/modules/default.nix).
+    package = lib.mkPackageOption pkgs "photoncloud-membership" { };
 
     endpoints = mkOption {
       type = types.listOf types.str;
@@ -173,7 +211,7 @@ in
 
     auth = connection.authOptions {
       userExample = "membership-controller";
-      passwordFile.description = "File holding the etcd password (`--password-file`).";
+      passwordFile.description = "File holding the etcd password (`--password-file`), handed over by LoadCredential=: root's file, mode 0600.";
     };
 
     identity = mkOption {
@@ -215,6 +253,31 @@ in
       type = types.str;
       default = "127.0.0.1:9477";
       description = ''Where /metrics, /healthz and /readyz are served ("off" to disable).'';
+    };
+
+    openFirewall = mkOption {
+      type = types.bool;
+      default = false;
+      description = ''
+        Open metricsAddr's TCP port in the firewall, for a Prometheus on another host (metricsAddr must
+        then listen on an address that host reaches, e.g. "0.0.0.0:9477").
+      '';
+    };
+
+    settings = mkOption {
+      type = settingsFormat.type;
+      default = { };
+      example = lib.literalExpression ''
+        {
+          snapshots.timeoutSeconds = 600;
+          flaredb.allowedLeaderHosts = [ "flaredb-4.example" ];
+        }
+      '';
+      description = ''
+        The configuration file (docs/controller-config.md) as Nix, merged over what the options of this
+        module give; for the fields they do not cover. It is written to the Nix store: name secrets by
+        their file only (the options above hand theirs over as credentials).
+      '';
     };
 
     logLevel = connection.logLevelOption {
@@ -278,7 +341,7 @@ in
           options = httpServiceOptions // {
             adminSecretFile = mkOption {
               type = types.str;
-              description = ''File with the initial admin user and password, `{"user": "...", "password": "..."}`; mode 0600.'';
+              description = ''File with the initial admin user and password, `{"user": "...", "password": "..."}`; handed over by LoadCredential= (root's file, mode 0600).'';
             };
           };
         }
@@ -296,7 +359,7 @@ in
     user = mkOption {
       type = types.str;
       default = "membership-controller";
-      description = "System user the controller runs as; it must be able to read the key and password files.";
+      description = "System user the controller runs as; it owns the state directory (the snapshots). The secrets reach it as credentials.";
     };
 
     group = mkOption {
@@ -312,8 +375,21 @@ in
         assertion = cfg.endpoints != [ ];
         message = "services.membership-controller.endpoints: name at least one Chainfire endpoint.";
       }
+      {
+        assertion = !cfg.openFirewall || metricsPort != null;
+        message = "services.membership-controller.openFirewall: metricsAddr (${cfg.metricsAddr}) names no port to open.";
+      }
     ]
     ++ connection.assertions "membership-controller" cfg;
+
+    warnings = optionals (cfg.openFirewall && builtins.match "(127[.][0-9.]+|localhost|[[]::1[]]):[0-9]+" cfg.metricsAddr != null) [
+      "services.membership-controller.openFirewall opens port ${toString metricsPort}, but metricsAddr ${cfg.metricsAddr} listens on loopback only"
+    ];
+
+    # membershipctl (and the other programs) for operators.
+    environment.systemPackages = [ cfg.package ];
+
+    networking.firewall.allowedTCPPorts = optionals (cfg.openFirewall && metricsPort != null) [ metricsPort ];
 
     users.users = mkIf (cfg.user == "membership-controller") {
       membership-controller = {
@@ -333,57 +409,38 @@ in
       ];
       wantedBy = [ "multi-user.target" ];
       environment.NODE_OPTIONS = "--max-old-space-size=${toString cfg.heapLimitMiB}";
-      serviceConfig = {
-        Type = "simple";
-        ExecStart = utils.escapeSystemdExecArgs args;
-        # SIGTERM resigns leadership so that a standby takes over at once.
-        KillSignal = "SIGTERM";
-        TimeoutStopSec = "30s";
-        Restart = "on-failure";
-        RestartSec = "5s";
-        # usage and configuration errors (a loose key mode, say) need a person
-        RestartPreventExitStatus = "64 78";
+      # Sandbox (lib/hardening.nix): the controller talks to the network, reads its files and its
+      # credentials, and writes only its snapshots.
+      serviceConfig =
+        hardening.serviceConfig { }
+        // {
+          Type = "simple";
+          ExecStart = connection.execStart utils args secrets.credentials;
+          # The secrets, copied by systemd (as root) into the unit's credentials directory, readable by
+          # the controller's user alone.
+          LoadCredential = connection.loadCredential (secrets.credentials ++ fileCredentials);
+          # SIGTERM resigns leadership so that a standby takes over at once.
+          KillSignal = "SIGTERM";
+          TimeoutStopSec = "30s";
+          Restart = "on-failure";
+          RestartSec = "5s";
+          # usage and configuration errors (a loose key mode, say) need a person
+          RestartPreventExitStatus = "64 78";
 
-        # A fixed user, so that key and password files can be owned by it.
-        User = cfg.user;
-        Group = cfg.group;
-        DynamicUser = false;
-
-        # Hardening: the controller talks to the network, reads its files and writes only its snapshots.
-        NoNewPrivileges = true;
-        ProtectSystem = "strict";
-        ProtectHome = true;
-        PrivateTmp = true;
-        PrivateDevices = true;
-        ProtectKernelTunables = true;
-        ProtectKernelModules = true;
-        ProtectKernelLogs = true;
-        ProtectControlGroups = true;
-        ProtectClock = true;
-        ProtectHostname = true;
-        ProtectProc = "invisible";
-        RestrictAddressFamilies = [
-          "AF_INET"
-          "AF_INET6"
-          "AF_UNIX"
-        ];
-        RestrictNamespaces = true;
-        RestrictRealtime = true;
-        RestrictSUIDSGID = true;
-        LockPersonality = true;
-        SystemCallArchitectures = "native";
-        CapabilityBoundingSet = "";
-        AmbientCapabilities = "";
-        UMask = "0077";
-        # /var/lib/membership-controller: the snapshots of Chainfire (snapshots.dir), mode 0700.
-        StateDirectory = "membership-controller";
-        StateDirectoryMode = "0700";
-        # No MemoryDenyWriteExecute: V8's JIT needs writable executable pages.
-      }
-      // optionalAttrs (!lib.hasPrefix "${stateDir}/" "${cfg.snapshots.dir}/") {
-        # "-": a directory that does not exist is no reason not to start (the snapshot then fails, saying why).
-        ReadWritePaths = [ "-${cfg.snapshots.dir}" ];
-      };
+          # A fixed user, the owner of the state directory and its snapshots.
+          User = cfg.user;
+          Group = cfg.group;
+          DynamicUser = false;
+          ProtectProc = "invisible";
+          RemoveIPC = true;
+          # /var/lib/membership-controller: the snapshots of Chainfire (snapshots.dir), mode 0700.
+          StateDirectory = "membership-controller";
+          StateDirectoryMode = "0700";
+        }
+        // optionalAttrs (!lib.hasPrefix "${stateDir}/" "${cfg.snapshots.dir}/") {
+          # "-": a directory that does not exist is no reason not to start (the snapshot then fails, saying why).
+          ReadWritePaths = [ "-${cfg.snapshots.dir}" ];
+        };
     };
   };
 }

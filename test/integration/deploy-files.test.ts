@@ -11,209 +11,23 @@ import { binPath, controllerNodeOptions, runProcess } from '../support/processes
 import { DEFAULT_WORKERS } from '../../src/controller/controller.js';
 import { tempDir } from '../support/fixtures.js';
 import { copyCheckout, npm, packedFiles } from '../support/package.js';
+import { NIX_DIR, STUB_STORE, evaluateNix, generatedJson, renderNixUnit, type NixConfig, type NixEvaluation } from '../support/nix-harness.js';
+import { execArgv, parseEnvFile, parseUnit, value, words } from '../support/unit-files.js';
 
 // binPath is <root>/dist/src/bin/<name>.js
 const root = dirname(dirname(dirname(dirname(binPath('membershipctl')))));
 const SYSTEMD_DIR = join(root, 'deploy', 'systemd');
-const NIX_DIR = join(root, 'nix');
 const AGENT_UNITS = ['chainfire-cluster-join', 'flaredb-cluster-join', 'iam-initial-setup', 'cluster-health-check'];
-const STUB_STORE = '/nix/store/00000000000000000000000000000000-photoncloud-membership-0.1.0';
-
-// ---------------------------------------------------------------------------
-// Unit files
-
-type Section = Map<string, string[]>;
-type Unit = Map<string, Section>;
-
-/** systemd's ini dialect: sections, `Key=value`, repeated keys accumulate, `#`/`;` comments. */
-function parseUnit(text: string): Unit {
-  const unit: Unit = new Map();
-  let section: Section | undefined;
-  for (const raw of text.split('\n')) {
-    const line = raw.trim();
-    if (line === '' || line.startsWith('#') || line.startsWith(';')) continue;
-    const header = /^\[(.+)\]$/.exec(line);
-    if (header) {
-      section = new Map();
-      unit.set(header[1]!, section);
-      continue;
-    }
-    const eq = line.indexOf('=');
-    assert.ok(section && eq > 0, `not a Key=value line inside a section: ${line}`);
-    const key = line.slice(0, eq).trim();
-    section.set(key, [...(section.get(key) ?? []), line.slice(eq + 1).trim()]);
-  }
-  return unit;
-}
-
-function value(unit: Unit, section: string, key: string): string | undefined {
-  return unit.get(section)?.get(key)?.at(-1);
-}
-
-/** A space-separated list setting, all lines of it. */
-function words(unit: Unit, section: string, key: string): string[] {
-  return (unit.get(section)?.get(key) ?? []).flatMap((v) => v.split(/\s+/)).filter(Boolean);
-}
-
-/** `KEY=value` lines of an environment file (comments and blank lines skipped). */
-function parseEnvFile(text: string): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const line of text.split('\n')) {
-    const m = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(line.trim());
-    if (m) env[m[1]!] = m[2]!.replace(/^"(.*)"$/, '$1');
-  }
-  return env;
-}
-
-/**
- * ExecStart as systemd splits it: words, "double-quoted" words with
- * backslash escapes, `$$` and `%%` for literal `$` and `%`; `${VAR}` expands
- * inside a word, a lone `$VAR` word expands to its value split on spaces
- * (nothing when unset).
- */
-function execArgv(execStart: string, env: Record<string, string>): string[] {
-  const out: string[] = [];
-  const tokens = execStart.match(/"(?:[^"\\]|\\.)*"|\S+/g) ?? [];
-  for (const token of tokens) {
-    const quoted = token.startsWith('"');
-    let word = quoted ? (JSON.parse(token) as string) : token;
-    const lone = /^\$([A-Za-z_][A-Za-z0-9_]*)$/.exec(word);
-    if (lone && !quoted) {
-      out.push(...(env[lone[1]!] ?? '').split(/\s+/).filter(Boolean));
-      continue;
-    }
-    word = word.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, name: string) => env[name] ?? '');
-    out.push(word.replaceAll('$$', '$').replaceAll('%%', '%'));
-  }
-  return out;
-}
-
-// ---------------------------------------------------------------------------
-// Nix
 
 async function nixFiles(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { withFileTypes: true, recursive: true });
   return entries.filter((e) => e.isFile() && e.name.endsWith('.nix')).map((e) => join(e.parentPath, e.name)).sort();
 }
 
-/**
- * Stand-ins for the parts of nixpkgs the modules use, so that they can be
- * evaluated here without a nixpkgs checkout: options become their defaults
- * (overridden per test), mkIf is resolved, and escapeSystemdExecArgs quotes
- * as nixpkgs' utils does. pkgs.writeText traces its text, which is how the
- * test reads the generated configuration file.
- */
-const NIX_HARNESS = `
-{ overrides }:
-let
-  lib = rec {
-    mkOption = o: o // { _isOption = true; };
-    mkEnableOption = d: { _isOption = true; default = false; description = d; };
-    mkIf = condition: content: { _type = "if"; inherit condition content; };
-    optionals = c: l: if c then l else [ ];
-    optionalAttrs = c: a: if c then a else { };
-    filterAttrs = p: a: builtins.listToAttrs (builtins.filter (x: p x.name x.value)
-      (map (name: { inherit name; value = a.\${name}; }) (builtins.attrNames a)));
-    concatStringsSep = builtins.concatStringsSep;
-    hasPrefix = p: s: builtins.substring 0 (builtins.stringLength p) s == p;
-    literalExpression = text: { _type = "literalExpression"; inherit text; };
-    fakeHash = "sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
-    cleanSourceWith = { src, filter }: { inherit filter; };
-    platforms.linux = [ "x86_64-linux" ];
-    types = {
-      str = "str"; bool = "bool"; port = "port"; package = "package";
-      nullOr = t: "nullOr"; listOf = t: "listOf"; enum = l: "enum"; submodule = m: "submodule";
-      ints = { positive = "positive"; unsigned = "unsigned"; between = a: b: "between"; };
-    };
-  };
-  pkgs = {
-    callPackage = path: args: "${STUB_STORE}";
-    writeText = name: text: builtins.trace "writeText \${name} \${text}" "/nix/store/00000000000000000000000000000000-\${name}";
-  };
-  utils.escapeSystemdExecArgs = args: builtins.concatStringsSep " "
-    (map (a: builtins.replaceStrings [ "%" "$" ] [ "%%" "$$" ] (builtins.toJSON a)) args);
-
-  defaultsOf = opts: builtins.mapAttrs (_: o: if o ? _isOption then o.default or null else defaultsOf o) opts;
-  merge = a: b: a // builtins.mapAttrs (n: v: if builtins.isAttrs v && builtins.isAttrs (a.\${n} or null) then merge a.\${n} v else v) b;
-  resolve = v:
-    if builtins.isAttrs v && (v._type or null) == "if" then (if v.condition then resolve v.content else null)
-    else if builtins.isAttrs v then
-      let r = builtins.mapAttrs (_: resolve) v;
-      in builtins.removeAttrs r (builtins.filter (n: r.\${n} == null) (builtins.attrNames r))
-    else if builtins.isList v then map resolve v
-    else v;
-
-  evalModule = file: name: settings:
-    let
-      module = import file { inherit lib pkgs utils config; };
-      config.services.\${name} = merge (defaultsOf module.options.services.\${name}) settings;
-    in resolve module.config;
-
-  package = import ${JSON.stringify(join(NIX_DIR, 'package.nix'))} { inherit lib; buildNpmPackage = a: a; nodejs_20 = "nodejs-20"; };
-  pinned = import ${JSON.stringify(join(NIX_DIR, 'package.nix'))} { inherit lib; buildNpmPackage = a: a; nodejs_20 = "nodejs-20"; npmDepsHash = "sha256-pinned"; };
-in {
-  package = {
-    inherit (package) pname version npmDepsHash npmBuildScript npmPackFlags doCheck;
-    postInstall = package.postInstall or "";
-    pinnedHash = pinned.npmDepsHash;
-    keeps = map (p: package.src.filter p "directory") [ "/x/src" "/x/node_modules" "/x/dist" "/x/.git" ];
-  };
-  firstBoot = builtins.mapAttrs (_: s: evalModule ${JSON.stringify(join(NIX_DIR, 'modules', 'first-boot-automation.nix'))} "first-boot-automation" s) overrides.firstBoot;
-  controller = builtins.mapAttrs (_: s: evalModule ${JSON.stringify(join(NIX_DIR, 'modules', 'membership-controller.nix'))} "membership-controller" s) overrides.controller;
-}
-`;
-
-interface NixUnit {
-  description: string;
-  after?: string[];
-  before?: string[];
-  requires?: string[];
-  wants?: string[];
-  wantedBy?: string[];
-  serviceConfig: Record<string, string | number | boolean | string[]>;
-}
-interface NixConfig {
-  assertions?: { assertion: boolean; message: string }[];
-  systemd?: { services: Record<string, NixUnit> };
-  users?: { users: Record<string, unknown>; groups: Record<string, unknown> };
-}
-
-/** A NixOS unit rendered the way NixOS writes unit files (lists as repeated lines, booleans as true/false). */
-function renderNixUnit(u: NixUnit): string {
-  const line = (k: string, v: unknown): string[] =>
-    Array.isArray(v) ? v.map((x) => `${k}=${String(x)}`) : [`${k}=${typeof v === 'boolean' ? (v ? 'true' : 'false') : String(v)}`];
-  const unit = [
-    '[Unit]',
-    `Description=${u.description}`,
-    ...(['after', 'before', 'requires', 'wants'] as const).flatMap((k) =>
-      (u[k] ?? []).length > 0 ? [`${k[0]!.toUpperCase()}${k.slice(1)}=${u[k]!.join(' ')}`] : [],
-    ),
-    '',
-    '[Service]',
-    ...Object.entries(u.serviceConfig).flatMap(([k, v]) => line(k, v)),
-    '',
-    '[Install]',
-    `WantedBy=${(u.wantedBy ?? []).join(' ')}`,
-  ];
-  return unit.join('\n') + '\n';
-}
-
-// ---------------------------------------------------------------------------
-
-// Debian's nix-bin names a build-users-group (nixbld) that need not exist here; parsing and evaluating build nothing.
-process.env.NIX_CONFIG = 'build-users-group =';
-
 describe('deployment files: NixOS modules, package and systemd units', () => {
   let dir: string;
   let shimDir: string;
-  let nixEval: {
-    package: {
-      pname: string; version: string; npmDepsHash: string; npmBuildScript: string; npmPackFlags: string[]; doCheck: boolean; postInstall: string;
-      pinnedHash: string; keeps: boolean[];
-    };
-    firstBoot: Record<string, NixConfig>;
-    controller: Record<string, NixConfig>;
-  };
+  let nixEval: NixEvaluation;
   let traced = '';
   let missingConfig: string;
 
@@ -241,9 +55,12 @@ describe('deployment files: NixOS modules, package and systemd units', () => {
   it('every .nix file parses (nix-instantiate --parse)', async () => {
     const files = await nixFiles(NIX_DIR);
     assert.deepEqual(files.map((f) => relative(root, f)), [
+      'nix/modules/default.nix',
       'nix/modules/first-boot-automation.nix',
       'nix/modules/lib/connection-options.nix',
+      'nix/modules/lib/hardening.nix',
       'nix/modules/membership-controller.nix',
+      'nix/overlay.nix',
       'nix/package.nix',
     ]);
     for (const file of files) {
@@ -289,21 +106,10 @@ describe('deployment files: NixOS modules, package and systemd units', () => {
         snapshotsElsewhere: { enable: true, endpoints: ['https://10.0.1.10:2379'], snapshots: { dir: '/srv/chainfire-snapshots', onFailure: 'warn', maxCount: 3 } },
       },
     };
-    const harness = join(dir, 'harness.nix');
-    await writeFile(harness, NIX_HARNESS);
-    const r = await runProcess(
-      'nix-instantiate',
-      ['--eval', '--strict', '--json', harness, '--arg', 'overrides', `builtins.fromJSON ${JSON.stringify(JSON.stringify(overrides))}`],
-      { timeoutMs: 60_000 },
-    );
-    assert.equal(r.code, 0, r.stderr);
-    nixEval = JSON.parse(r.stdout) as typeof nixEval;
-    traced = r.stderr;
+    ({ result: nixEval, traced } = await evaluateNix(dir, overrides));
 
-    // package.nix: the placeholder hash until the user pins one.
+    // package.nix (its dependencies: test/integration/nix-package.test.ts).
     assert.equal(nixEval.package.pname, 'photoncloud-membership');
-    assert.equal(nixEval.package.npmDepsHash, 'sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=');
-    assert.equal(nixEval.package.pinnedHash, 'sha256-pinned');
     assert.equal(nixEval.package.npmBuildScript, 'build:package');
     assert.deepEqual(nixEval.package.npmPackFlags, ['--ignore-scripts']);
     assert.deepEqual(nixEval.package.keeps, [true, false, false, false]);
@@ -313,7 +119,8 @@ describe('deployment files: NixOS modules, package and systemd units', () => {
     assert.ok(rebootGuard!.assertions!.every((a) => a.assertion), JSON.stringify(rebootGuard!.assertions));
     const guard = rebootGuard!.systemd!.services['membership-reboot']!;
     assert.match(String(guard.serviceConfig.ExecStart),
-      /\/bin\/membershipctl" "disruption" "acquire" "node04" "--reason" "kernel upgrade" "--ttl" "30m" "--wait" "2h" "--endpoints" "https:\/\/10.0.1.10:2379" "--cacert" .* "--user" "membership-operator" "--password-file" "\/etc\/nixos\/secrets\/operator.password"$/);
+      /\/bin\/membershipctl" "disruption" "acquire" "node04" "--reason" "kernel upgrade" "--ttl" "30m" "--wait" "2h" "--endpoints" "https:\/\/10.0.1.10:2379" "--cacert" .* "--user" "membership-operator" "--key" "%d\/key" "--password-file" "%d\/etcd-password"$/);
+    assert.deepEqual(guard.serviceConfig.LoadCredential, ['key:/etc/nixos/secrets/node04.key', 'etcd-password:/etc/nixos/secrets/operator.password']);
     assert.equal(guard.serviceConfig.ExecStartPost, '/run/current-system/sw/bin/systemctl reboot');
     assert.match(String(rebootGuard!.systemd!.services['nixos-upgrade']!.serviceConfig.ExecStartPost), /readlink \/run\/booted-system\/\$\$f.*start --no-block membership-reboot.service/);
     assert.ok(rebootGuardNoNode!.assertions!.some((a) => !a.assertion && /rebootGuard: node must name this node/.test(a.message)));
@@ -345,7 +152,7 @@ describe('deployment files: NixOS modules, package and systemd units', () => {
       /^"\/nix\/store\/[^"]+\/bin\/first-boot-agent" "join" "chainfire" "--config" "[^"]+" "--log-level" "info" "--state-dir" /);
     const securedStart = String(secured!.systemd!.services['chainfire-cluster-join']!.serviceConfig.ExecStart);
     for (const fragment of ['"--endpoints" "https://10.0.1.10:2379,https://10.0.1.11:2379"', '"--cacert" "/etc/nixos/secrets/ca.crt"',
-      '"--key" "/etc/nixos/secrets/node04.key"', '"--user" "membership-agent-node04"', '"--timeout" "300s"', '"--local-url" "https://localhost:2379"']) {
+      '"--key" "%d/key"', '"--user" "membership-agent-node04"', '"--timeout" "300s"', '"--local-url" "https://localhost:2379"']) {
       assert.ok(securedStart.includes(fragment), `${fragment} missing from ${securedStart}`);
     }
     assert.equal(secured!.systemd!.services['chainfire-cluster-join']!.serviceConfig.TimeoutStartSec, '480s');
@@ -368,19 +175,19 @@ describe('deployment files: NixOS modules, package and systemd units', () => {
     assert.ok(controller.users!.users['membership-controller'], 'the system user is defined');
     const start = String(svc.ExecStart);
     assert.match(start, /"--config" "\/nix\/store\/[^"]+-membership-controller\.json"/);
-    assert.ok(start.includes('"--password-file" "/etc/photoncloud/controller.password"'), start);
+    assert.ok(start.includes('"--password-file" "%d/etcd-password"'), start);
     assert.ok(start.includes(`"--workers" "${DEFAULT_WORKERS}"`), `the module's default workers are the controller's: ${start}`);
     // The V8 heap limit the benchmarks measured with, the same in the module and in deploy/systemd.
-    const environment = (controller.systemd!.services['membership-controller'] as NixUnit & { environment?: Record<string, string> }).environment;
+    const environment = controller.systemd!.services['membership-controller']!.environment;
     assert.equal(environment?.NODE_OPTIONS, controllerNodeOptions().join(' '));
     assert.match(environment?.NODE_OPTIONS ?? '', /^--max-old-space-size=\d+$/);
 
     // The generated configuration file is one the controller accepts.
-    const json = /trace: writeText membership-controller\.json (\{.*\})$/m.exec(traced)?.[1];
+    const json = generatedJson(traced)[0]?.[1];
     assert.ok(json, `no configuration file was generated:\n${traced}`);
     const parsed = parseControllerConfig(json, 'membership-controller.json');
     assert.deepEqual(parsed.iam?.endpoints, ['https://10.0.1.10:8080']);
-    assert.equal(parsed.iam?.adminSecretFile, '/etc/photoncloud/iam-admin.json');
+    assert.equal(parsed.iam?.adminSecretFile, '/run/credentials/membership-controller.service/iam-admin-secret');
     assert.deepEqual(parsed.flaredb?.tls, { caFile: '/etc/nixos/secrets/ca.crt' });
     assert.deepEqual(parsed.flaredb?.allowedLeaderHosts, ['10.0.1.13:2479']);
     assert.equal(parsed.iam?.allowedLeaderHosts, undefined, 'left empty, it is left out of the file');
@@ -395,7 +202,7 @@ describe('deployment files: NixOS modules, package and systemd units', () => {
     assert.equal(svc.ReadWritePaths, undefined, 'the state directory needs no ReadWritePaths=');
     const elsewhere = nixEval.controller.snapshotsElsewhere!.systemd!.services['membership-controller']!.serviceConfig;
     assert.deepEqual(elsewhere.ReadWritePaths, ['-/srv/chainfire-snapshots'], 'a directory elsewhere is made writable under ProtectSystem=strict');
-    const elsewhereJson = [...traced.matchAll(/trace: writeText membership-controller\.json (\{.*\})$/gm)].map((m) => parseControllerConfig(m[1]!, 'x').snapshots);
+    const elsewhereJson = generatedJson(traced).map(([, text]) => parseControllerConfig(text, 'x').snapshots);
     assert.ok(elsewhereJson.some((x) => x?.dir === '/srv/chainfire-snapshots' && x.onFailure === 'warn' && x.maxCount === 3), JSON.stringify(elsewhereJson));
 
     // Both modules take the tls and auth assertions from nix/modules/lib/connection-options.nix.
@@ -546,7 +353,8 @@ describe('deployment files: NixOS modules, package and systemd units', () => {
     }
     const secured = nixEval.firstBoot.secured!.systemd!.services;
     for (const [name, u] of Object.entries({ ...secured, ...nixEval.controller.full!.systemd!.services })) {
-      runs.push({ unit: `nix ${name}`, argv: execArgv(String(u.serviceConfig.ExecStart), {}), env: {} });
+      // %d: the unit's credentials directory (the key and password files are credentials).
+      runs.push({ unit: `nix ${name}`, argv: execArgv(String(u.serviceConfig.ExecStart), {}, { d: join(dir, 'credentials') }), env: {} });
     }
     assert.equal(runs.length, 10);
     for (const { unit, argv, env } of runs) {

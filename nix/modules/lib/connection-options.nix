@@ -86,25 +86,58 @@ in
       inherit description;
     };
 
-  # The flags of cfg.tls and cfg.auth, as both programs take them.
+  # The flags of cfg.tls and cfg.auth, as both programs take them, with the
+  # two secrets handed over as systemd credentials: the unit loads the key and
+  # the password file (LoadCredential=, read by systemd as root) and the flags
+  # name the copies in the unit's credentials directory (%d), so the files may
+  # stay root's, mode 0600, whatever user the service runs as.
+  #   args:        plain arguments (--cacert, --cert, --user)
+  #   credentials: [ { flag; name; file; } ], see execStart and loadCredential
   tlsAuthArgs =
     cfg:
-    optionals (cfg.tls.caFile != null) [
-      "--cacert"
-      cfg.tls.caFile
-    ]
-    ++ optionals (cfg.tls.certFile != null) [
-      "--cert"
-      cfg.tls.certFile
-      "--key"
-      cfg.tls.keyFile
-    ]
-    ++ optionals (cfg.auth.user != null) [
-      "--user"
-      cfg.auth.user
-      "--password-file"
-      cfg.auth.passwordFile
-    ];
+    {
+      args =
+        optionals (cfg.tls.caFile != null) [
+          "--cacert"
+          cfg.tls.caFile
+        ]
+        ++ optionals (cfg.tls.certFile != null) [
+          "--cert"
+          cfg.tls.certFile
+        ]
+        ++ optionals (cfg.auth.user != null) [
+          "--user"
+          cfg.auth.user
+        ];
+      credentials =
+        optionals (cfg.tls.keyFile != null) [
+          {
+            flag = "--key";
+            name = "key";
+            file = cfg.tls.keyFile;
+          }
+        ]
+        ++ optionals (cfg.auth.passwordFile != null) [
+          {
+            flag = "--password-file";
+            name = "etcd-password";
+            file = cfg.auth.passwordFile;
+          }
+        ];
+    };
+
+  # ExecStart= of a program's arguments (escaped, so no % or $ in them is
+  # expanded) followed by its credential flags, each naming "%d/<name>" (not
+  # escaped: systemd expands %d to the credentials directory).
+  execStart =
+    utils: args: credentials:
+    lib.concatStringsSep " " (
+      [ (utils.escapeSystemdExecArgs args) ]
+      ++ map (c: "${utils.escapeSystemdExecArgs [ c.flag ]} \"%d/${c.name}\"") credentials
+    );
+
+  # LoadCredential= of those credentials.
+  loadCredential = credentials: map (c: "${c.name}:${c.file}") credentials;
 
   # certFile and keyFile come together, and so do user and passwordFile;
   # name: the module's services.NAME.
