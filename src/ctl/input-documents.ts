@@ -13,7 +13,7 @@
  * node it names), duplicate keys and unknown tags refused. Every syntax
  * problem names its line and column.
  */
-import { Composer, LineCounter, Parser, isMap, isSeq, type CST, type Document } from 'yaml';
+import { Composer, LineCounter, Parser, isMap, isSeq, visit, type CST, type Document } from 'yaml';
 import { MembershipError, errorMessage } from '../errors.js';
 import { MAX_JSON_DEPTH, nestingError } from '../schema/json.js';
 
@@ -128,7 +128,19 @@ function parseYaml(text: string, source: string): InputItem[] {
           `${source} (${docWhere}${at(start)}): its aliases expand to more than ${MAX_ALIAS_COUNT} copies; refused as an alias bomb`,
         );
       }
-      throw invalid(`${source} (${docWhere}${at(start)}): ${errorMessage(err)}`);
+      // An alias whose anchor is not before it: point at the alias.
+      const name = /Unresolved alias.*: (\S+)$/.exec(errorMessage(err))?.[1];
+      let where = start;
+      if (name !== undefined) {
+        visit(doc, {
+          Alias: (_key, node) => {
+            if (node.source !== name || node.range === undefined || node.range === null) return undefined;
+            where = node.range[0];
+            return visit.BREAK;
+          },
+        });
+      }
+      throw invalid(`${source} (${docWhere}${at(where)}): ${errorMessage(err)}`);
     }
     if (value === null || value === undefined) return; // an empty document, as between "---" and "---"
     const bad = boundsProblem(value, budget);

@@ -164,7 +164,8 @@ class ExpressionParser {
       seg = { t: 'field', names };
     } else seg = this.indexOrSlice();
     this.skipSpaces();
-    if (this.peek() !== ']') this.fail(this.done() ? `"[" at position ${this.offset + open + 1} is not closed` : `unexpected ${JSON.stringify(this.peek())} in [...]`);
+    if (this.done()) this.fail('"[" is not closed with "]"', open);
+    if (this.peek() !== ']') this.fail(`unexpected ${JSON.stringify(this.peek())} in [...]`);
     this.pos++;
     return seg;
   }
