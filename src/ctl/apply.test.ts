@@ -83,7 +83,10 @@ describe('parseRecords: YAML, as get -o yaml prints it, and its guards', () => {
     refusedAs('n.yaml', toYaml(record('node04')).replace('role: worker', 'role: !!binary d29ya2Vy'), 'not valid YAML at line 6, column 9: Unresolved tag');
     refusedAs('n.yaml', 'a: !custom x\n', 'not valid YAML at line 1, column 4: Unresolved tag: !custom');
     refusedAs('n.yaml', 'a: 1\nb: *nowhere\n', 'n.yaml (line 2, column 4): Unresolved alias (the anchor must be set before the alias): nowhere');
-    refusedAs('n.json', '{"a": 1,\n  "b": 2,,\n}', 'n.json: not valid YAML at line 2, column 10');
+    refusedAs('n.json', '{"a": 1,\n  "b": 2,,\n}', 'n.json: not valid JSON or YAML at line 2, column 10');
+    refusedAs('bin', 'a: 1\nb: \u001b[2J\u0000\n', 'bin: not valid JSON or YAML: control character at line 2, column 4 (binary data?): "\u001b[2J\u0000"');
+    refusedAs('bin', '\u001b[2J{"x": 1}', 'bin: not valid JSON or YAML: control character at line 1, column 1 (binary data?): "\u001b[2J{"x": 1}"');
+    refusedAs('bin.json', '{"x": "\u0007"}', 'bin.json: not valid JSON or YAML: control character at line 1, column 8');
   });
 
   it('refuses alias bombs, an alias inside what it names, and alias expansion past the nesting limit; allows a few aliases', () => {

@@ -36,7 +36,8 @@ const invalid = (message: string) => new MembershipError('CONFIG_INVALID', messa
 
 /** The records in `text` (not yet validated), each with where it is. */
 export function parseInputDocuments(text: string, source: string): InputItem[] {
-  if (/^\s*[[{]/.test(text)) {
+  const looksLikeJson = /^\s*[[{]/.test(text);
+  if (looksLikeJson) {
     const tooDeep = nestingError(text, source);
     if (tooDeep !== undefined) throw tooDeep;
     let json: unknown;
@@ -50,8 +51,19 @@ export function parseInputDocuments(text: string, source: string): InputItem[] {
     // YAML's flow style looks like JSON ({name: node04}): read it as YAML, unless it is too large for that.
     if (Buffer.byteLength(text) > MAX_YAML_BYTES) throw invalid(`${source}: not valid JSON: ${jsonProblem(text, jsonError)}`);
   }
-  return parseYaml(text, source);
+  const what = looksLikeJson ? 'not valid JSON or YAML' : 'not valid YAML';
+  // The yaml library reads control characters as text: binary data would become one long string.
+  const control = NOT_YAML.exec(text);
+  if (control !== null) {
+    const at = lineColumn(text, control.index);
+    const rest = text.slice(control.index, text.indexOf('\n', control.index) >>> 0).slice(0, 40);
+    throw invalid(`${source}: not valid JSON or YAML: control character at line ${at.line}, column ${at.col} (binary data?): "${rest}"`);
+  }
+  return parseYaml(text, source, what);
 }
+
+/** Characters YAML 1.2 does not allow in a stream (C0 controls but tab, LF and CR; DEL; C1 controls but NEL; U+FFFE, U+FFFF). */
+const NOT_YAML = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u0084\u0086-\u009f\ufffe\uffff]/;
 
 /** The records of one parsed document: an array, a List's items, or the document itself. */
 function itemsOf(value: unknown): unknown[] {
@@ -78,7 +90,7 @@ function lineColumn(text: string, offset: number): { line: number; col: number }
   return { line: before.split('\n').length, col: offset - before.lastIndexOf('\n') };
 }
 
-function parseYaml(text: string, source: string): InputItem[] {
+function parseYaml(text: string, source: string, what: string): InputItem[] {
   const bytes = Buffer.byteLength(text);
   if (bytes > MAX_YAML_BYTES) {
     throw invalid(`${source}: ${bytes} bytes of YAML; at most ${MAX_YAML_BYTES / 1024 / 1024} MiB of YAML is read (JSON up to 64 MiB: membershipctl get -o json)`);
@@ -106,7 +118,7 @@ function parseYaml(text: string, source: string): InputItem[] {
   } catch (err) {
     if (err instanceof MembershipError) throw err;
     // The library catches its own stack overflows; anything else it throws is still a refusal of the input.
-    throw invalid(`${source}: not valid YAML: ${errorMessage(err)}`);
+    throw invalid(`${source}: ${what}: ${errorMessage(err)}`);
   }
   const multi = docs.length > 1;
   const items: InputItem[] = [];
@@ -115,7 +127,7 @@ function parseYaml(text: string, source: string): InputItem[] {
     const problem = doc.errors[0] ?? doc.warnings[0];
     if (problem !== undefined) {
       const more = doc.errors.length + doc.warnings.length > 1 ? ` (and ${doc.errors.length + doc.warnings.length - 1} more)` : '';
-      throw invalid(`${source}: not valid YAML at ${at(problem.pos[0])}: ${problem.message}${more}`);
+      throw invalid(`${source}: ${what} at ${at(problem.pos[0])}: ${problem.message}${more}`);
     }
     const docWhere = multi ? `document ${d + 1}, ` : '';
     const start = doc.contents?.range[0] ?? doc.range[0];
