@@ -31,7 +31,7 @@ describe('get -o: the formats and their errors', () => {
     assert.equal(parseOutput('jsonpath={.kind}').kind, 'jsonpath');
     assert.equal(parseOutput('=jsonpath={.kind}').kind, 'jsonpath');
     assert.equal(parseOutput('custom-columns=A:.a').kind, 'custom-columns');
-    usage(() => parseOutput('xml'), /^-o "xml": unknown output format; valid formats: table, wide, json, yaml, name, jsonpath=TEMPLATE, custom-columns=SPEC$/);
+    usage(() => parseOutput('xml'), /^-o, --output "xml": unknown output format; valid formats: table, wide, json, yaml, name, jsonpath=TEMPLATE, custom-columns=SPEC$/);
     usage(() => parseOutput('go-template={{.kind}}'), /not supported; valid formats:/);
     usage(() => parseOutput('jsonpath'), /-o jsonpath needs a template/);
     usage(() => parseOutput('jsonpath='), /-o jsonpath needs a template/);

@@ -52,7 +52,7 @@ export function parseOutput(raw: string): GetOutput {
   const known = ['jsonpath-file', 'jsonpath-as-json', 'custom-columns-file', 'go-template', 'go-template-file', 'template'].includes(name);
   throw new MembershipError(
     'USAGE',
-    `-o ${JSON.stringify(value)}: ${known ? 'not supported' : 'unknown output format'}; valid formats: ${OUTPUT_CHOICES.join(', ')}`,
+    `-o, --output ${JSON.stringify(value)}: ${known ? 'not supported' : 'unknown output format'}; valid formats: ${OUTPUT_CHOICES.join(', ')}`,
   );
 }
 

@@ -198,7 +198,7 @@ describe('membershipctl apply -f YAML and get\'s kubectl output forms, against a
     const run = (args: string[]) => runProcess(process.execPath, [binPath('membershipctl'), ...args, '--endpoints', 'http://127.0.0.1:1'], { timeoutMs: 30_000 });
     const format = await run(['get', '-o', 'xml']);
     assert.equal(format.code, 64);
-    assert.equal(format.stderr, 'error: -o "xml": unknown output format; valid formats: table, wide, json, yaml, name, jsonpath=TEMPLATE, custom-columns=SPEC\n');
+    assert.equal(format.stderr, 'error: -o, --output "xml": unknown output format; valid formats: table, wide, json, yaml, name, jsonpath=TEMPLATE, custom-columns=SPEC\n');
     const template = await run(['get', '-o', 'jsonpath={.items[*.metadata.name}']);
     assert.equal(template.code, 64);
     assert.match(template.stderr, /^error: -o jsonpath: unexpected "\." in \[\.\.\.\] at position 10 of the template:\n {2}\{\.items\[\*\.metadata\.name\}\n {11}\^\n/);
