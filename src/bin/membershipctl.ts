@@ -2,7 +2,7 @@
 import { Argument, Command, Option } from 'commander';
 import { applyRecords, parseRecords, readInput, recordsFromClusterConfig } from '../ctl/apply.js';
 import { EXIT_INTERRUPTED, withClient } from '../ctl/client.js';
-import { completionScript } from '../ctl/completion.js';
+import { completeWith, completionScript } from '../ctl/completion.js';
 import { readEvents, renderEventRows, renderEventsSection } from '../ctl/events.js';
 import { EventRecorder } from '../controller/event-recorder.js';
 import { acquireDisruption, readDisruptions, releaseDisruption, renderDisruptions } from '../ctl/disruption.js';
@@ -14,7 +14,12 @@ import { planNodes, renderPlan } from '../ctl/plan.js';
 import { readSnapshots, renderSnapshots } from '../ctl/snapshots.js';
 import { defaultSnapshotDir } from '../snapshots/settings.js';
 import { addRbacCommand } from '../ctl/rbac.js';
-import { OUTPUT_FORMATS, RESOURCE, readOperations, readViews, renderDescribe, renderViews, type OutputFormat } from '../ctl/view.js';
+import { RESOURCE, readOperations, readViews, renderDescribe, type NodeView } from '../ctl/view.js';
+import {
+  OUTPUT_CHOICES, OUTPUT_COMPLETIONS, SORT_BY_COMPLETIONS, parseOutput, parseSortBy, renderGet, selectViews, sortViewsBy, type GetOutput,
+} from '../ctl/get-output.js';
+import type { JsonPath } from '../ctl/jsonpath.js';
+import { parseSelector, type Requirement } from '../ctl/selector.js';
 import { ProgressLine, WAIT_FORMS, describeWaitFor, parseWaitFor, waitFor } from '../ctl/wait.js';
 import { WatchPrinter, watchViews } from '../ctl/watch.js';
 import { httpOptions, loadControllerConfig } from '../controller/config.js';
@@ -113,16 +118,21 @@ addConnectionFlags(
     program
       .command('apply')
       .description('create or update NodeMembership records')
-      .option('-f, --filename <file>', 'JSON file with one record, an array, or a List ("-" reads stdin)')
+      .option('-f, --filename <file>', 'JSON or YAML file: records, arrays or Lists, YAML documents separated by --- ("-" reads stdin)')
       .option('--from-cluster-config <file>', 'build the record from a node\'s cluster-config.json')
       .option('--dry-run', 'validate only; write nothing'),
     [
       'membershipctl apply -f node04.json',
+      'membershipctl apply -f nodes.yaml',
       'cat nodes.json | membershipctl apply -f -',
+      'membershipctl get node04 -o yaml > node04.yaml; vi node04.yaml; membershipctl apply -f node04.yaml',
       'membershipctl apply --from-cluster-config /etc/nixos/secrets/cluster-config.json',
       'membershipctl apply -f node04.json --dry-run',
     ],
-    'Prints nodemembership/NAME created, configured or unchanged for each record. A file with one invalid\nrecord writes nothing.',
+    'Prints nodemembership/NAME created, configured or unchanged for each record. A file with one invalid\n' +
+      'record writes nothing. What get -o json or -o yaml prints applies back: status and metadata.generation\n' +
+      'are ignored. YAML: at most 4 MiB and 10000 documents; anchors and aliases are bounded, duplicate keys\n' +
+      'and unknown tags refused; errors give the line and column.',
     '0 done, 64 usage, 69 Chainfire unreachable, 77 access refused, 78 the file is missing or a record is invalid',
   ),
 ).action(async (opts) => {
@@ -153,13 +163,30 @@ addConnectionFlags(
       .command('get')
       .description('list NodeMemberships with their phase and per-service membership')
       .argument('[name]', 'only this node')
-      .addOption(new Option('-o, --output <format>', 'output format').choices(OUTPUT_FORMATS).default('table'))
+      .addOption(
+        completeWith(
+          new Option('-o, --output <format>', `output format: ${OUTPUT_CHOICES.join(', ')}`).argParser(parseOutput).default({ kind: 'table' }, 'table'),
+          OUTPUT_COMPLETIONS,
+        ),
+      )
+      .option('-l, --selector <selector>', 'only nodes whose labels match: key=value, key!=value, key, !key (comma-separated: all must hold)', (s: string) => parseSelector(s))
+      .addOption(
+        completeWith(
+          new Option('--sort-by <path>', 'order the nodes by this field (a JSONPath such as .metadata.name or .status.phase; numbers sort as numbers)').argParser(
+            (s: string) => ({ source: s, path: parseSortBy(s) }),
+          ),
+          SORT_BY_COMPLETIONS,
+        ),
+      )
       .option('-w, --watch', 'after the list, print a line for every change until Ctrl-C')
       .option('--watch-timeout <duration>', 'with --watch: stop after this long (exit 0)', durationMs('--watch-timeout')),
     [
       'membershipctl get',
       'membershipctl get node04 -o yaml',
       'membershipctl get -o wide',
+      'membershipctl get -o jsonpath=\'{range .items[*]}{.metadata.name}{"\\t"}{.status.phase}{"\\n"}{end}\'',
+      'membershipctl get -o custom-columns=NAME:.metadata.name,PHASE:.status.phase,RACK:.spec.rack',
+      'membershipctl get -l zone=a,role!=spare --sort-by .status.phase',
       'membershipctl get -o json | jq -r \'.items[] | select(.status.phase != "Ready") | .metadata.name\'',
       'membershipctl get -o name',
       'membershipctl get -w',
@@ -169,28 +196,42 @@ addConnectionFlags(
       'MEMBER-ID (Chainfire), GENERATION (of the desired record) and OBSERVED (the generation the controller\n' +
       'last acted on). A service column says "-" when the node should not be a member, True when it is, and\n' +
       'otherwise Status(Reason). With --watch, tables go on with one line per change; json prints one object\n' +
-      'per line, yaml one document per change.',
+      'per line, yaml one document per change, jsonpath the template per changed node.\n' +
+      '-o jsonpath, -o custom-columns and --sort-by name fields of the object -o json prints (a List of them\n' +
+      'when several nodes are listed); a missing field prints nothing (custom-columns: <none>).',
   ),
 ).action(async (name: string | undefined, opts) => {
   if (name !== undefined) checkName(name);
-  const format = opts.output as OutputFormat;
+  const output = opts.output as GetOutput;
+  const selector = opts.selector as Requirement[] | undefined;
+  const sortBy = opts.sortBy as { source: string; path: JsonPath } | undefined;
   if (opts.watchTimeout !== undefined && !opts.watch) {
     throw new MembershipError('USAGE', '--watch-timeout only applies with --watch (-w)');
   }
+  if (name !== undefined && selector !== undefined) {
+    throw new MembershipError('USAGE', 'a node name and -l cannot be given together: get NAME names one node, -l selects by labels');
+  }
+  const chosen = (views: NodeView[]) => {
+    const selected = selector !== undefined ? selectViews(views, selector) : views;
+    return sortBy !== undefined ? sortViewsBy(selected, sortBy.path, sortBy.source) : selected;
+  };
   if (!opts.watch) {
     const views = await withClient(opts, (client, keys) => readViews(client, keys, name));
     if (name !== undefined && views.length === 0) throw notFound(name);
-    process.stdout.write(renderViews(views, format, name !== undefined));
+    process.stdout.write(renderGet(chosen(views), output, name !== undefined));
     return;
   }
   await withClient(opts, async (client, keys) => {
-    const printer = new WatchPrinter(format, (s) => process.stdout.write(s));
-    const watch = await watchViews(client, keys, name, (node, view) => printer.change(node, view));
+    const printer = new WatchPrinter(output, (s) => process.stdout.write(s));
+    // A node whose labels stop matching leaves the watch as a deleted one does.
+    const watch = await watchViews(client, keys, name, (node, view) =>
+      printer.change(node, view !== undefined && (selector === undefined || selectViews([view], selector).length === 1) ? view : undefined),
+    );
     const signal = interrupted();
     let timer: NodeJS.Timeout | undefined;
     try {
       if (name !== undefined && watch.initial.length === 0) throw notFound(name);
-      printer.initial(watch.initial);
+      printer.initial(chosen(watch.initial));
       const timeout = new Promise<'timeout'>((resolve) => {
         if (opts.watchTimeout !== undefined) timer = setTimeout(() => resolve('timeout'), opts.watchTimeout);
       });

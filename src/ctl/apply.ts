@@ -1,8 +1,9 @@
 import type { Etcd3 } from 'etcd3';
-import { MembershipError, errorMessage } from '../errors.js';
+import { MembershipError } from '../errors.js';
 import { readConfigFile, readStream } from '../files.js';
 import { formatIssues } from '../schema/common.js';
-import { nestingError, reservedKeyPath, reservedKeyProblem } from '../schema/json.js';
+import { reservedKeyPath, reservedKeyProblem } from '../schema/json.js';
+import { parseInputDocuments } from './input-documents.js';
 import { nodeMembership, type NodeMembership } from '../schema/node-membership.js';
 import { clusterConfigToMembership, loadClusterConfig } from '../schema/cluster-config.js';
 import type { KeyLayout } from '../store/keys.js';
@@ -28,46 +29,42 @@ export const MAX_INPUT_BYTES = 64 * 1024 * 1024;
 
 export type ApplyOutcome = 'created' | 'configured' | 'unchanged';
 
-/** Reads JSON from a file or, for "-", from stdin. */
+/** Reads JSON or YAML from a file or, for "-", from stdin. */
 export async function readInput(file: string, stdin: NodeJS.ReadableStream = process.stdin): Promise<string> {
   if (file === '-') return (await readStream('-f', stdin, MAX_INPUT_BYTES)).toString('utf8');
   return readConfigFile('-f', file, MAX_INPUT_BYTES);
 }
 
 /**
- * Parses one record, an array of records or a `{"kind":"List","items":[...]}`
- * and validates every record before anything is written: a file with one bad
- * record writes nothing.
+ * Fields `get -o json` and `get -o yaml` print that apply does not take: the
+ * controller's status and the problems found reading the records. They are
+ * dropped, as kubectl apply ignores status, so that what get prints applies
+ * back unchanged.
+ */
+export const READ_ONLY_FIELDS = ['status', 'statusProblem', 'problem'] as const;
+
+/**
+ * Parses JSON or YAML (several documents; in each one record, an array of
+ * records or a `{kind: List, items: [...]}`) and validates every record
+ * before anything is written: a file with one bad record writes nothing.
  */
 export function parseRecords(text: string, source: string): NodeMembership[] {
-  const tooDeep = nestingError(text, source);
-  if (tooDeep !== undefined) throw tooDeep;
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (err) {
-    throw new MembershipError('CONFIG_INVALID', `${source}: not valid JSON: ${errorMessage(err)}`);
-  }
-  const items: unknown[] = Array.isArray(json)
-    ? json
-    : typeof json === 'object' && json !== null && (json as { kind?: unknown }).kind === 'List'
-      ? ((json as { items?: unknown[] }).items ?? [])
-      : [json];
+  const items = parseInputDocuments(text, source);
   if (items.length === 0) throw new MembershipError('CONFIG_INVALID', `${source}: no records in the input`);
   const problems: string[] = [];
   const records: NodeMembership[] = [];
   const seen = new Set<string>();
-  items.forEach((item, i) => {
-    const where = items.length > 1 ? `${source}[${i}]` : source;
+  for (const { value, where } of items) {
+    const item = withoutReadOnlyFields(value);
     const reserved = reservedKeyPath(item);
     if (reserved !== undefined) {
       problems.push(`${where}: ${reservedKeyProblem(reserved)}`);
-      return;
+      continue;
     }
     const parsed = nodeMembership.safeParse(item);
     if (!parsed.success) {
       problems.push(`${where}: ${formatIssues(parsed.error)}`);
-      return;
+      continue;
     }
     const rec = parsed.data;
     if (seen.has(rec.metadata.name)) problems.push(`${where}: node ${rec.metadata.name} appears more than once`);
@@ -79,12 +76,19 @@ export function parseRecords(text: string, source: string): NodeMembership[] {
         `${where}: record ${rec.metadata.name} is ${bytes} bytes; Chainfire accepts at most 1 MiB per record ` +
           '(its request limit is 1.5 MiB): look for a runaway label or annotation',
       );
-      return;
+      continue;
     }
     records.push(rec);
-  });
+  }
   if (problems.length > 0) throw new MembershipError('CONFIG_INVALID', `${problems.join('\n')}\nnothing was applied`);
   return records;
+}
+
+function withoutReadOnlyFields(value: unknown): unknown {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return value;
+  const copy: Record<string, unknown> = { ...(value as Record<string, unknown>) };
+  for (const f of READ_ONLY_FIELDS) delete copy[f];
+  return copy;
 }
 
 export async function recordsFromClusterConfig(path: string): Promise<{ records: NodeMembership[]; warnings: string[] }> {

@@ -2,11 +2,16 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { Argument, Command, Option } from 'commander';
-import { bashCompletion, commandSpecs, zshCompletion } from './completion.js';
+import { bashCompletion, commandSpecs, completeWith, zshCompletion } from './completion.js';
 
 function sampleProgram(): Command {
   const program = new Command('toolctl');
-  program.command('get').argument('[name]').addOption(new Option('-o, --output <format>').choices(['table', 'json'])).option('-w, --watch');
+  program
+    .command('get')
+    .argument('[name]')
+    .addOption(new Option('-o, --output <format>').choices(['table', 'json']))
+    .option('-w, --watch')
+    .addOption(completeWith(new Option('--sort-by <path>').argParser((s) => s), ['.metadata.name', '.status.phase']));
   program.command('wait').argument('<name>').requiredOption('--for <what>').option('--timeout <duration>');
   program.command('members').addArgument(new Argument('<service>').choices(['chainfire', 'flaredb'])).option('--config <file>');
   program.command('rbac').command('apply').requiredOption('--nodes <names>');
@@ -18,9 +23,9 @@ describe('shell completion', () => {
     const specs = commandSpecs(sampleProgram());
     assert.deepEqual(specs.map((s) => s.path), ['', 'get', 'wait', 'members', 'rbac', 'rbac apply', 'help']);
     const get = specs.find((s) => s.path === 'get')!;
-    assert.deepEqual(get.flags, ['--help', '-o', '--output', '-w', '--watch']);
-    assert.deepEqual(get.valueFlags, ['-o', '--output']);
-    assert.deepEqual(get.flagValues, { '-o': ['table', 'json'], '--output': ['table', 'json'] });
+    assert.deepEqual(get.flags, ['--help', '-o', '--output', '-w', '--watch', '--sort-by']);
+    assert.deepEqual(get.valueFlags, ['-o', '--output', '--sort-by']);
+    assert.deepEqual(get.flagValues, { '-o': ['table', 'json'], '--output': ['table', 'json'], '--sort-by': ['.metadata.name', '.status.phase'] });
     assert.deepEqual(get.args, [['__nodes__']]);
     const wait = specs.find((s) => s.path === 'wait')!;
     assert.ok(wait.flagValues['--for']!.includes('condition=Ready') && wait.flagValues['--for']!.includes('phase=Removed') && wait.flagValues['--for']!.includes('delete'));
@@ -40,7 +45,8 @@ describe('shell completion', () => {
     };
     assert.deepEqual(complete('toolctl '), ['get', 'wait', 'members', 'rbac', 'help']);
     assert.deepEqual(complete('toolctl me'), ['members']);
-    assert.deepEqual(complete('toolctl get --'), ['--help', '--output', '--watch']);
+    assert.deepEqual(complete('toolctl get --'), ['--help', '--output', '--watch', '--sort-by']);
+    assert.deepEqual(complete('toolctl get --sort-by .s'), ['.status.phase']);
     assert.deepEqual(complete('toolctl get -o j'), ['json']);
     assert.deepEqual(complete('toolctl members '), ['chainfire', 'flaredb']);
     assert.deepEqual(complete('toolctl rbac '), ['apply']);

@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import type { Command, Option } from 'commander';
 import { CONDITION_TYPES, PHASES } from '../schema/status.js';
 
 /**
@@ -15,6 +15,15 @@ const CONNECTION_FLAGS = ['--endpoints', '--prefix', '--cacert', '--cert', '--ke
 export const WAIT_FOR_VALUES = [...CONDITION_TYPES.map((t) => `condition=${t}`), ...PHASES.map((p) => `phase=${p}`), 'delete'];
 /** The marker an argument list uses for "node names, asked at completion time". */
 const NODES = '__nodes__';
+
+/** Values an option completes to when it has no fixed choices (`get -o jsonpath=...` takes any template). */
+const COMPLETIONS = new WeakMap<Option, readonly string[]>();
+
+/** Makes `option` complete to `values` (the option itself accepts more). */
+export function completeWith(option: Option, values: readonly string[]): Option {
+  COMPLETIONS.set(option, values);
+  return option;
+}
 
 export interface CommandSpec {
   /** `get`, or `rbac apply` for a subcommand */
@@ -41,7 +50,7 @@ export function commandSpecs(program: Command): CommandSpec[] {
       flags.push(...names);
       if (o.required || o.optional) {
         valueFlags.push(...names);
-        const values = o.long === '--for' ? WAIT_FOR_VALUES : o.argChoices;
+        const values = o.long === '--for' ? WAIT_FOR_VALUES : (COMPLETIONS.get(o) ?? o.argChoices);
         if (values !== undefined) for (const n of names) flagValues[n] = [...values];
       }
     }

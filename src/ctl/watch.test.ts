@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { NOW, cond, sampleViews, statusRecord } from '../../test/support/ctl-records.js';
+import { parseOutput } from './get-output.js';
 import { WatchPrinter } from './watch.js';
 import type { NodeView } from './view.js';
 
@@ -63,5 +64,29 @@ describe('get --watch output', () => {
     names.printer.initial(sampleViews());
     names.printer.change('node04', undefined);
     assert.deepEqual(names.out, ['nodemembership/node01\n', 'nodemembership/node04\n', 'nodemembership/node04 deleted\n']);
+  });
+
+  it('custom-columns: the header and rows, then a row per change (<none> for a deleted node\'s other columns); jsonpath: the template per node', () => {
+    const out: string[] = [];
+    const printer = new WatchPrinter(parseOutput('custom-columns=NAME:.metadata.name,PHASE:.status.phase,MEMBER:.status.chainfire.memberId'), (s) => out.push(s), () => NOW);
+    const [node01, node04] = sampleViews();
+    printer.initial([node01!, node04!]);
+    printer.change('node01', node01!); // the same: nothing
+    printer.change('node04', promoted(node04!));
+    printer.change('node04', undefined);
+    assert.equal(out.join(''), [
+      'NAME     PHASE     MEMBER',
+      'node01   Ready     8e9e05c52164694d',
+      'node04   Joining   6c1e2f',
+      'node04   Ready     6c1e2f',
+      'node04   <none>    <none>',
+      '',
+    ].join('\n'));
+    const lines: string[] = [];
+    const jp = new WatchPrinter(parseOutput('jsonpath={.metadata.name}={.status.phase}{"\\n"}'), (s) => lines.push(s), () => NOW);
+    jp.initial([node01!, node04!]);
+    jp.change('node04', promoted(node04!));
+    jp.change('node04', undefined);
+    assert.deepEqual(lines, ['node01=Ready\n', 'node04=Joining\n', 'node04=Ready\n', 'node04=\n']);
   });
 });

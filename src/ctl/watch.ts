@@ -8,6 +8,8 @@ import type { NodeMembership } from '../schema/node-membership.js';
 import type { NodeMembershipStatus } from '../schema/status.js';
 import type { KeyLayout } from '../store/keys.js';
 import { decodeDesired, decodeStatus, type StoredRecord } from '../store/records.js';
+import { customColumnRow, type GetOutput } from './get-output.js';
+import { executeTemplate } from './jsonpath.js';
 import {
   AGE_COLUMN, RESOURCE, TABLE_HEADER, WIDE_HEADER, columnWidths, formatRow, sortViews, tableRow, toResource, type NodeView, type OutputFormat,
 } from './view.js';
@@ -16,43 +18,50 @@ import {
  * `get --watch` output: the first table as usual, then one line per change in
  * the same columns (widths only grow, never shrink, so the lines stay aligned
  * with what came before). A line is printed when what it shows changes; AGE
- * alone changing is not a change.
+ * alone changing is not a change. Custom columns go as tables do; a jsonpath
+ * template is run on each node's object in turn.
  */
 export class WatchPrinter {
   private widths: number[] = [];
   private readonly last = new Map<string, string>();
+  private readonly output: GetOutput;
 
   constructor(
-    private readonly format: OutputFormat,
+    format: OutputFormat | GetOutput,
     private readonly write: (text: string) => void,
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    this.output = typeof format === 'string' ? { kind: format } : format;
+  }
 
   private get wide(): boolean {
-    return this.format === 'wide';
+    return this.output.kind === 'wide';
+  }
+
+  private get columnar(): boolean {
+    return this.output.kind === 'table' || this.output.kind === 'wide' || this.output.kind === 'custom-columns';
+  }
+
+  private header(): string[] {
+    return this.output.kind === 'custom-columns' ? this.output.columns.map((c) => c.header) : this.wide ? WIDE_HEADER : TABLE_HEADER;
+  }
+
+  /** A node's row; its AGE counted at `now`. */
+  private row(v: NodeView, now: number): string[] {
+    return this.output.kind === 'custom-columns' ? customColumnRow(this.output.columns, toResource(v)) : tableRow(v, now, this.wide);
   }
 
   /** The first listing; `views` sorted by name. */
   initial(views: NodeView[]): void {
     for (const v of views) this.last.set(v.node, this.identity(v));
-    switch (this.format) {
-      case 'table':
-      case 'wide': {
-        const rows = [this.wide ? WIDE_HEADER : TABLE_HEADER, ...views.map((v) => tableRow(v, this.now(), this.wide))];
-        // PHASE is made wide enough for every phase and <deleted>, so that later lines line up.
-        this.widths = columnWidths(rows).map((w, i) => (i === PHASE_COLUMN ? Math.max(w, DELETED.length) : w));
-        this.write(rows.map((r) => formatRow(r, this.widths)).join('\n') + '\n');
-        return;
-      }
-      case 'name':
-        for (const v of views) this.write(`${RESOURCE}/${v.node}\n`);
-        return;
-      case 'json':
-        for (const v of views) this.write(JSON.stringify(toResource(v)) + '\n');
-        return;
-      case 'yaml':
-        for (const v of views) this.write(`---\n${toYaml(toResource(v))}`);
+    if (this.columnar) {
+      const rows = [this.header(), ...views.map((v) => this.row(v, this.now()))];
+      // PHASE is made wide enough for every phase and <deleted>, so that later lines line up.
+      this.widths = columnWidths(rows).map((w, i) => (i === PHASE_COLUMN && this.output.kind !== 'custom-columns' ? Math.max(w, DELETED.length) : w));
+      this.write(rows.map((r) => formatRow(r, this.widths)).join('\n') + '\n');
+      return;
     }
+    for (const v of views) this.print(v.node, v);
   }
 
   /** A node's records changed; `view` undefined means both its records are gone. */
@@ -62,47 +71,59 @@ export class WatchPrinter {
     if (view === undefined && !this.last.has(node)) return;
     if (view === undefined) this.last.delete(node);
     else this.last.set(node, id);
-    switch (this.format) {
-      case 'table':
-      case 'wide': {
-        const row = view !== undefined ? tableRow(view, this.now(), this.wide) : deletedRow(node, this.wide);
-        // As shown: a control character takes the room of its escape.
-        const shown = row.map((c) => printable(c).length);
-        this.widths = this.widths.length === 0 ? shown : this.widths.map((w, i) => Math.max(w, shown[i] ?? 0));
-        this.write(formatRow(row, this.widths) + '\n');
-        return;
-      }
+    if (this.columnar) {
+      const row = view !== undefined ? this.row(view, this.now()) : this.deletedRow(node);
+      // As shown: a control character takes the room of its escape.
+      const shown = row.map((c) => printable(c).length);
+      this.widths = this.widths.length === 0 ? shown : this.widths.map((w, i) => Math.max(w, shown[i] ?? 0));
+      this.write(formatRow(row, this.widths) + '\n');
+      return;
+    }
+    this.print(node, view);
+  }
+
+  /** One node in a format of one entry per node (name, json, yaml, jsonpath). */
+  private print(node: string, view: NodeView | undefined): void {
+    const resource = view !== undefined ? toResource(view) : { kind: 'NodeMembership', metadata: { name: node }, deleted: true };
+    switch (this.output.kind) {
       case 'name':
-        this.write(`${RESOURCE}/${node}${view === undefined ? ' deleted' : ''}\n`);
+        this.write(`${RESOURCE}/${printable(node)}${view === undefined ? ' deleted' : ''}\n`);
         return;
       case 'json':
-        this.write(JSON.stringify(view !== undefined ? toResource(view) : { kind: 'NodeMembership', metadata: { name: node }, deleted: true }) + '\n');
+        this.write(JSON.stringify(resource) + '\n');
         return;
       case 'yaml':
-        this.write(`---\n${toYaml(view !== undefined ? toResource(view) : { kind: 'NodeMembership', metadata: { name: node }, deleted: true })}`);
+        this.write(`---\n${toYaml(resource)}`);
+        return;
+      case 'jsonpath':
+        this.write(executeTemplate(this.output.template, resource));
     }
+  }
+
+  private deletedRow(node: string): string[] {
+    if (this.output.kind === 'custom-columns') {
+      return customColumnRow(this.output.columns, { kind: 'NodeMembership', metadata: { name: node }, deleted: true });
+    }
+    const row = (this.wide ? WIDE_HEADER : TABLE_HEADER).map(() => '-');
+    row[0] = node;
+    row[PHASE_COLUMN] = DELETED;
+    return row;
   }
 
   /** What a line would show, without AGE (tables) or everything (structured output). */
   private identity(v: NodeView): string {
-    if (this.format === 'table' || this.format === 'wide') {
+    if (this.output.kind === 'table' || this.output.kind === 'wide') {
       const row = tableRow(v, 0, this.wide);
       row[AGE_COLUMN] = '';
       return row.join('\u0000');
     }
-    return this.format === 'name' ? v.node : JSON.stringify(toResource(v));
+    if (this.output.kind === 'custom-columns') return this.row(v, 0).join('\u0000');
+    return this.output.kind === 'name' ? v.node : JSON.stringify(toResource(v));
   }
 }
 
 const DELETED = '<deleted>';
 const PHASE_COLUMN = TABLE_HEADER.indexOf('PHASE');
-
-function deletedRow(node: string, wide: boolean): string[] {
-  const row = (wide ? WIDE_HEADER : TABLE_HEADER).map(() => '-');
-  row[0] = node;
-  row[PHASE_COLUMN] = DELETED;
-  return row;
-}
 
 export interface ViewWatch {
   /** the views when the watch started */
