@@ -248,7 +248,7 @@ in
         "https://10.0.1.10:2379"
         "https://10.0.1.11:2379"
       ];
-      description = "Chainfire endpoints (`--endpoints`). Empty: the config's leader_url.";
+      description = "Chainfire endpoints (`--endpoints`): URLs or host:port (https when a TLS file is set). Empty: the config's leader_url.";
     };
 
     tls = connection.tlsOptions {

@@ -198,7 +198,7 @@ in
         "https://10.0.1.11:2379"
         "https://10.0.1.12:2379"
       ];
-      description = "Chainfire endpoints (`--endpoints`).";
+      description = "Chainfire endpoints (`--endpoints`): URLs or host:port (https when a TLS file is set).";
     };
 
     prefix = mkOption {
@@ -246,7 +246,7 @@ in
     resyncPeriod = mkOption {
       type = types.str;
       default = "30s";
-      description = "How often every record is reconciled again.";
+      description = "How often every record is reconciled again (`--resync-period`): a Go duration such as 30s, 1m30s or 2h.";
     };
 
     metricsAddr = mkOption {

@@ -8,7 +8,7 @@ import { resolveConnection, type KeyFileCheck } from '../store/connection-option
 import { EtcdLite } from '../store/etcd-lite/client.js';
 import { KeyLayout } from '../store/keys.js';
 import { awaitMembership } from './await-membership.js';
-import { localUrlOf, runs, type AgentContext } from './context.js';
+import { connectionDefaults, localUrlOf, runs, type AgentContext } from './context.js';
 import { checkHealth, waitForHealth } from './local-health.js';
 import { DEFAULT_DATA_DIRS, readLocalData } from './local-data.js';
 import { joinChainfire } from './join-chainfire.js';
@@ -56,12 +56,7 @@ export async function joinService(ctx: AgentContext, service: Service): Promise<
 
   // A loose private key or password file is warned about, not refused: the node must still boot.
   const keyCheck: KeyFileCheck = { insecureKey: 'warn', warn: (m) => log.warn({ node }, m) };
-  const connection = resolveConnection(
-    { ...flags, ...(flags.cacert === undefined && ctx.config.tls?.ca_file ? { cacert: ctx.config.tls.ca_file } : {}) },
-    process.env,
-    [ctx.config.leader_url],
-    keyCheck,
-  );
+  const connection = resolveConnection(flags, process.env, connectionDefaults(ctx), keyCheck, log);
   const client = EtcdLite.connect(connection, keyCheck);
   const keys = new KeyLayout(connection.prefix);
   const dataDir = service === 'iam' ? undefined : (flags.dataDir ?? DEFAULT_DATA_DIRS[service]);
@@ -138,12 +133,7 @@ async function releaseOwnDisruption(ctx: AgentContext): Promise<void> {
   const keyCheck: KeyFileCheck = { insecureKey: 'warn', warn: (m) => log.warn({ node }, m) };
   let client: EtcdLite | undefined;
   try {
-    const connection = resolveConnection(
-      { ...flags, ...(flags.cacert === undefined && ctx.config.tls?.ca_file ? { cacert: ctx.config.tls.ca_file } : {}) },
-      process.env,
-      [ctx.config.leader_url],
-      keyCheck,
-    );
+    const connection = resolveConnection(flags, process.env, connectionDefaults(ctx), keyCheck, log);
     client = EtcdLite.connect(connection, keyCheck);
     const key = new KeyLayout(connection.prefix).disruption(node);
     const held = await client.range(key);

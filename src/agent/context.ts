@@ -9,7 +9,7 @@ import type { HttpClient } from '../net/http-client.js';
 import type { Service } from '../schema/agent-report.js';
 import { clusterConfigToMembership, loadClusterConfig, type ClusterConfig } from '../schema/cluster-config.js';
 import type { NodeMembershipInput } from '../schema/node-membership.js';
-import type { RawConnectionFlags } from '../store/connection-options.js';
+import type { ConnectionDefaults, RawConnectionFlags } from '../store/connection-options.js';
 import { localHttpClient, type NamedFile, type TlsFiles } from './local-health.js';
 
 export interface AgentFlags extends RawConnectionFlags {
@@ -71,6 +71,20 @@ export function localUrlOf(ctx: AgentContext, service: Service, honourFlag = tru
     return `${scheme}//${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${iam?.port ?? IAM_PORT}`;
   }
   throw new MembershipError('CONFIG_INVALID', `${ctx.flags.config}: this node has no ${service} configuration`);
+}
+
+/**
+ * What the connection to Chainfire falls back to when neither a flag nor a
+ * variable (CHAINFIRE_*, then ETCDCTL_*) gives it: the config's leader_url
+ * and tls.ca_file.
+ */
+export function connectionDefaults(ctx: AgentContext): ConnectionDefaults {
+  const caFile = ctx.config.tls?.ca_file;
+  return {
+    endpoints: [ctx.config.leader_url],
+    endpointsFrom: `leader_url of ${ctx.flags.config}`,
+    ...(caFile ? { cacert: caFile, cacertFrom: `tls.ca_file of ${ctx.flags.config}` } : {}),
+  };
 }
 
 /** Whether the node runs a service at all (per its config). */

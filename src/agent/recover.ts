@@ -32,8 +32,8 @@ import { API_VERSION } from '../schema/common.js';
 import type { ChainfireRecovery } from '../schema/cluster.js';
 import { chainfirePeerUrl } from '../schema/node-membership.js';
 import { connect, resolveConnection } from '../store/connection.js';
-import { KeyLayout } from '../store/keys.js';
-import { localUrlOf, runs, type AgentContext } from './context.js';
+import { DEFAULT_PREFIX, KeyLayout } from '../store/keys.js';
+import { connectionDefaults, localUrlOf, runs, type AgentContext } from './context.js';
 import { runStartCommand as runCommand } from './start-command.js';
 import { rememberMemberId } from './local-data.js';
 import { waitForHealth } from './local-health.js';
@@ -367,7 +367,7 @@ async function ownMember(ctx: AgentContext, localUrl: string): Promise<{ memberI
 
 async function recordRecovery(ctx: AgentContext, localUrl: string, record: ChainfireRecovery): Promise<boolean> {
   const client = localClient(ctx, localUrl, true);
-  const keys = new KeyLayout(resolveConnection(ctx.flags, process.env, [localUrl]).prefix);
+  const keys = new KeyLayout(ctx.flags.prefix ?? DEFAULT_PREFIX);
   try {
     await client.put(keys.clusterRecovery()).value(JSON.stringify(record));
     return true;
@@ -385,10 +385,7 @@ async function recordRecovery(ctx: AgentContext, localUrl: string, record: Chain
 /** A client of the local member only; without credentials for what a member answers without a quorum. */
 function localClient(ctx: AgentContext, localUrl: string, withAuth: boolean): Etcd3 {
   const flags = withAuth ? ctx.flags : { ...ctx.flags, user: undefined, passwordFile: undefined };
-  const connection = resolveConnection(
-    { ...flags, endpoints: localUrl, ...(flags.cacert === undefined && ctx.config.tls?.ca_file ? { cacert: ctx.config.tls.ca_file } : {}) },
-    withAuth ? process.env : { ...process.env, CHAINFIRE_PASSWORD: undefined },
-    [localUrl],
-  );
+  const env = withAuth ? process.env : { ...process.env, CHAINFIRE_PASSWORD: undefined, ETCDCTL_USER: undefined, ETCDCTL_PASSWORD: undefined };
+  const connection = resolveConnection({ ...flags, endpoints: localUrl }, env, connectionDefaults(ctx));
   return connect(connection);
 }

@@ -4,7 +4,7 @@ import type { AgentFlags } from '../agent/context.js';
 import { DEFAULT_DATA_DIRS } from '../agent/local-data.js';
 import { START_COMMAND_ENV } from '../agent/start-command.js';
 import { DEFAULT_STATE_DIR, findDone } from '../agent/markers.js';
-import { addConnectionFlags, durationMs, httpUrlFlag, nonEmpty, runCli, wholeNumber } from '../cli/common.js';
+import { addConnectionFlags, durationMs, httpUrlFlag, nonEmpty, runCli, wholeSeconds } from '../cli/common.js';
 import { AGENT_EXIT_CODES, EXIT, exitCodeFrom } from '../cli/exit-codes.js';
 import { LOG_FORMATS, createLogger, logFormatFromArgv, setLogFormat } from '../log.js';
 import type { Service } from '../schema/agent-report.js';
@@ -18,10 +18,10 @@ function waitingCommand(cmd: Command): Command {
     cmd
       .requiredOption('--config <file>', 'cluster-config.json of this node', nonEmpty('--config'))
       .option('--state-dir <dir>', 'where marker files live', nonEmpty('--state-dir'), DEFAULT_STATE_DIR)
-      .option('--timeout <duration>', 'how long to wait for the controller (at most 168h)', durationMs('--timeout'), 600_000)
+      .option('--timeout <duration>', 'how long to wait for the controller (Go durations such as 10m or 1h30m, at most 168h)', durationMs('--timeout'), 600_000)
       .option('--health-timeout <duration>', 'how long to wait for the local service to be healthy (at most 168h)', durationMs('--health-timeout'), 120_000)
       .option('--local-url <url>', 'URL of the local service (default: from the config)', httpUrlFlag('--local-url'))
-      .option('--heartbeat-ttl <seconds>', 'TTL of the heartbeat lease, whole seconds (2-3600)', wholeNumber('--heartbeat-ttl', 2, 3600), 10)
+      .option('--heartbeat-ttl <seconds>', 'TTL of the heartbeat lease, whole seconds (2-3600, or a duration such as 15s)', wholeSeconds('--heartbeat-ttl', 2, 3600), 10)
       .addOption(new Option('--log-level <level>').choices(['debug', 'info', 'warn', 'error']).default('info'))
       .addOption(logFormatOption()),
   );

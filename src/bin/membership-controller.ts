@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { Command, Option } from 'commander';
-import { addConnectionFlags, connectionFrom, durationMs, logLevelOption, nonEmpty, runCli, wholeNumber } from '../cli/common.js';
+import { addConnectionFlags, connectionFrom, durationMs, logLevelOption, nonEmpty, runCli, wholeNumber, wholeSeconds } from '../cli/common.js';
 import { exitWhenDrained } from '../cli/output.js';
 import { CONTROLLER_EXIT_CODES, exitCodeFrom } from '../cli/exit-codes.js';
 import { DEFAULT_WORKERS, MembershipController } from '../controller/controller.js';
@@ -21,7 +21,8 @@ const program = addConnectionFlags(
 Examples:
   membership-controller --endpoints https://10.0.1.10:2379,https://10.0.1.11:2379 \\
       --cacert /etc/nixos/secrets/ca.crt --cert /etc/nixos/secrets/node01.crt --key /etc/nixos/secrets/node01.key
-  CHAINFIRE_ENDPOINTS=http://127.0.0.1:2379 membership-controller --lease-ttl 10 --metrics-addr 127.0.0.1:9477`,
+  CHAINFIRE_ENDPOINTS=http://127.0.0.1:2379 membership-controller --lease-ttl 10 --metrics-addr 127.0.0.1:9477
+  ETCDCTL_ENDPOINTS=10.0.1.10:2379 ETCDCTL_CACERT=/etc/nixos/secrets/ca.crt membership-controller --resync-period 1m30s`,
     ),
 )
   .option('--config <file>', 'configuration file (JSON): FlareDB and IAM endpoints, TLS files, timeouts; see docs/controller-config.md')
@@ -32,11 +33,16 @@ Examples:
       '(default $STATE_DIRECTORY, as systemd\'s StateDirectory= sets it, else /var/lib/membership-controller)',
     nonEmpty('--state-dir'),
   )
-  .option('--lease-ttl <seconds>', 'leader lease TTL in whole seconds (2-3600); a standby takes over within this after a crash', wholeNumber('--lease-ttl', 2, 3600), 10)
+  .option(
+    '--lease-ttl <seconds>',
+    'leader lease TTL in whole seconds (2-3600, or a duration such as 15s or 1m); a standby takes over within this after a crash',
+    wholeSeconds('--lease-ttl', 2, 3600),
+    10,
+  )
   .option('--workers <n>', 'concurrent reconciles (1-1024)', wholeNumber('--workers', 1, 1024), DEFAULT_WORKERS)
   .option(
     '--resync-period <duration>',
-    'how often every record is reconciled again (1s-24h)',
+    'how often every record is reconciled again (1s-24h; Go durations such as 30s, 1m30s, 2h)',
     durationMs('--resync-period', { minMs: 1000, maxMs: 24 * 3_600_000 }),
     30_000,
   )
@@ -48,7 +54,7 @@ Examples:
     const log = createLogger({ level: opts.logLevel, base: { service: 'membership-controller' } });
     const config = opts.config !== undefined ? await loadControllerConfig(opts.config) : undefined;
     if (config) await checkControllerConfigFiles(config);
-    const connection = connectionFrom(opts);
+    const connection = connectionFrom(opts, log);
     if (config) connection.callTimeoutMs = config.chainfire.callTimeoutMs;
     if (opts.stateDir !== undefined && !String(opts.stateDir).startsWith('/')) {
       throw new MembershipError('USAGE', `--state-dir must be an absolute path, got ${JSON.stringify(opts.stateDir)}`);

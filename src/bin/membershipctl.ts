@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { Argument, Command, Option } from 'commander';
 import { applyRecords, parseRecords, readInput, recordsFromClusterConfig } from '../ctl/apply.js';
-import { EXIT_INTERRUPTED, withClient } from '../ctl/client.js';
+import { EXIT_INTERRUPTED, ctlConnection, withClient } from '../ctl/client.js';
 import { completeWith, completionScript } from '../ctl/completion.js';
 import { readEvents, renderEventRows, renderEventsSection } from '../ctl/events.js';
 import { EventRecorder } from '../controller/event-recorder.js';
@@ -24,7 +24,7 @@ import { ProgressLine, WAIT_FORMS, describeWaitFor, parseWaitFor, waitFor } from
 import { WatchPrinter, watchViews } from '../ctl/watch.js';
 import { httpOptions, loadControllerConfig } from '../controller/config.js';
 import { HttpFlareDBDriver } from '../drivers/flaredb.js';
-import { addConnectionFlags, connectionFrom, durationMs, runCli } from '../cli/common.js';
+import { addConnectionFlags, durationMs, runCli } from '../cli/common.js';
 import { exitWhenDrained } from '../cli/output.js';
 import { MEMBERSHIPCTL_EXIT_CODES, exitCodeFrom } from '../cli/exit-codes.js';
 import { MembershipError, isMembershipError } from '../errors.js';
@@ -52,8 +52,10 @@ const program = new Command('membershipctl')
   .addHelpText(
     'after',
     `
-Commands that talk to Chainfire take the connection flags --endpoints (or CHAINFIRE_ENDPOINTS), --cacert
---cert --key, --user (password from CHAINFIRE_PASSWORD or --password-file) and --prefix.
+Commands that talk to Chainfire take the connection flags --endpoints (URLs or host:port; else CHAINFIRE_ENDPOINTS,
+then ETCDCTL_ENDPOINTS), --cacert --cert --key (else ETCDCTL_CACERT, ETCDCTL_CERT, ETCDCTL_KEY), --user (else
+ETCDCTL_USER; password from --password-file, CHAINFIRE_PASSWORD or ETCDCTL_PASSWORD) and --prefix. Durations are
+Go's (90s, 1m30s, 1h30m) or seconds.
 "membershipctl COMMAND --help" shows a command's flags, examples and exit codes; docs/membershipctl.md has more.
 
 Examples:
@@ -409,7 +411,7 @@ addConnectionFlags(
     return;
   }
   if (opts.config !== undefined) throw new MembershipError('USAGE', '--config applies to members flaredb only; Chainfire comes from the connection flags');
-  const connection = connectionFrom(opts);
+  const connection = ctlConnection(opts);
   const rows = await withClient(opts, async (client, keys) => {
     const [views, observed] = await Promise.all([readViews(client, keys), observeChainfire(client, connection)]);
     const records = views.flatMap((v) => (v.desired?.value ? [v.desired.value] : []));
@@ -484,7 +486,7 @@ addConnectionFlags(
 ).action(async (node: string, opts) => {
   checkName(node);
   if (opts.reason.trim() === '') throw new MembershipError('USAGE', '--reason must say why the node goes down');
-  const connection = connectionFrom(opts);
+  const connection = ctlConnection(opts);
   const deadline = Date.now() + (opts.wait ?? 0);
   await withClient(opts, async (client, keys) => {
     for (;;) {
@@ -567,7 +569,7 @@ addConnectionFlags(
   ),
 ).action(async (opts) => {
   const config = opts.config !== undefined ? await loadControllerConfig(opts.config) : undefined;
-  const connection = connectionFrom(opts);
+  const connection = ctlConnection(opts);
   const rows = await withClient(opts, (client, keys) => planNodes(client, keys, connection, config));
   if (opts.output === 'json') {
     process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
@@ -626,7 +628,7 @@ help(
     'membershipctl completion bash > /etc/bash_completion.d/membershipctl',
     'membershipctl completion zsh > "${fpath[1]}/_membershipctl"',
   ],
-  'Node names are completed with "membershipctl get -o name", using the connection flags already typed\n(or CHAINFIRE_ENDPOINTS).',
+  'Node names are completed with "membershipctl get -o name", using the connection flags already typed\n(or CHAINFIRE_ENDPOINTS, ETCDCTL_ENDPOINTS).',
   '0 done, 64 usage',
 ).action((shell: 'bash' | 'zsh') => {
   process.stdout.write(completionScript(program, shell));
@@ -652,5 +654,17 @@ help(
   }
   cmd.outputHelp();
 });
+
+// Every command that talks to Chainfire: --log-level debug says on stderr where the connection settings came from.
+const allCommands = (cmd: Command): Command[] => [cmd, ...cmd.commands.flatMap(allCommands)];
+for (const cmd of allCommands(program)) {
+  if (cmd.options.some((o) => o.long === '--endpoints') && !cmd.options.some((o) => o.long === '--log-level')) {
+    cmd.addOption(
+      new Option('--log-level <level>', 'debug: also say on stderr where the endpoints, TLS files and user came from (flag, CHAINFIRE_*, ETCDCTL_*, default)')
+        .choices(['debug', 'info', 'warn', 'error'])
+        .default('warn'),
+    );
+  }
+}
 
 await runCli(program, process.argv, exitCodeFrom(MEMBERSHIPCTL_EXIT_CODES));

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { MembershipError } from '../errors.js';
 import { Command, CommanderError, Option } from 'commander';
-import { MAX_DURATION_MS, durationMs, httpUrlFlag, nonEmpty, unknownOptionsFirst, wholeNumber } from './common.js';
+import { MAX_DURATION_MS, durationMs, httpUrlFlag, nonEmpty, parseDurationMs, unknownOptionsFirst, wholeNumber, wholeSeconds } from './common.js';
 
 function usageError(fn: () => unknown, ...fragments: string[]): void {
   assert.throws(fn, (err: unknown) => {
@@ -24,16 +24,35 @@ describe('durationMs', () => {
     ['1.5s', 1500],
     [' 5s ', 5000],
     ['168h', MAX_DURATION_MS],
+    // Go's time.ParseDuration forms, as etcdctl and systemd users type them
+    ['1m30s', 90_000],
+    ['1h30m', 5_400_000],
+    ['1.5h', 5_400_000],
+    ['500ms', 500],
+    ['2h45m30.5s', 9_930_500],
+    ['1s1s', 2000],
+    ['+5s', 5000],
+    ['.5s', 500],
+    ['5.s', 5000],
+    ['1500000us', 1500],
+    ['2000000\u00b5s', 2000],
+    ['2000000\u03bcs', 2000],
+    ['1500000000ns', 1500],
+    ['1h0m0s', 3_600_000],
+    ['167h59m59.999s', MAX_DURATION_MS - 1],
   ];
   for (const [input, ms] of cases) {
     it(`parses ${JSON.stringify(input)} as ${ms} ms`, () => assert.equal(parse(input), ms));
   }
 
-  for (const bad of ['', 'abc', '-5s', '5d', '5 s', '1e3', '.5s']) {
+  for (const bad of ['', 'abc', '-5s', '5d', '5 s', '1e3', '1h30', 'h', '1m 30s', '1.2.3s', '--5s', '1x', '5sec', '.s', 's5']) {
     it(`rejects ${JSON.stringify(bad)}, naming the flag and the value`, () => {
       usageError(() => parse(bad), '--timeout', JSON.stringify(bad));
     });
   }
+
+  it('says which forms it takes, in Go\'s form', () => usageError(() => parse('soon'), '--timeout must be a duration like 90s, 1m30s, 10m, 1h30m or 500ms', '"soon"'));
+  it('names a negative duration as below the bound', () => usageError(() => parse('-1m30s'), '--timeout must be at least 1ms', '"-1m30s"'));
 
   it('refuses 0: a wait of nothing is no wait', () => usageError(() => parse('0'), '--timeout must be at least 1ms', '"0"'));
   it('refuses 0s and 0ms too', () => {
@@ -53,6 +72,38 @@ describe('durationMs', () => {
     usageError(() => resync('500ms'), '--resync-period must be at least 1s');
     usageError(() => resync('25h'), '--resync-period must be at most 24h');
   });
+});
+
+describe('parseDurationMs', () => {
+  it('keeps nanosecond precision without float noise', () => {
+    assert.equal(parseDurationMs('1.1h'), 3_960_000);
+    assert.equal(parseDurationMs('1ns'), 0.000001);
+    assert.equal(parseDurationMs('0.1s'), 100);
+  });
+  it('reads 0 and -0 as Go does', () => {
+    assert.equal(parseDurationMs('0'), 0);
+    assert.equal(parseDurationMs('-0s'), 0);
+  });
+  it('is undefined for what is no duration', () => assert.equal(parseDurationMs('1h30'), undefined));
+});
+
+describe('wholeSeconds', () => {
+  const parse = wholeSeconds('--lease-ttl', 2, 3600);
+
+  it('takes a bare whole number of seconds, or a duration of whole seconds', () => {
+    assert.equal(parse('10'), 10);
+    assert.equal(parse('15s'), 15);
+    assert.equal(parse('1m'), 60);
+    assert.equal(parse('1m30s'), 90);
+    assert.equal(parse('1h'), 3600);
+    assert.equal(parse('2000ms'), 2);
+  });
+
+  for (const bad of ['0.3', '1500ms', '1s', '1h1s', '1e9', 'ten', '', '-5s']) {
+    it(`rejects ${JSON.stringify(bad)}, naming the flag, the range and the value`, () => {
+      usageError(() => parse(bad), '--lease-ttl must be a whole number from 2 to 3600 (seconds), or a duration of whole seconds such as 10s or 1m', JSON.stringify(bad));
+    });
+  }
 });
 
 describe('wholeNumber', () => {

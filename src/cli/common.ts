@@ -3,7 +3,7 @@ import { MembershipError, errorMessage } from '../errors.js';
 import { printable } from '../printable.js';
 import { EXIT } from './exit-codes.js';
 import { exitWhenDrained, guardBrokenPipes } from './output.js';
-import { resolveConnection, type ConnectionOptions, type RawConnectionFlags } from '../store/connection-options.js';
+import { resolveConnection, type ConnectionOptions, type DebugLog, type RawConnectionFlags } from '../store/connection-options.js';
 import { DEFAULT_PREFIX } from '../store/keys.js';
 
 export { EXIT } from './exit-codes.js';
@@ -11,11 +11,18 @@ export { EXIT } from './exit-codes.js';
 /** Adds the contract's common connection flags to a command. */
 export function addConnectionFlags(cmd: Command): Command {
   return cmd
-    .option('--endpoints <urls>', 'Chainfire endpoints, comma-separated (env CHAINFIRE_ENDPOINTS)')
-    .option('--cacert <file>', 'CA certificate that signed Chainfire\'s server certificate')
-    .option('--cert <file>', 'client certificate for mTLS')
-    .option('--key <file>', 'private key of the client certificate')
-    .option('--user <name>', 'etcd user; the password comes from CHAINFIRE_PASSWORD or --password-file', nonEmpty('--user'))
+    .option(
+      '--endpoints <urls>',
+      'Chainfire endpoints, comma-separated URLs or host:port (https with a TLS flag) (env CHAINFIRE_ENDPOINTS, then ETCDCTL_ENDPOINTS)',
+    )
+    .option('--cacert <file>', 'CA certificate that signed Chainfire\'s server certificate (env ETCDCTL_CACERT)')
+    .option('--cert <file>', 'client certificate for mTLS (env ETCDCTL_CERT)')
+    .option('--key <file>', 'private key of the client certificate (env ETCDCTL_KEY)')
+    .option(
+      '--user <name>',
+      'etcd user (env ETCDCTL_USER, name or name:password); the password comes from --password-file, CHAINFIRE_PASSWORD or ETCDCTL_PASSWORD',
+      nonEmpty('--user'),
+    )
     .option('--password-file <file>', 'file holding the etcd password')
     .option('--prefix <prefix>', 'key prefix of the membership records', prefixFlag, DEFAULT_PREFIX);
 }
@@ -28,8 +35,12 @@ function prefixFlag(value: string): string {
   return value;
 }
 
-export function connectionFrom(opts: RawConnectionFlags, fallbackEndpoints?: string[]): ConnectionOptions {
-  return resolveConnection(opts, process.env, fallbackEndpoints);
+/**
+ * The connection of a program's flags and environment; with `log`, where each
+ * setting came from is logged at debug level.
+ */
+export function connectionFrom(opts: RawConnectionFlags, log?: DebugLog): ConnectionOptions {
+  return resolveConnection(opts, process.env, undefined, {}, log);
 }
 
 /** The bounds of a duration flag, in milliseconds. */
@@ -45,23 +56,76 @@ export interface DurationBounds {
  */
 export const MAX_DURATION_MS = 7 * 24 * 3_600_000;
 
+/** Go's time.ParseDuration units, in milliseconds (µ as U+00B5 or U+03BC, as Go takes both). */
+const UNIT_MS: Record<string, number> = {
+  ns: 1e-6,
+  us: 1e-3,
+  '\u00b5s': 1e-3,
+  '\u03bcs': 1e-3,
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+};
+
+const GO_DURATION_RE = /^([+-]?)((?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|\u00b5s|\u03bcs|ms|s|m|h))+)$/;
+const GO_PART_RE = /(\d+(?:\.\d*)?|\.\d+)(ns|us|\u00b5s|\u03bcs|ms|s|m|h)/g;
+
 /**
- * Parses a duration such as 90s, 10m, 1500ms, 2h or a bare number of seconds
- * into milliseconds, within `bounds` (default: more than 0, at most 7 days).
+ * A duration in milliseconds, as Go's time.ParseDuration reads it (what
+ * etcdctl and systemd users type: 1m30s, 1h30m, 1.5h, 500ms, 2h45m30.5s;
+ * units ns, us, µs, ms, s, m, h), or a bare number of seconds; undefined when
+ * it is neither. The result keeps nanosecond precision.
+ */
+export function parseDurationMs(value: string): number | undefined {
+  const text = value.trim();
+  if (/^[+-]?(\d+(\.\d*)?|\.\d+)$/.test(text)) return Number(text) * 1000;
+  const m = GO_DURATION_RE.exec(text);
+  if (m === null) return undefined;
+  let ms = 0;
+  for (const [, n, unit] of m[2]!.matchAll(GO_PART_RE)) ms += Number(n) * UNIT_MS[unit!]!;
+  ms = Math.round(ms * 1e6) / 1e6;
+  return m[1] === '-' && ms !== 0 ? -ms : ms;
+}
+
+/**
+ * Parses a duration flag (see parseDurationMs: 90s, 1m30s, 1h30m, 500ms, or a
+ * bare number of seconds) into milliseconds, within `bounds` (default: more
+ * than 0, at most 7 days).
  */
 export function durationMs(flag: string, bounds: DurationBounds = {}) {
   const minMs = bounds.minMs ?? 1;
   const maxMs = bounds.maxMs ?? MAX_DURATION_MS;
   return (value: string): number => {
-    const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(value.trim());
-    if (!m) throw new MembershipError('USAGE', `${flag} must be a duration like 30s, 10m or 1500ms, got ${JSON.stringify(value)}`);
-    const n = Number(m[1]);
-    const unit = m[2] ?? 's';
-    const factor = unit === 'ms' ? 1 : unit === 's' ? 1000 : unit === 'm' ? 60_000 : 3_600_000;
-    const ms = n * factor;
+    const ms = parseDurationMs(value);
+    if (ms === undefined) {
+      throw new MembershipError(
+        'USAGE',
+        `${flag} must be a duration like 90s, 1m30s, 10m, 1h30m or 500ms (units ns, us, ms, s, m, h; a bare number is seconds), got ${JSON.stringify(value)}`,
+      );
+    }
     if (ms < minMs) throw new MembershipError('USAGE', `${flag} must be at least ${formatBound(minMs)}, got ${JSON.stringify(value)}`);
     if (ms > maxMs) throw new MembershipError('USAGE', `${flag} must be at most ${formatBound(maxMs)}, got ${JSON.stringify(value)}`);
     return ms;
+  };
+}
+
+/**
+ * A number of whole seconds from `min` to `max` (a lease TTL): a bare whole
+ * number, or a duration of whole seconds such as 10s or 1m.
+ */
+export function wholeSeconds(flag: string, min: number, max: number) {
+  return (value: string): number => {
+    const bare = /^\s*[+-]?\d+(\.\d+)?(e[+-]?\d+)?\s*$/i.test(value);
+    const ms = bare ? Number(value) * 1000 : parseDurationMs(value);
+    const n = ms === undefined ? NaN : ms / 1000;
+    if (!Number.isInteger(n) || n < min || n > max) {
+      throw new MembershipError(
+        'USAGE',
+        `${flag} must be a whole number from ${min} to ${max} (seconds), or a duration of whole seconds such as 10s or 1m, got ${JSON.stringify(value)}`,
+      );
+    }
+    return n;
   };
 }
 

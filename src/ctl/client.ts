@@ -1,7 +1,8 @@
 import type { Etcd3 } from 'etcd3';
 import { connectionFrom } from '../cli/common.js';
 import { MembershipError, errorMessage } from '../errors.js';
-import type { RawConnectionFlags } from '../store/connection.js';
+import { createLogger } from '../log.js';
+import type { ConnectionOptions, RawConnectionFlags } from '../store/connection.js';
 import { connect } from '../store/connection.js';
 import { etcdAnswerCode, explainAnswer } from '../store/etcd-lite/explain.js';
 import { KeyLayout } from '../store/keys.js';
@@ -48,10 +49,22 @@ export function explainEtcdError(err: unknown, flags: RawConnectionFlags): unkno
         );
   }
   if (UNREACHABLE.test(msg) || /^GRPC(Unavailable|DeadlineExceeded|ConnectFailed)/.test(err.name)) {
-    const hint = /is it running|use https|pass --cert|--cacert/.test(msg) ? '' : ' (check --endpoints or CHAINFIRE_ENDPOINTS, and that Chainfire is running)';
+    const hint = /is it running|use https|pass --cert|--cacert/.test(msg) ? '' : ' (check --endpoints, CHAINFIRE_ENDPOINTS or ETCDCTL_ENDPOINTS, and that Chainfire is running)';
     return new MembershipError('UNAVAILABLE', `${msg}${hint}`, { cause: err });
   }
   return err;
+}
+
+let sourcesLogged = false;
+
+/**
+ * The connection of membershipctl's flags and environment; with --log-level
+ * debug, where each setting came from goes to stderr (once per run).
+ */
+export function ctlConnection(opts: RawConnectionFlags & { logLevel?: string }): ConnectionOptions {
+  const log = sourcesLogged ? undefined : createLogger({ level: (opts.logLevel ?? 'warn') as 'warn', fd: 2, base: { service: 'membershipctl' } });
+  sourcesLogged = true;
+  return connectionFrom(opts, log);
 }
 
 /** Runs `fn` with a connected client, closing it afterwards; etcd3's errors are explained. */
@@ -59,7 +72,7 @@ export async function withClient<T>(
   opts: RawConnectionFlags,
   fn: (client: Etcd3, keys: KeyLayout) => Promise<T>,
 ): Promise<T> {
-  const connection = connectionFrom(opts);
+  const connection = ctlConnection(opts);
   const client = connect(connection);
   try {
     return await fn(client, new KeyLayout(connection.prefix));

@@ -39,14 +39,64 @@ describe('resolveConnection: endpoints', () => {
     throwsWith(() => resolveConnection({ endpoints: '' }, noEnv), 'USAGE', '--endpoints', 'no endpoint given');
   });
 
-  it('rejects an endpoint that is not a URL, naming the flag and the value', () => {
-    throwsWith(() => resolveConnection({ endpoints: 'http://ok:2379,not a url' }, noEnv), 'USAGE', '--endpoints', '"not a url"');
+  it('rejects an endpoint that is neither a URL nor host:port, naming the flag and the value', () => {
+    throwsWith(() => resolveConnection({ endpoints: 'http://ok:2379,not a url' }, noEnv), 'USAGE', '--endpoints', '"not a url"', 'neither a URL nor host:port');
   });
 
-  it('rejects a scheme other than http or https, including a bare host:port', () => {
-    throwsWith(() => resolveConnection({ endpoints: 'unix:///run/etcd.sock' }, noEnv), 'USAGE', '--endpoints', 'http:// or https://');
-    throwsWith(() => resolveConnection({ endpoints: 'localhost:2379' }, noEnv), 'USAGE', '--endpoints', 'localhost:2379');
+  it('rejects a scheme other than http or https', () => {
+    throwsWith(() => resolveConnection({ endpoints: 'unix:///run/etcd.sock' }, noEnv), 'USAGE', '--endpoints', 'unix:///run/etcd.sock', 'http:// or https://');
+    throwsWith(() => resolveConnection({ endpoints: 'ftp://10.0.1.10:2379' }, noEnv), 'USAGE', '--endpoints', 'ftp://10.0.1.10:2379', 'http:// or https://');
   });
+
+  it('rejects a URL that does not parse, such as a port out of range', () => {
+    throwsWith(() => resolveConnection({ endpoints: 'http://10.0.1.10:99999' }, noEnv), 'USAGE', '--endpoints', '"http://10.0.1.10:99999" is not a valid URL');
+  });
+
+  // etcdctl takes --endpoints 127.0.0.1:2379; so do the three programs.
+  for (const [given, url] of [
+    ['127.0.0.1:2379', 'http://127.0.0.1:2379'],
+    ['localhost:2379', 'http://localhost:2379'],
+    ['etcd-0.chainfire.svc:2379', 'http://etcd-0.chainfire.svc:2379'],
+    ['[::1]:2379', 'http://[::1]:2379'],
+    ['[fd00::10]:32379', 'http://[fd00::10]:32379'],
+  ] as const) {
+    it(`takes the bare host:port ${given} as ${url} without a TLS file`, () => {
+      assert.deepEqual(resolveConnection({ endpoints: given }, noEnv).endpoints, [url]);
+    });
+  }
+
+  it('turns host:port into https:// when any TLS file is given, from a flag, a variable or a default', () => {
+    const https = ['https://10.0.1.10:2379', 'https://10.0.1.11:2379'];
+    assert.deepEqual(resolveConnection({ endpoints: '10.0.1.10:2379,10.0.1.11:2379', cacert: 'ca.pem' }, noEnv).endpoints, https);
+    assert.deepEqual(resolveConnection({ endpoints: '10.0.1.10:2379,10.0.1.11:2379', cert: 'c.pem', key: 'k.pem' }, noEnv).endpoints, https);
+    assert.deepEqual(resolveConnection({}, { ETCDCTL_ENDPOINTS: '10.0.1.10:2379,10.0.1.11:2379', ETCDCTL_CACERT: 'ca.pem' }).endpoints, https);
+    assert.deepEqual(resolveConnection({}, { ETCDCTL_ENDPOINTS: '10.0.1.10:2379,10.0.1.11:2379', ETCDCTL_CERT: 'c.pem', ETCDCTL_KEY: 'k.pem' }).endpoints, https);
+    assert.deepEqual(resolveConnection({ endpoints: '10.0.1.10:2379,10.0.1.11:2379' }, noEnv, { cacert: 'ca.pem', cacertFrom: 'tls.ca_file' }).endpoints, https);
+  });
+
+  it('keeps the scheme of a URL as given, beside host:port', () => {
+    const c = resolveConnection({ endpoints: 'http://10.0.1.10:2379,10.0.1.11:2379', cacert: 'ca.pem' }, noEnv);
+    assert.deepEqual(c.endpoints, ['http://10.0.1.10:2379', 'https://10.0.1.11:2379']);
+  });
+
+  for (const [given, problem] of [
+    ['10.0.1.10', 'no port'],
+    ['10.0.1.10:', 'no port'],
+    ['10.0.1.10:0', 'port 0 is out of range 1-65535'],
+    ['10.0.1.10:65536', 'port 65536 is out of range 1-65535'],
+    ['10.0.1.10:http', 'port "http" is not a number'],
+    [':2379', 'no host before the port'],
+    ['10.0.1.300:2379', '10.0.1.300 is not an IPv4 address'],
+    ['::1:2379', 'an IPv6 address goes in brackets, as in [fd00::10]:2379'],
+    ['[::g]:2379', '::g is not an IPv6 address'],
+    ['[::1]', 'no port'],
+    ['etcd_0:2379', '"etcd_0" is not a host name'],
+    ['10.0.1.10:2379/v3', 'port "2379/v3" is not a number'],
+  ] as const) {
+    it(`refuses ${JSON.stringify(given)}: ${problem}`, () => {
+      throwsWith(() => resolveConnection({ endpoints: given }, noEnv), 'USAGE', `--endpoints: ${JSON.stringify(given)} is neither a URL nor host:port: ${problem}`, 'https://10.0.1.10:2379');
+    });
+  }
 
   it('checks endpoints that came from the environment too, naming the variable', () => {
     throwsWith(() => resolveConnection({}, { CHAINFIRE_ENDPOINTS: 'ftp://x:21' }), 'USAGE', 'CHAINFIRE_ENDPOINTS', 'ftp://x:21');
