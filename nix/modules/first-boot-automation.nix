@@ -17,8 +17,10 @@
 #
 # The key and the password files are handed to the agent as systemd
 # credentials (LoadCredential=): they stay root's files, mode 0600. The units
-# run sandboxed (lib/hardening.nix): they write only the state directory, and
-# the two joins may read the services' data directories (CAP_DAC_READ_SEARCH).
+# run sandboxed (lib/hardening.nix): they write only the state directory, may
+# read the services' data directories and TLS files (CAP_DAC_READ_SEARCH), and
+# the Chainfire join may start chainfire.service (CAP_SYS_ADMIN, which systemd
+# before 255 asks of root for that).
 #
 # Exit codes of the agent: 0 done (or already done: a marker exists), 64
 # usage, 65 rejected by the controller, 69 timed out or unavailable, 78 bad
@@ -95,7 +97,7 @@ let
   # One oneshot unit running the agent, as the seed's units ran their scripts.
   #   writesStateDir: cfg.stateDir (markers, the member id, the join's env file); otherwise the
   #     default state dir only (health-check removes a recovery's leftover env file there)
-  #   readsDataDir: the service's data directory, which its own user may own (mode 0700)
+  #   startsServices: asks the systemd manager to start a unit (systemctl start chainfire.service)
   agentUnit =
     {
       description,
@@ -105,7 +107,7 @@ let
       args,
       remainAfterExit,
       writesStateDir ? true,
-      readsDataDir ? false,
+      startsServices ? false,
     }:
     let
       ownStateDir = !writesStateDir || defaultStateDir;
@@ -116,7 +118,12 @@ let
       wants = [ "network-online.target" ];
       wantedBy = [ "multi-user.target" ];
       serviceConfig =
-        hardening.serviceConfig { capabilities = optionals readsDataDir [ "CAP_DAC_READ_SEARCH" ]; }
+        # CAP_DAC_READ_SEARCH: the services' data directories and TLS files, which their own users may
+        # own (mode 0700/0600). CAP_SYS_ADMIN: systemd before 255 lets root start units over its private
+        # socket only with it (newer ones go by uid 0).
+        hardening.serviceConfig {
+          capabilities = [ "CAP_DAC_READ_SEARCH" ] ++ optionals startsServices [ "CAP_SYS_ADMIN" ];
+        }
         // {
           Type = "oneshot";
           RemainAfterExit = remainAfterExit;
@@ -355,7 +362,7 @@ in
         ++ dataDirArgs cfg.chainfireDataDir
         ++ localUrlArgs cfg.chainfirePort;
         remainAfterExit = true;
-        readsDataDir = true;
+        startsServices = true;
       });
 
       flaredb-cluster-join = mkIf cfg.enableFlareDB (agentUnit {
@@ -374,7 +381,6 @@ in
         ++ dataDirArgs cfg.flaredbDataDir
         ++ localUrlArgs cfg.flaredbPort;
         remainAfterExit = true;
-        readsDataDir = true;
       });
 
       iam-initial-setup = mkIf cfg.enableIAM (agentUnit {
@@ -407,8 +413,9 @@ in
           let
             guardSecrets = connection.tlsAuthArgs (cfg // { auth = { inherit (cfg.rebootGuard) user passwordFile; }; });
           in
-          # membershipctl only talks to Chainfire; systemctl reboot asks the systemd manager.
-          hardening.serviceConfig { }
+          # membershipctl only talks to Chainfire; systemctl reboot asks the systemd manager, which
+          # before systemd 255 takes that from root only with CAP_SYS_ADMIN.
+          hardening.serviceConfig { capabilities = [ "CAP_SYS_ADMIN" ]; }
           // {
             Type = "oneshot";
             # Waits (bounded) for its turn; fails without rebooting when none comes.

@@ -4,7 +4,7 @@ import { MembershipError } from '../errors.js';
 import { API_VERSION } from '../schema/common.js';
 import { stringify as toYaml } from 'yaml';
 import { MAX_RECORD_BYTES, parseRecords } from './apply.js';
-import { MAX_ALIAS_COUNT, MAX_DOCUMENTS, MAX_YAML_BYTES } from './input-documents.js';
+import { MAX_ALIAS_COUNT, MAX_DOCUMENTS, MAX_YAML_BYTES, MAX_YAML_TOKENS } from './input-documents.js';
 
 const record = (name: string, metadata: Record<string, unknown> = {}) => ({
   apiVersion: API_VERSION,
@@ -119,5 +119,13 @@ describe('parseRecords: YAML, as get -o yaml prints it, and its guards', () => {
     const started = Date.now();
     refusedAs('docs.yaml', '---\n'.repeat(MAX_DOCUMENTS + 5), `docs.yaml: more than ${MAX_DOCUMENTS} YAML documents (document ${MAX_DOCUMENTS + 1} starts at line ${MAX_DOCUMENTS + 1}, column 1)`);
     assert.ok(Date.now() - started < 20_000);
+  });
+
+  it('counts YAML tokens before building a tree: dense input within the byte cap is refused, a thousand records are read', () => {
+    const dense = `spec: [${'1,'.repeat(1_500_000)}1]\n`;
+    assert.ok(Buffer.byteLength(dense) < MAX_YAML_BYTES, 'within the byte cap');
+    refusedAs('dense.yaml', dense, `dense.yaml: more than ${MAX_YAML_TOKENS} YAML tokens (some 1,000 records as get -o yaml prints them); apply it as JSON`);
+    const many = Array.from({ length: 1000 }, (_, i) => toYaml(record(`node${String(i).padStart(4, '0')}`))).join('---\n');
+    assert.equal(parseRecords(many, 'many.yaml').length, 1000);
   });
 });

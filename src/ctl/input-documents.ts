@@ -5,7 +5,8 @@
  * output can be applied back.
  *
  * YAML is parsed with bounds, since the file may come from anyone: at most
- * MAX_YAML_BYTES of text and MAX_DOCUMENTS documents (counted before they are
+ * MAX_YAML_BYTES of text and MAX_YAML_TOKENS tokens (counted before any
+ * tree is built), MAX_DOCUMENTS documents (counted before they are
  * built), no nesting deeper than MAX_JSON_DEPTH (checked on the parser's
  * tokens, before the recursive part runs), aliases expanded at most
  * MAX_ALIAS_COUNT times per document and to at most MAX_VALUES values in all
@@ -13,12 +14,21 @@
  * node it names), duplicate keys and unknown tags refused. Every syntax
  * problem names its line and column.
  */
-import { Composer, LineCounter, Parser, isMap, isSeq, visit, type CST, type Document } from 'yaml';
+import { Composer, Lexer, LineCounter, Parser, isMap, isSeq, visit, type CST, type Document } from 'yaml';
 import { MembershipError, errorMessage } from '../errors.js';
 import { MAX_JSON_DEPTH, nestingError } from '../schema/json.js';
 
-/** YAML text larger than this is refused: parsing takes some 60 times its size in memory (JSON is taken up to the -f cap). */
+/** YAML text larger than this is refused (JSON is taken up to the -f cap). */
 export const MAX_YAML_BYTES = 4 * 1024 * 1024;
+/**
+ * YAML with more lexical tokens than this is refused, counted by the yaml
+ * library's lexer (cheap: no tree) before the parser builds its syntax tree,
+ * which costs some 300 bytes per token: dense input such as `[1,1,1,...]`
+ * would otherwise take gigabytes within the byte cap. A record as `get -o
+ * yaml` prints it (status included) is some 500 tokens, so this is about
+ * 1,000 such records (several times more as written by hand, without status).
+ */
+export const MAX_YAML_TOKENS = 500_000;
 /** More documents than this in one input are refused, before they are built. */
 export const MAX_DOCUMENTS = 10_000;
 /** How often aliases may be expanded in one document (the yaml library's count: uses times the aliases inside what they name). */
@@ -94,6 +104,15 @@ function parseYaml(text: string, source: string, what: string): InputItem[] {
   const bytes = Buffer.byteLength(text);
   if (bytes > MAX_YAML_BYTES) {
     throw invalid(`${source}: ${bytes} bytes of YAML; at most ${MAX_YAML_BYTES / 1024 / 1024} MiB of YAML is read (JSON up to 64 MiB: membershipctl get -o json)`);
+  }
+  let tokens = 0;
+  for (const _token of new Lexer().lex(text)) {
+    if (++tokens > MAX_YAML_TOKENS) {
+      throw invalid(
+        `${source}: more than ${MAX_YAML_TOKENS} YAML tokens (some 1,000 records as get -o yaml prints them); ` +
+          'apply it as JSON (membershipctl get -o json prints that) or in several files',
+      );
+    }
   }
   const lines = new LineCounter();
   const at = (offset: number) => {
@@ -202,7 +221,7 @@ function boundsProblem(value: unknown, budget: { values: number }): string | und
   const stack: Array<{ v: unknown; depth: number; above: ReadonlySet<object> }> = [{ v: value, depth: 0, above: new Set() }];
   while (stack.length > 0) {
     const { v, depth, above } = stack.pop()!;
-    if (--budget.values < 0) return `more than ${MAX_VALUES} values once its aliases are expanded; refused as an alias bomb`;
+    if (--budget.values < 0) return `more than ${MAX_VALUES} values once its aliases (if any) are expanded`;
     if (typeof v !== 'object' || v === null) continue;
     if (above.has(v)) return 'an alias refers to a node that contains it (a cycle)';
     if (depth + 1 > MAX_JSON_DEPTH) return `nested more than ${MAX_JSON_DEPTH} levels deep once its aliases are expanded`;

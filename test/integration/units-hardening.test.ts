@@ -17,7 +17,7 @@ import { binPath, repoRoot, runProcess, startProcess, type ProcessHandle } from 
 import { parseUnit, value, words, type Unit } from '../support/unit-files.js';
 
 /** The highest overall exposure any unit may have ("OK" in systemd-analyze's words is below 5; the seed's units had 8.9). */
-const EXPOSURE_BOUND = 2.0;
+const EXPOSURE_BOUND = 2.5;
 
 const SYSTEMD_DIR = join(repoRoot, 'deploy', 'systemd');
 const JOINS = ['chainfire-cluster-join', 'flaredb-cluster-join'];
@@ -186,7 +186,10 @@ describe('the units\' sandbox', () => {
       } else {
         // Root (systemctl start chainfire.service, reboot): no User=.
         assert.equal(s('User'), undefined, u.label);
-        assert.deepEqual(caps, JOINS.includes(u.name) ? ['CAP_DAC_READ_SEARCH'] : [], `${u.label}: capabilities`);
+        // Services' files (data directories, TLS keys) their own users may own; starting units on systemd < 255.
+        const wanted =
+          u.name === 'membership-reboot' ? ['CAP_SYS_ADMIN'] : u.name === 'chainfire-cluster-join' ? ['CAP_DAC_READ_SEARCH', 'CAP_SYS_ADMIN'] : ['CAP_DAC_READ_SEARCH'];
+        assert.deepEqual(caps, wanted, `${u.label}: capabilities`);
         if (u.name !== 'membership-reboot') assert.equal(s('StateDirectory'), 'first-boot-automation', u.label);
       }
       // With StateDirectory= the one writable directory needs no ReadWritePaths=.
