@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { MembershipError } from '../errors.js';
 import { Command, CommanderError, Option } from 'commander';
-import { MAX_DURATION_MS, durationMs, httpUrlFlag, nonEmpty, parseDurationMs, unknownOptionsFirst, wholeNumber, wholeSeconds } from './common.js';
+import { MAX_DURATION_MS, addConnectionFlags, durationMs, httpUrlFlag, nonEmpty, parseDurationMs, unknownOptionsFirst, wholeNumber, wholeSeconds } from './common.js';
 
 function usageError(fn: () => unknown, ...fragments: string[]): void {
   assert.throws(fn, (err: unknown) => {
@@ -213,5 +213,16 @@ describe('httpUrlFlag and nonEmpty', () => {
     usageError(() => nonEmpty('--identity')(''), '--identity must not be empty');
     usageError(() => nonEmpty('--state-dir')('  '), '--state-dir must not be empty');
     assert.equal(nonEmpty('--identity')('c1'), 'c1');
+  });
+});
+
+describe('addConnectionFlags: --user', () => {
+  const parse = (user: string) => addConnectionFlags(new Command().exitOverride()).parse(['--user', user], { from: 'user' }).opts();
+
+  it('takes a user name', () => assert.equal(parse('operator').user, 'operator'));
+
+  it('refuses name:password without repeating the password', () => {
+    usageError(() => parse('root:s3cr3t'), '--user takes a user name only', '--password-file');
+    assert.throws(() => parse('root:s3cr3t'), (err: Error) => !err.message.includes('s3cr3t'));
   });
 });

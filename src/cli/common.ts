@@ -21,10 +21,26 @@ export function addConnectionFlags(cmd: Command): Command {
     .option(
       '--user <name>',
       'etcd user (env ETCDCTL_USER, name or name:password); the password comes from --password-file, CHAINFIRE_PASSWORD or ETCDCTL_PASSWORD',
-      nonEmpty('--user'),
+      userFlag,
     )
     .option('--password-file <file>', 'file holding the etcd password')
     .option('--prefix <prefix>', 'key prefix of the membership records', prefixFlag, DEFAULT_PREFIX);
+}
+
+/**
+ * `--user`: a user name only. etcdctl takes `--user name:password`, which puts
+ * the password in `ps` and in shell history; here the rest after ":" is never
+ * taken, nor repeated in the message.
+ */
+function userFlag(value: string): string {
+  if (value.includes(':')) {
+    throw new MembershipError(
+      'USAGE',
+      '--user takes a user name only: a password after ":" would show in ps; give the password in --password-file FILE ' +
+        'or CHAINFIRE_PASSWORD (or use ETCDCTL_USER=name:password, which stays out of ps)',
+    );
+  }
+  return nonEmpty('--user')(value);
 }
 
 /** `--prefix`: as the key layout takes it (starts with "/", does not end with one). */

@@ -134,6 +134,11 @@ describe('resolveConnection: the user and password', () => {
     assert.ok(!err.message.includes('s3cr3t'), err.message);
   });
 
+  it('refuses --user name:password (etcdctl\'s form), which would put the password in ps and the debug line, without repeating it', () => {
+    const err = throwsWith(() => resolveConnection({ user: 'root:s3cr3t' }, { CHAINFIRE_PASSWORD: 'pw' }), 'USAGE', '--user takes a user name only');
+    assert.ok(!err.message.includes('s3cr3t'), err.message);
+  });
+
   it('uses no ETCDCTL_PASSWORD without a user', () => {
     const c = resolveConnection({}, { ETCDCTL_PASSWORD: 'pw' });
     assert.equal(c.user, undefined);

@@ -199,6 +199,8 @@ function userAndPassword(
   let userFrom: string;
   let inUser: string | undefined;
   if (flags.user !== undefined) {
+    // Checked again here for callers that build the flags themselves; the value is not repeated (a password may follow ":").
+    if (flags.user.includes(':')) throw new MembershipError('USAGE', '--user takes a user name only (no ":password"): give the password in --password-file or CHAINFIRE_PASSWORD');
     user = flags.user;
     userFrom = '--user';
   } else if (env.ETCDCTL_USER) {
@@ -256,7 +258,11 @@ export function endpointUrl(source: string, e: string, tls: boolean): string {
       throw new MembershipError('USAGE', `${source}: ${e} must use http:// or https:// (or be host:port such as 10.0.1.10:2379)`);
     }
     if (url.hostname === '') throw new MembershipError('USAGE', `${source}: ${e} names no host (expected e.g. https://10.0.1.10:2379)`);
-    return e;
+    // etcd's gRPC endpoint is a host and port: a path, query or fragment would only fail later, as an unreachable store.
+    if (url.pathname !== '/' || url.search !== '' || url.hash !== '') {
+      throw new MembershipError('USAGE', `${source}: ${e} has a path, query or fragment; an endpoint is scheme, host and port only (e.g. https://10.0.1.10:2379)`);
+    }
+    return e.endsWith('/') ? e.slice(0, -1) : e;
   }
   const problem = hostPortProblem(e);
   if (problem !== undefined) {

@@ -52,6 +52,13 @@ describe('resolveConnection: endpoints', () => {
     throwsWith(() => resolveConnection({ endpoints: 'http://10.0.1.10:99999' }, noEnv), 'USAGE', '--endpoints', '"http://10.0.1.10:99999" is not a valid URL');
   });
 
+  it('rejects a URL with a path, query or fragment, and drops a lone trailing slash', () => {
+    for (const e of ['http://10.0.1.10:2379/v3', 'http://10.0.1.10:2379/?x=1', 'http://10.0.1.10:2379#a']) {
+      throwsWith(() => resolveConnection({ endpoints: e }, noEnv), 'USAGE', '--endpoints', 'has a path, query or fragment');
+    }
+    assert.deepEqual(resolveConnection({ endpoints: 'http://10.0.1.10:2379/' }, noEnv).endpoints, ['http://10.0.1.10:2379']);
+  });
+
   // etcdctl takes --endpoints 127.0.0.1:2379; so do the three programs.
   for (const [given, url] of [
     ['127.0.0.1:2379', 'http://127.0.0.1:2379'],
