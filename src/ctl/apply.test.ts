@@ -121,6 +121,10 @@ describe('parseRecords: YAML, as get -o yaml prints it, and its guards', () => {
     assert.ok(Date.now() - started < 20_000);
   });
 
+  it('refuses a map key that is a map or a list, naming where', () => {
+    refusedAs('k.yaml', toYaml(record('node04')).replace('metadata:\n', 'metadata:\n  labels:\n    ? [a, b]\n    : c\n'), 'k.yaml (line 5, column 7): a map key that is itself a map or a list; keys are strings');
+  });
+
   it('counts YAML tokens before building a tree: dense input within the byte cap is refused, a thousand records are read', () => {
     const dense = `spec: [${'1,'.repeat(1_500_000)}1]\n`;
     assert.ok(Buffer.byteLength(dense) < MAX_YAML_BYTES, 'within the byte cap');

@@ -14,7 +14,7 @@
  * node it names), duplicate keys and unknown tags refused. Every syntax
  * problem names its line and column.
  */
-import { Composer, Lexer, LineCounter, Parser, isMap, isSeq, visit, type CST, type Document } from 'yaml';
+import { Composer, Lexer, LineCounter, Parser, isCollection, isMap, isSeq, visit, type CST, type Document } from 'yaml';
 import { MembershipError, errorMessage } from '../errors.js';
 import { MAX_JSON_DEPTH, nestingError } from '../schema/json.js';
 
@@ -150,6 +150,13 @@ function parseYaml(text: string, source: string, what: string): InputItem[] {
     }
     const docWhere = multi ? `document ${d + 1}, ` : '';
     const start = doc.contents?.range[0] ?? doc.range[0];
+    // A key that is a map or a list (`? [a, b] : c`) has no JSON form: the library would make a string of it.
+    visit(doc, {
+      Pair: (_key, pair) => {
+        if (!isCollection(pair.key)) return undefined;
+        throw invalid(`${source} (${docWhere}${at(pair.key.range?.[0] ?? start)}): a map key that is itself a map or a list; keys are strings`);
+      },
+    });
     let value: unknown;
     try {
       value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });

@@ -21,6 +21,8 @@ export class EtcdChainfireDriver implements ChainfireDriver {
    * read, so a member that has not applied the change yet can answer a list
    * without it. For a while after a change a list that does not show it is
    * read again and, if it still does not, the change's own answer is used.
+   * (A change someone else makes in those few seconds, such as an operator's
+   * etcdctl member remove of the same member, is then seen a little later.)
    */
   private lastChange: { until: number; members: ChainfireMember[]; shows: (list: ChainfireMember[]) => boolean } | undefined;
   private readonly cacheMs: number;
