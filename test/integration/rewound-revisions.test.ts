@@ -54,6 +54,16 @@ describe('watchers across a restore from a snapshot', { timeout: 180_000 }, () =
     const watched = new WatchedKey<Raw>({ client: lite, key: '/p/k', decode: (kv) => ({ value: kv.value }), resource: 'k', log, minBackoffMs: 100, maxBackoffMs: 500 });
     watched.on('change', (c) => changes.push(c));
     await watched.start();
+    // A watch that carries on silently across the restore (its end never reported, as a watch from a revision that
+    // does not exist yet would wait): only the periodic look at the store's revision can notice.
+    const silent = new WatchedKey<Raw>({
+      client: {
+        range: (key) => lite.range(key),
+        watch: (key, from, listener) => lite.watch(key, from, { onEvents: listener.onEvents, onEnd: () => undefined }),
+      },
+      key: '/p/k', decode: (kv) => ({ value: kv.value }), resource: 'k', log, minBackoffMs: 100, maxBackoffMs: 500, epochCheckMs: 300,
+    });
+    await silent.start();
     try {
       // Written after the snapshot: the revision climbs well past what the restore brings back.
       await setup.put('/p/b').value('b1');
@@ -84,18 +94,20 @@ describe('watchers across a restore from a snapshot', { timeout: 180_000 }, () =
         assert.ok(events.some((e) => e.type === 'delete' && e.key === '/p/b'), 'a delete event for /p/b');
         assert.ok(restarts.length > 0, 'counted as a watch restart');
         await eventually('the watched key sees k3', async () => (watched.value?.value === 'k3' ? true : undefined), 30_000);
+        await eventually('the silently watched key sees k3 by its look at the revision', async () => (silent.value?.value === 'k3' ? true : undefined), 30_000);
         assert.ok(changes.some((c) => c.type === 'put' && c.record?.value === 'k3'), 'a change to k3');
         // And the watch goes on from the new revision.
         await after.put('/p/k').value('k4');
         await after.put('/p/d').value('d1');
         await eventually('writes after the re-list arrive', async () =>
-          (watched.value?.value === 'k4' && cache.get('/p/d')?.value === 'd1' ? true : undefined), 30_000);
+          (watched.value?.value === 'k4' && silent.value?.value === 'k4' && cache.get('/p/d')?.value === 'd1' ? true : undefined), 30_000);
       } finally {
         after.close();
       }
     } finally {
       await cache.stop();
       await watched.stop();
+      await silent.stop();
       lite.close();
       client.close();
     }

@@ -163,10 +163,10 @@ export class EtcdLite {
   // Calls
 
   /** The key (or, with `prefix`, every key under it) and the store's revision. */
-  async range(key: string, opts: { prefix?: boolean } = {}): Promise<{ kvs: pb.KeyValue[]; revision: number }> {
+  async range(key: string, opts: { prefix?: boolean } = {}): Promise<{ kvs: pb.KeyValue[]; revision: number; clusterId: string }> {
     const req = pb.encodeRangeRequest(opts.prefix ? { key, rangeEnd: pb.prefixRangeEnd(key) } : { key });
     const res = pb.decodeRangeResponse(await this.call(`range ${key}`, PATHS.range, req));
-    return { kvs: res.kvs, revision: res.header.revision };
+    return { kvs: res.kvs, revision: res.header.revision, clusterId: res.header.clusterId };
   }
 
   async put(key: string, value: string, opts: { lease?: string } = {}): Promise<{ revision: number }> {

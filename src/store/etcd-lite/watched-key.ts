@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { errorMessage } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import type { RawKv } from '../records.js';
-import type { EtcdLite, EtcdLiteError, EtcdLiteWatch } from './client.js';
+import type { EtcdLite, EtcdLiteWatch } from './client.js';
 
 export interface KeyChange<T> {
   type: 'put' | 'delete';
@@ -23,7 +23,17 @@ export interface WatchedKeyOptions<T> {
   /** first and longest pause between attempts to list and watch again (default 100 ms and 5 s) */
   minBackoffMs?: number;
   maxBackoffMs?: number;
+  /**
+   * How often the store's revision is looked at (default 10 s; 0: never). A
+   * store restored from a snapshot under the watch can carry on without
+   * ending it (a watch from a revision that does not exist yet waits
+   * silently): a revision below the one seen means list and watch again.
+   */
+  epochCheckMs?: number;
 }
+
+/** Why a watch is started again: its end, or the store going back; a compacted revision is listed at once. */
+type RestartCause = Error & { compactRevision?: number };
 
 /**
  * One key, listed and then watched from the next revision: `value` is what
@@ -43,8 +53,12 @@ export class WatchedKey<T> extends EventEmitter {
   private stopped = false;
   private restarting: Promise<void> | undefined;
   /** why the watch has to be started again, while a restart is due */
-  private pendingRestart: EtcdLiteError | undefined;
+  private pendingRestart: RestartCause | undefined;
   private wake: (() => void) | undefined;
+  private epochTimer: NodeJS.Timeout | undefined;
+  private checking = false;
+  /** the cluster id of the store the last list came from */
+  private clusterId: string | undefined;
 
   constructor(opts: WatchedKeyOptions<T>) {
     super();
@@ -69,9 +83,40 @@ export class WatchedKey<T> extends EventEmitter {
   /** Reads the key and starts watching it; resolves once both are done, rejects if either fails. */
   async start(): Promise<void> {
     await this.listAndWatch();
+    const every = this.opts.epochCheckMs ?? 10_000;
+    if (every > 0 && !this.stopped) {
+      this.epochTimer = setInterval(() => void this.checkEpoch(), every);
+      this.epochTimer.unref();
+    }
+  }
+
+  /** Whether the store went back under the watch (see `epochCheckMs`); if so, list and watch again. */
+  async checkEpoch(): Promise<boolean> {
+    if (this.stopped || this.restarting || this.checking) return false;
+    this.checking = true;
+    // What was seen before asking: events that arrive meanwhile may be newer than the answer.
+    const seen = this.revision;
+    try {
+      const listed = await this.opts.client.range(this.opts.key);
+      if (this.stopped || this.restarting) return false;
+      const why = this.wentBack(listed, seen);
+      if (why === undefined) return false;
+      // The watch of the old store is dropped; listAndWatch sees the lower revision and starts from the new one.
+      const live = this.watch;
+      this.watch = undefined;
+      this.generation += 1;
+      live?.cancel();
+      this.restart(new Error(`${why} under the watch`));
+      return true;
+    } catch {
+      return false; // no answer now: the next look tries again
+    } finally {
+      this.checking = false;
+    }
   }
 
   async stop(): Promise<void> {
+    clearInterval(this.epochTimer);
     this.stopped = true;
     this.watch?.cancel();
     this.watch = undefined;
@@ -88,16 +133,15 @@ export class WatchedKey<T> extends EventEmitter {
     const { client, key } = this.opts;
     const listed = await client.range(key);
     if (this.stopped) return;
-    if (listed.revision < this.revision) {
+    const wentBack = this.wentBack(listed);
+    if (wentBack !== undefined) {
       // Restored from a snapshot: a watch from the old revision would wait for revisions that may never come,
-      // and what the key holds now counts as a change even with an older modRevision.
-      this.opts.log.warn(
-        { resource: this.opts.resource, from: this.revision, to: listed.revision },
-        `Chainfire's revision went back from ${this.revision} to ${listed.revision} (restored from a snapshot): watching from the new one`,
-      );
+      // and what the key holds now counts as a change even with an older (or equal) modRevision.
+      this.opts.log.warn({ resource: this.opts.resource, from: this.revision, to: listed.revision }, `${wentBack}: watching from the new revision`);
       if (this.current !== undefined) this.current = { ...this.current, modRevision: -1 };
       this.revision = 0;
     }
+    if (listed.clusterId !== undefined) this.clusterId = listed.clusterId;
     const kv = listed.kvs.find((k) => k.key === key);
     if (kv === undefined) this.apply({ type: 'delete', kv: { key, value: '', modRevision: listed.revision, createRevision: 0 } });
     else this.apply({ type: 'put', kv });
@@ -123,7 +167,21 @@ export class WatchedKey<T> extends EventEmitter {
     if (this.generation === generation && !watch.canceled) this.watch = watch;
   }
 
-  private restart(err: EtcdLiteError): void {
+  /**
+   * Why the store a list came from is not the one watched so far: another
+   * cluster id (a restore from a snapshot makes a new cluster), or a revision
+   * below the one seen. A revision alone can miss a restore once writes after
+   * it have caught up with the revision seen; the cluster id does not.
+   */
+  private wentBack(listed: { revision: number; clusterId?: string }, seen = this.revision): string | undefined {
+    if (this.clusterId !== undefined && listed.clusterId !== undefined && listed.clusterId !== this.clusterId) {
+      return `Chainfire's cluster id changed from ${this.clusterId} to ${listed.clusterId} (recovered or restored)`;
+    }
+    if (listed.revision < seen) return `Chainfire's revision went back from ${seen} to ${listed.revision} (restored from a snapshot)`;
+    return undefined;
+  }
+
+  private restart(err: RestartCause): void {
     if (this.stopped) return;
     this.opts.log.warn({ resource: this.opts.resource, err: errorMessage(err) }, 'watch failed; listing again');
     this.pendingRestart = err;
