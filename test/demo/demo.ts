@@ -62,6 +62,17 @@ function run(args: string[], endpoints: string[], stdin?: string): Promise<{ cod
   });
 }
 
+/** membershipctl with only the environment given (no --endpoints flag). */
+function runCtl(args: string[], env: Record<string, string>): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [binPath('membershipctl'), ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('close', (code) => resolve({ code, out }));
+  });
+}
+
 function showCommand(cmd: string): void {
   console.log(`${stamp()}     ${dim('$')} ${cmd}`);
 }
@@ -197,6 +208,16 @@ async function main(): Promise<void> {
     events = await run(['events', 'node04'], endpoints);
   }
   console.log(indent(events.out));
+  // The habits of etcdctl and kubectl users: host:port from ETCDCTL_ENDPOINTS, custom columns, a YAML round trip.
+  const bare = endpoints.map((e) => new URL(e).host).join(',');
+  showCommand(`ETCDCTL_ENDPOINTS=${bare} membershipctl get -o custom-columns=NODE:.metadata.name,PHASE:.status.phase,CHAINFIRE:.status.chainfire.role`);
+  const columns = await runCtl(['get', '-o', 'custom-columns=NODE:.metadata.name,PHASE:.status.phase,CHAINFIRE:.status.chainfire.role'], { ETCDCTL_ENDPOINTS: bare });
+  console.log(indent(columns.out));
+  showCommand('membershipctl get node04 -o yaml | membershipctl apply -f -   # applies back what get prints');
+  const yaml = await run(['get', 'node04', '-o', 'yaml'], endpoints);
+  const again = await run(['apply', '-f', '-'], endpoints, yaml.out);
+  console.log(indent(again.out));
+  if (again.code !== 0 || !/unchanged/.test(again.out)) throw new Error(`the YAML round trip did not apply unchanged (exit ${again.code}): ${again.out}`);
   showCommand(`ls ${stateDir}   # the seed's marker files`);
   const { readFile, readdir } = await import('node:fs/promises');
   for (const f of (await readdir(stateDir, { withFileTypes: true })).filter((e) => e.name.startsWith('.')).map((e) => e.name).sort()) {
