@@ -329,10 +329,10 @@ async function reconcileCount(c: ControllerProcess): Promise<{ total: number; de
 
 /** Waits until the work queue is empty and no reconcile finished for `stableMs`. */
 async function quiesce(c: ControllerProcess, stableMs: number, timeoutMs: number, everyMs = 250): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
+  const deadline = performance.now() + timeoutMs;
   let last = await reconcileCount(c);
   let since = performance.now();
-  while (Date.now() < deadline) {
+  while (performance.now() < deadline) {
     await sleep(everyMs);
     const now = await reconcileCount(c);
     if (now.total !== last.total || now.depth > 0) since = performance.now();
@@ -348,7 +348,7 @@ async function idleResync(env: BenchEnv, c: ControllerProcess, size: number, per
   const start = await reconcileCount(c);
   let before = { rev: await env.revision(), cpu: cpuSeconds(c.pid) ?? 0, at: performance.now(), reconciles: start.total };
   // The resync adds every key at once; the sample taken just before the jump is the start.
-  const deadline = Date.now() + 2 * periodMs + 60_000;
+  const deadline = performance.now() + 2 * periodMs + 60_000;
   for (;;) {
     const cpu = cpuSeconds(c.pid) ?? 0;
     const at = performance.now();
@@ -356,7 +356,7 @@ async function idleResync(env: BenchEnv, c: ControllerProcess, size: number, per
     const m = await reconcileCount(c);
     if (m.adds >= start.adds + size) break;
     before = { rev, cpu, at, reconciles: m.total };
-    if (Date.now() > deadline) throw new Error('no periodic resync seen');
+    if (performance.now() > deadline) throw new Error('no periodic resync seen');
     await sleep(50);
   }
   await quiesce(c, 1000, 10 * 60_000);
