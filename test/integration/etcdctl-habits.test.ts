@@ -6,9 +6,9 @@
 // where the endpoints came from.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { Etcd3 } from 'etcd3';
-import { makeTestPki, type TestPki } from '../support/certs.js';
+import { clientCredentials, makeTestPki, type TestPki } from '../support/certs.js';
 import { EtcdCluster } from '../support/etcd-cluster.js';
 import { controllerStateDir, membershipFor, tempDir, writeJson } from '../support/fixtures.js';
 import { binPath, runProcess, startProcess, type RunResult } from '../support/processes.js';
@@ -198,11 +198,7 @@ describe('etcdctl habits over TLS: host:port with TLS files is https://', () => 
     bare = hostPort(cluster.endpoints[0]!);
     client = new Etcd3({
       hosts: cluster.endpoints,
-      credentials: {
-        rootCertificate: await readFile(pki.caFile),
-        certChain: await readFile(pki.clients.operator!.certFile),
-        privateKey: await readFile(pki.clients.operator!.keyFile),
-      },
+      credentials: await clientCredentials(pki, 'operator'),
     });
     await client.put(new KeyLayout().desired('node05')).value(
       JSON.stringify(membershipFor({ name: 'node05', peerUrl: 'http://127.0.0.1:1', clientUrl: 'http://127.0.0.1:1' }, false, { role: 'worker' })),

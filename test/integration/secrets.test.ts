@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { chmod, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
-import { makeTestPki, peerTlsClientArgs, tlsMemberStartCommand, type TestPki } from '../support/certs.js';
+import { clientCredentials, makeTestPki, peerTlsClientArgs, tlsMemberStartCommand, type TestPki } from '../support/certs.js';
 import { EtcdCluster } from '../support/etcd-cluster.js';
 import { IAMSimulator } from '../support/iam-simulator.js';
 import { binPath, runProcess, startProcess, type ProcessHandle, type RunResult } from '../support/processes.js';
@@ -52,11 +52,7 @@ describe('secrets never appear in what the programs write', () => {
     });
     dir = await tempDir('secrets-');
     credentials = join(dir, 'credentials');
-    const tlsCredentials = {
-      rootCertificate: await readFile(pki.caFile),
-      certChain: await readFile(pki.clients.operator!.certFile),
-      privateKey: await readFile(pki.clients.operator!.keyFile),
-    };
+    const tlsCredentials = await clientCredentials(pki, 'operator');
     const setup = new Etcd3({ hosts: cluster.endpoints, credentials: tlsCredentials });
     try {
       await applyRbac(setup, new KeyLayout(), { nodes: ['node01', 'node04'], outDir: credentials, enableAuth: true, rootPassword });

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { chmod, copyFile, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
-import { makeTestPki, peerTlsClientArgs, tlsMemberStartCommand, type CertPair, type TestPki } from '../support/certs.js';
+import { clientCredentials, makeTestPki, peerTlsClientArgs, tlsMemberStartCommand, type CertPair, type TestPki } from '../support/certs.js';
 import { EtcdCluster, type PlannedMember } from '../support/etcd-cluster.js';
 import { binPath, runProcess, type ProcessHandle } from '../support/processes.js';
 import { eventually, joinerClusterConfig, membershipFor, readStatus, startController, tempDir, voters, writeJson } from '../support/fixtures.js';
@@ -45,11 +45,7 @@ describe('mTLS: etcd with client-cert-auth, the three programs with --cacert --c
     tlsFlags = (who: string) => ['--cacert', pki.caFile, '--cert', pki.clients[who]!.certFile, '--key', pki.clients[who]!.keyFile];
     client = new Etcd3({
       hosts: cluster.endpoints,
-      credentials: {
-        rootCertificate: await readFile(pki.caFile),
-        certChain: await readFile(pki.clients.operator!.certFile),
-        privateKey: await readFile(pki.clients.operator!.keyFile),
-      },
+      credentials: await clientCredentials(pki, 'operator'),
     });
     dir = await tempDir('tls-');
   });

@@ -2,7 +2,7 @@
 // time: a CA, a server certificate for 127.0.0.1 and client certificates.
 // Nothing is checked in; every run gets fresh keys in a temporary directory.
 import { execFile } from 'node:child_process';
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -145,4 +145,14 @@ export function tlsMemberStartCommand(plan: PlannedMember, pki: TestPki): string
     `setsid ${etcd.map(shellQuote).join(' ')} --initial-cluster "$CHAINFIRE_INITIAL_CLUSTER" --initial-cluster-state existing` +
     ` </dev/null >>${shellQuote(plan.logFile)} 2>&1 & echo $! >${shellQuote(plan.pidFile)}`
   );
+}
+
+/** The etcd3 client's TLS credentials of one client of the PKI (mTLS against a member with client-cert auth). */
+export async function clientCredentials(
+  pki: TestPki,
+  who: string,
+): Promise<{ rootCertificate: Buffer; certChain: Buffer; privateKey: Buffer }> {
+  const client = pki.clients[who];
+  if (client === undefined) throw new Error(`the test PKI has no client ${who}`);
+  return { rootCertificate: await readFile(pki.caFile), certChain: await readFile(client.certFile), privateKey: await readFile(client.keyFile) };
 }
