@@ -4,6 +4,7 @@ import pRetry from 'p-retry';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { RawKv } from '../store/records.js';
+import { storeWentBack } from '../store/rewind.js';
 
 export interface CacheEvent<T> {
   type: 'put' | 'delete';
@@ -81,11 +82,10 @@ export class RecordCache<T> extends EventEmitter {
     try {
       const res = await this.opts.client.get(this.opts.prefix).exec();
       if (this.stopped || this.restarting) return false;
-      const clusterId = String(res.header.cluster_id);
-      const revision = Number(res.header.revision);
-      let why: string | undefined;
-      if (clusterId !== this.clusterId) why = `Chainfire's cluster id changed from ${hex(this.clusterId)} to ${hex(clusterId)} (recovered or restored)`;
-      else if (revision < seen) why = `Chainfire's revision went back from ${seen} to ${revision} (restored from a snapshot)`;
+      const why = storeWentBack(
+        { clusterId: this.clusterId, revision: seen },
+        { clusterId: String(res.header.cluster_id), revision: Number(res.header.revision) },
+      );
       if (why === undefined) return false;
       // Every record is emitted again: modRevisions of the old store say nothing about the new one.
       this.revision = 0;
@@ -231,14 +231,6 @@ export class RecordCache<T> extends EventEmitter {
     const event: CacheEvent<T> = { type, key: raw.key, record };
     if (previous !== undefined) event.previous = previous;
     this.emit('event', event);
-  }
-}
-
-function hex(id: string): string {
-  try {
-    return BigInt(id).toString(16);
-  } catch {
-    return id;
   }
 }
 

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import { errorMessage } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import type { RawKv } from '../records.js';
+import { storeWentBack } from '../rewind.js';
 import type { EtcdLite, EtcdLiteWatch } from './client.js';
 
 export interface KeyChange<T> {
@@ -99,7 +100,7 @@ export class WatchedKey<T> extends EventEmitter {
     try {
       const listed = await this.opts.client.range(this.opts.key);
       if (this.stopped || this.restarting) return false;
-      const why = this.wentBack(listed, seen);
+      const why = storeWentBack({ clusterId: this.clusterId, revision: seen }, listed);
       if (why === undefined) return false;
       // The watch of the old store is dropped; listAndWatch sees the lower revision and starts from the new one.
       const live = this.watch;
@@ -133,7 +134,7 @@ export class WatchedKey<T> extends EventEmitter {
     const { client, key } = this.opts;
     const listed = await client.range(key);
     if (this.stopped) return;
-    const wentBack = this.wentBack(listed);
+    const wentBack = storeWentBack({ clusterId: this.clusterId, revision: this.revision }, listed);
     if (wentBack !== undefined) {
       // Restored from a snapshot: a watch from the old revision would wait for revisions that may never come,
       // and what the key holds now counts as a change even with an older (or equal) modRevision.
@@ -165,20 +166,6 @@ export class WatchedKey<T> extends EventEmitter {
       return;
     }
     if (this.generation === generation && !watch.canceled) this.watch = watch;
-  }
-
-  /**
-   * Why the store a list came from is not the one watched so far: another
-   * cluster id (a restore from a snapshot makes a new cluster), or a revision
-   * below the one seen. A revision alone can miss a restore once writes after
-   * it have caught up with the revision seen; the cluster id does not.
-   */
-  private wentBack(listed: { revision: number; clusterId?: string }, seen = this.revision): string | undefined {
-    if (this.clusterId !== undefined && listed.clusterId !== undefined && listed.clusterId !== this.clusterId) {
-      return `Chainfire's cluster id changed from ${this.clusterId} to ${listed.clusterId} (recovered or restored)`;
-    }
-    if (listed.revision < seen) return `Chainfire's revision went back from ${seen} to ${listed.revision} (restored from a snapshot)`;
-    return undefined;
   }
 
   private restart(err: RestartCause): void {
