@@ -162,13 +162,14 @@ describe('membershipctl apply -f YAML and get\'s kubectl output forms, against a
   });
 
   it('get -o custom-columns: a header and a column per path, <none> where a node has no value', async () => {
-    const r = await ctl(ep, ['get', '-o', 'custom-columns=NAME:.metadata.name,PHASE:.status.phase,ZONE:.metadata.labels.zone,RACK:.spec.rack']);
+    // Fields no other case changes: the case stands on its own.
+    const r = await ctl(ep, ['get', '-o', 'custom-columns=NAME:.metadata.name,PHASE:.status.phase,ZONE:.metadata.labels.zone,DC:.spec.datacenter']);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, [
-      'NAME     PHASE      ZONE     RACK',
-      'node01   Ready      a        r1',
+      'NAME     PHASE      ZONE     DC',
+      'node01   Ready      a        dc1',
       'node02   Joining    b        <none>',
-      'node03   Degraded   a        r7',
+      'node03   Degraded   a        <none>',
       'node10   <none>     <none>   <none>',
       '',
     ].join('\n'));
